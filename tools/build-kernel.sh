@@ -1,0 +1,55 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the x86_64 test kernel from Debian's linux-source-6.12 (pinned in vm/pins.env) inside the
+# build environment: x86_64_defconfig + kvm_guest.config + vm/kernel-x86_64.config.
+#
+# Output in $BUILD/kernel/:
+#   src/            the configured, built tree (out-of-tree modules build with M= against it)
+#   bzImage         the kernel the VM runner boots
+#   modroot/        modules_install tree, copied into the guest root
+#   release         `make kernelrelease`
+# Skips the build when the source version and config fragment are unchanged.
+. "$(dirname "$0")/lib.sh"
+
+KOUT=$BUILD/kernel
+want=$(cat "$TOP/vm/pins.env" "$TOP/vm/kernel-x86_64.config" "$0" | sha256sum | cut -c1-16)
+if [ -f "$KOUT/.stamp" ] && [ "$(cat "$KOUT/.stamp")" = "$want" ] && [ -f "$KOUT/bzImage" ]; then
+	log "test kernel up to date ($(cat "$KOUT/release"))"
+	exit 0
+fi
+mkdir -p "$KOUT"
+rm -f "$KOUT/.stamp"
+
+in_buildenv /bin/bash -euo pipefail -c '
+	jobs=$(( $(nproc) + 1 ))
+	cd /build/kernel
+	if [ ! -f src/Makefile ]; then
+		rm -rf src src.tmp
+		mkdir src.tmp
+		tar -C src.tmp --strip-components=1 -xaf /usr/src/linux-source-6.12.tar.xz
+		mv src.tmp src
+	fi
+	cd src
+	make -s x86_64_defconfig
+	scripts/kconfig/merge_config.sh -m -O . .config kernel/configs/kvm_guest.config \
+		/src/vm/kernel-x86_64.config >/dev/null
+	make -s olddefconfig
+	# Every line of our fragment must have survived olddefconfig (a typo or an unmet
+	# dependency would silently drop an option we rely on).
+	bad=0
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*) grep -qxF -- "$line" .config || { echo "config: wanted $line, got: $(grep -E "^(# )?${line%%=*}[= ]" .config || echo unset)"; bad=1; } ;;
+		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}
+			grep -qE "^$sym=[ym]" .config && { echo "config: wanted $sym off"; bad=1; } ;;
+		esac
+	done < /src/vm/kernel-x86_64.config
+	[ $bad = 0 ] || exit 1
+	make -s -j$jobs bzImage modules
+	rm -rf ../modroot
+	make -s INSTALL_MOD_PATH=../modroot INSTALL_MOD_STRIP=1 modules_install
+	cp arch/x86/boot/bzImage ../bzImage
+	make -s kernelrelease > ../release
+'
+echo "$want" >"$KOUT/.stamp"
+log "test kernel $(cat "$KOUT/release") built"

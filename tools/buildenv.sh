@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Create (or update) the trixie build environment: a chroot with the compilers, kernel source,
+# Rust toolchain, FFmpeg and QEMU that every later stage uses. Debian builds packages for a
+# release inside that release; we do the same, so our userspace links against trixie's FFmpeg and
+# the test kernel is built with trixie's gcc, the compiler DKMS will use inside the guest.
+#
+# Idempotent: a stamp records the package list; re-running with an unchanged list does nothing.
+. "$(dirname "$0")/lib.sh"
+
+PACKAGES=(
+	# kernel and module builds, checkpatch, sparse
+	build-essential bc bison flex libssl-dev libelf-dev cpio kmod rsync xz-utils python3
+	perl sparse python3-yaml python3-jsonschema "$LINUX_SOURCE_PKG=$LINUX_SOURCE_VERSION"
+	# Rust daemon (Debian's toolchain, as Debian would build the package)
+	rustc cargo clang libclang-dev pkgconf
+	libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
+	libdrm-dev libgbm-dev libsystemd-dev
+	# test clips and reference output
+	ffmpeg
+	# guest image and the VM
+	debootstrap e2fsprogs qemu-system-x86 qemu-utils
+	ca-certificates
+)
+
+host_setup() {
+	command -v debootstrap >/dev/null && command -v unshare >/dev/null && return
+	log "installing host tools (debootstrap)"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap util-linux >/dev/null
+}
+
+# Extra CA certificates of this machine (a TLS-intercepting proxy) must be trusted inside the
+# chroot too, or cargo cannot reach crates.io from there.
+copy_ca() {
+	local dst=$BUILDENV/usr/local/share/ca-certificates
+	mkdir -p "$dst"
+	if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+		cp /usr/local/share/ca-certificates/*.crt "$dst/"
+	fi
+}
+
+main() {
+	host_setup
+	local stamp=$BUILDENV/.daedalus-stamp want
+	want=$(printf '%s\n' "${PACKAGES[@]}" "$DEBIAN_SUITE" | sha256sum | cut -c1-16)
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+		log "build environment up to date ($BUILDENV)"
+		return
+	fi
+	if [ ! -x "$BUILDENV/usr/bin/apt-get" ]; then
+		log "debootstrap $DEBIAN_SUITE -> $BUILDENV"
+		debootstrap_root "$BUILDENV"
+	fi
+	copy_ca
+	log "installing build packages"
+	in_buildenv /bin/sh -ec '
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+		update-ca-certificates >/dev/null
+		apt-get clean
+	' sh "${PACKAGES[@]}"
+	echo "$want" >"$stamp"
+}
+
+main "$@"

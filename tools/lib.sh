@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared shell helpers for the build and test scripts. Source, do not execute.
+#
+# Layout of generated files (all under $BUILD, never committed):
+#   $BUILD/buildenv/        trixie chroot with compilers, QEMU, FFmpeg (the build environment)
+#   $BUILD/kernel/          x86_64 test kernel: bzImage, config, headers tree
+#   $BUILD/guest/           guest root directory and its ext4 image
+#   $BUILD/clips/           generated test clips and their reference output
+#   $BUILD/stage-times.tsv  wall-clock seconds of each stage of the last run
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${DAEDALUS_BUILD:-$TOP/build}
+BUILDENV=$BUILD/buildenv
+# shellcheck source=../vm/pins.env
+. "$TOP/vm/pins.env"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# stage NAME CMD...: run a stage, record how long it took.
+stage() {
+	local name=$1 t0 rc=0
+	shift
+	t0=$(date +%s)
+	log "stage $name"
+	"$@" || rc=$?
+	mkdir -p "$BUILD"
+	printf '%s\t%s\t%s\n' "$name" "$(($(date +%s) - t0))" "$rc" >>"$BUILD/stage-times.tsv"
+	log "stage $name: $(($(date +%s) - t0)) s (exit $rc)"
+	return "$rc"
+}
+
+# in_chroot ROOT CMD...: run CMD as root inside the chroot ROOT. With ROOT = the build
+# environment, the repository is mounted at /src and $BUILD at /build. Mounts live in a private
+# mount namespace, so they vanish when CMD exits and nothing is left mounted under $BUILD.
+in_chroot() {
+	local root=$1 binds=0
+	shift
+	[ -x "$root/usr/bin/env" ] || die "no chroot at $root"
+	if [ "$root" = "$BUILDENV" ]; then
+		binds=1
+		mkdir -p "$root/src" "$root/build"
+	fi
+	unshare --mount --propagation private -- /bin/bash -euc '
+		root=$1; top=$2; build=$3; binds=$4; shift 4
+		mount -t proc proc "$root/proc"
+		mount --rbind /sys "$root/sys"
+		mount --rbind /dev "$root/dev"
+		mount -t tmpfs tmpfs "$root/tmp"
+		if [ "$binds" = 1 ]; then
+			mount --bind "$top" "$root/src"
+			mount --bind "$build" "$root/build"
+		fi
+		exec chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" \
+			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			LANG=C.UTF-8 CI="${CI:-}" "$@"
+	' in_chroot "$root" "$TOP" "$BUILD" "$binds" "$@"
+}
+
+# in_buildenv CMD...: in_chroot in the build environment (see tools/buildenv.sh).
+in_buildenv() { in_chroot "$BUILDENV" "$@"; }
+
+# debootstrap_root DIR INCLUDES: a minimal trixie root in DIR (atomically: DIR.tmp first).
+debootstrap_root() {
+	local dir=$1
+	rm -rf "$dir.tmp"
+	mkdir -p "$(dirname "$dir")"
+	debootstrap --variant=minbase "$DEBIAN_SUITE" "$dir.tmp" "$DEBIAN_MIRROR" >"$dir.debootstrap.log" 2>&1 ||
+		{ tail -20 "$dir.debootstrap.log"; die "debootstrap $dir failed"; }
+	cat >"$dir.tmp/etc/apt/sources.list" <<-EOF
+		deb $DEBIAN_MIRROR $DEBIAN_SUITE main
+		deb $DEBIAN_MIRROR $DEBIAN_SUITE-updates main
+		deb $DEBIAN_SECURITY_MIRROR $DEBIAN_SUITE-security main
+	EOF
+	rm -rf "$dir"
+	mv "$dir.tmp" "$dir"
+}
+
+# Host-side path of a path inside the build chroot's /build.
+host_build_path() { printf '%s/%s' "$BUILD" "${1#/build/}"; }
