@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * daedalus-v4l2: module parameters, the coded-format table, open/release, and the device.
+ *
+ * The module registers a V4L2 stateless decoder (video node plus media device, request API)
+ * that decodes nothing in the kernel: a userspace daemon attached over generic netlink does
+ * the decoding into buffers it allocated. See Documentation in docs/architecture.md.
+ */
+#include <linux/module.h>
+#include <linux/platform_device.h>
+#include <linux/slab.h>
+#include <media/v4l2-event.h>
+#include <media/v4l2-ioctl.h>
+
+#include "daedalus-v4l2.h"
+
+unsigned int daedalus_debug;
+module_param_named(debug, daedalus_debug, uint, 0644);
+MODULE_PARM_DESC(debug, "debug messages: bit 0 jobs, bit 1 buffers, bit 2 formats");
+
+unsigned int daedalus_timeout_ms = 5000;
+module_param_named(timeout_ms, daedalus_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(timeout_ms, "time the daemon has to answer a job before it fails (ms)");
+
+/* One row per coded format; a new codec is a row here plus its daedalus-<codec>.c. */
+const struct daedalus_coded_fmt *const daedalus_coded_fmts[] = {
+	&daedalus_vp9_fmt,
+};
+
+const unsigned int daedalus_num_coded_fmts = ARRAY_SIZE(daedalus_coded_fmts);
+
+static size_t daedalus_ctrl_max_size(const struct v4l2_ctrl *ctrl)
+{
+	size_t size = ctrl->elem_size;
+	unsigned int i;
+
+	for (i = 0; i < ctrl->nr_of_dims; i++)
+		size *= ctrl->dims[i];
+	return size;
+}
+
+/* All coded formats' controls in one handler; returns the largest snapshot a job needs. */
+static int daedalus_init_ctrls(struct daedalus_ctx *ctx, size_t *snapshot)
+{
+	struct v4l2_ctrl_handler *hdl = &ctx->hdl;
+	unsigned int i, j, n = 0;
+
+	for (i = 0; i < daedalus_num_coded_fmts; i++)
+		n += daedalus_coded_fmts[i]->num_ctrls;
+	v4l2_ctrl_handler_init(hdl, n);
+	*snapshot = 0;
+	for (i = 0; i < daedalus_num_coded_fmts; i++) {
+		const struct daedalus_coded_fmt *fmt = daedalus_coded_fmts[i];
+		size_t size = 0;
+
+		for (j = 0; j < fmt->num_ctrls; j++) {
+			struct v4l2_ctrl *ctrl;
+
+			ctrl = v4l2_ctrl_new_custom(hdl, &fmt->ctrls[j].cfg, NULL);
+
+			if (ctrl && fmt->ctrls[j].forward)
+				size += daedalus_ctrl_max_size(ctrl);
+		}
+		*snapshot = max(*snapshot, size);
+	}
+	if (hdl->error) {
+		int err = hdl->error;
+
+		v4l2_ctrl_handler_free(hdl);
+		return err;
+	}
+	ctx->fh.ctrl_handler = hdl;
+	return v4l2_ctrl_handler_setup(hdl);
+}
+
+static int daedalus_open(struct file *file)
+{
+	struct daedalus_dev *dev = video_drvdata(file);
+	struct daedalus_ctx *ctx;
+	size_t snapshot;
+	int ret;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	if (mutex_lock_interruptible(&dev->dev_mutex)) {
+		kfree(ctx);
+		return -ERESTARTSYS;
+	}
+	v4l2_fh_init(&ctx->fh, video_devdata(file));
+	file->private_data = &ctx->fh;
+	ctx->dev = dev;
+	ctx->stream = daedalus_next_stream_id();
+	mutex_init(&ctx->vb_mutex);
+
+	ret = daedalus_init_ctrls(ctx, &snapshot);
+	if (ret)
+		goto err_fh;
+	ctx->decode.ctrl_data = kvzalloc(snapshot, GFP_KERNEL);
+	if (!ctx->decode.ctrl_data) {
+		ret = -ENOMEM;
+		goto err_ctrls;
+	}
+	ctx->fh.m2m_ctx = v4l2_m2m_ctx_init(dev->m2m_dev, ctx, daedalus_queue_init);
+	if (IS_ERR(ctx->fh.m2m_ctx)) {
+		ret = PTR_ERR(ctx->fh.m2m_ctx);
+		goto err_snapshot;
+	}
+	ret = daedalus_set_default_formats(ctx);
+	if (ret)
+		goto err_m2m;
+	daedalus_decode_job_init(ctx);
+	v4l2_fh_add(&ctx->fh);
+	mutex_unlock(&dev->dev_mutex);
+	return 0;
+
+err_m2m:
+	v4l2_m2m_ctx_release(ctx->fh.m2m_ctx);
+err_snapshot:
+	kvfree(ctx->decode.ctrl_data);
+err_ctrls:
+	v4l2_ctrl_handler_free(&ctx->hdl);
+err_fh:
+	v4l2_fh_exit(&ctx->fh);
+	mutex_destroy(&ctx->vb_mutex);
+	mutex_unlock(&dev->dev_mutex);
+	kfree(ctx);
+	return ret;
+}
+
+static int daedalus_release(struct file *file)
+{
+	struct daedalus_dev *dev = video_drvdata(file);
+	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
+
+	v4l2_fh_del(&ctx->fh);
+	v4l2_fh_exit(&ctx->fh);
+	mutex_lock(&dev->dev_mutex);
+	/* waits for a running job to end: the daemon answers or the watchdog fires */
+	v4l2_m2m_ctx_release(ctx->fh.m2m_ctx);
+	mutex_unlock(&dev->dev_mutex);
+	/* a job ended by its watchdog: let the watchdog return before the context goes */
+	cancel_delayed_work_sync(&ctx->decode.job.watchdog);
+	daedalus_notify_stream_close(ctx->stream);
+	v4l2_ctrl_handler_free(&ctx->hdl);
+	kvfree(ctx->decode.ctrl_data);
+	mutex_destroy(&ctx->vb_mutex);
+	kfree(ctx);
+	return 0;
+}
+
+static const struct v4l2_file_operations daedalus_fops = {
+	.owner		= THIS_MODULE,
+	.open		= daedalus_open,
+	.release	= daedalus_release,
+	.poll		= v4l2_m2m_fop_poll,
+	.unlocked_ioctl	= video_ioctl2,
+	.mmap		= v4l2_m2m_fop_mmap,
+};
+
+static const struct v4l2_m2m_ops daedalus_m2m_ops = {
+	.device_run	= daedalus_device_run,
+};
+
+static const struct media_device_ops daedalus_media_ops = {
+	.req_validate	= daedalus_request_validate,
+	.req_queue	= v4l2_m2m_request_queue,
+};
+
+/* Last reference to the video node gone (after remove and the last close). */
+static void daedalus_vdev_release(struct video_device *vdev)
+{
+	struct daedalus_dev *dev = container_of(vdev, struct daedalus_dev, vfd);
+
+	v4l2_device_unregister(&dev->v4l2_dev);
+	v4l2_m2m_release(dev->m2m_dev);
+	media_device_cleanup(&dev->mdev);
+	mutex_destroy(&dev->dev_mutex);
+	kfree(dev);
+}
+
+static const struct video_device daedalus_videodev = {
+	.name		= DAEDALUS_NAME,
+	.vfl_dir	= VFL_DIR_M2M,
+	.fops		= &daedalus_fops,
+	.ioctl_ops	= &daedalus_ioctl_ops,
+	.minor		= -1,
+	.release	= daedalus_vdev_release,
+	.device_caps	= V4L2_CAP_VIDEO_M2M_MPLANE | V4L2_CAP_STREAMING,
+};
+
+static int daedalus_probe(struct platform_device *pdev)
+{
+	struct daedalus_dev *dev;
+	int ret;
+
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	if (!dev)
+		return -ENOMEM;
+	mutex_init(&dev->dev_mutex);
+
+	ret = v4l2_device_register(&pdev->dev, &dev->v4l2_dev);
+	if (ret)
+		goto err_free;
+	dev->m2m_dev = v4l2_m2m_init(&daedalus_m2m_ops);
+	if (IS_ERR(dev->m2m_dev)) {
+		ret = PTR_ERR(dev->m2m_dev);
+		goto err_v4l2;
+	}
+
+	dev->mdev.dev = &pdev->dev;
+	strscpy(dev->mdev.model, DAEDALUS_NAME, sizeof(dev->mdev.model));
+	strscpy(dev->mdev.bus_info, DAEDALUS_BUS_INFO, sizeof(dev->mdev.bus_info));
+	media_device_init(&dev->mdev);
+	dev->mdev.ops = &daedalus_media_ops;
+	dev->v4l2_dev.mdev = &dev->mdev;
+
+	dev->vfd = daedalus_videodev;
+	dev->vfd.lock = &dev->dev_mutex;
+	dev->vfd.v4l2_dev = &dev->v4l2_dev;
+	video_set_drvdata(&dev->vfd, dev);
+	platform_set_drvdata(pdev, dev);
+
+	ret = video_register_device(&dev->vfd, VFL_TYPE_VIDEO, -1);
+	if (ret)
+		goto err_media;
+	/* From here on, the video node's release callback frees @dev. */
+	ret = v4l2_m2m_register_media_controller(dev->m2m_dev, &dev->vfd,
+						 MEDIA_ENT_F_PROC_VIDEO_DECODER);
+	if (ret)
+		goto err_video;
+	ret = media_device_register(&dev->mdev);
+	if (ret)
+		goto err_mc;
+	v4l2_info(&dev->v4l2_dev, "stateless decoder at %s, media device %s\n",
+		  video_device_node_name(&dev->vfd), dev_name(&dev->mdev.devnode->dev));
+	return 0;
+
+err_mc:
+	v4l2_m2m_unregister_media_controller(dev->m2m_dev);
+err_video:
+	video_unregister_device(&dev->vfd);
+	return ret;
+err_media:
+	media_device_cleanup(&dev->mdev);
+	v4l2_m2m_release(dev->m2m_dev);
+err_v4l2:
+	v4l2_device_unregister(&dev->v4l2_dev);
+err_free:
+	mutex_destroy(&dev->dev_mutex);
+	kfree(dev);
+	return ret;
+}
+
+static void daedalus_remove(struct platform_device *pdev)
+{
+	struct daedalus_dev *dev = platform_get_drvdata(pdev);
+
+	media_device_unregister(&dev->mdev);
+	v4l2_m2m_unregister_media_controller(dev->m2m_dev);
+	video_unregister_device(&dev->vfd);
+}
+
+static struct platform_driver daedalus_pdrv = {
+	.probe		= daedalus_probe,
+	.remove		= daedalus_remove,
+	.driver		= {
+		.name	= DAEDALUS_NAME,
+	},
+};
+
+static struct platform_device *daedalus_pdev;
+
+static int __init daedalus_init(void)
+{
+	int ret;
+
+	ret = daedalus_nl_init();
+	if (ret)
+		return ret;
+	ret = platform_driver_register(&daedalus_pdrv);
+	if (ret)
+		goto err_nl;
+	daedalus_pdev = platform_device_register_simple(DAEDALUS_NAME, PLATFORM_DEVID_NONE,
+							NULL, 0);
+	if (IS_ERR(daedalus_pdev)) {
+		ret = PTR_ERR(daedalus_pdev);
+		goto err_drv;
+	}
+	return 0;
+
+err_drv:
+	platform_driver_unregister(&daedalus_pdrv);
+err_nl:
+	daedalus_nl_exit();
+	return ret;
+}
+
+static void __exit daedalus_exit(void)
+{
+	platform_device_unregister(daedalus_pdev);
+	platform_driver_unregister(&daedalus_pdrv);
+	daedalus_nl_exit();
+}
+
+module_init(daedalus_init);
+module_exit(daedalus_exit);
+
+MODULE_DESCRIPTION("V4L2 stateless decoder backed by a userspace decoding daemon");
+MODULE_AUTHOR("daedalus-v4l2 maintainers");
+MODULE_LICENSE("GPL");
+DAEDALUS_IMPORT_NS_DMA_BUF();

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * device_run: one decode job per OUTPUT buffer, handed to the daemon.
+ *
+ * The job applies the request's controls, snapshots the ones the daemon needs, and queues
+ * itself for the daemon. Both buffers stay on the m2m queues until the job ends, when
+ * v4l2_m2m_buf_done_and_job_finish() takes them off and lets the scheduler run the next job:
+ * with the daemon's answer (DONE, or ERROR for a bitstream it could not decode), with ERROR when
+ * the watchdog fires or the daemon goes away, or at once with ERROR when no daemon is attached.
+ */
+#include <linux/slab.h>
+#include <net/netlink.h>
+
+#include "daedalus-v4l2.h"
+
+static struct daedalus_ctx *daedalus_job_ctx(struct daedalus_job *job)
+{
+	return container_of(job, struct daedalus_ctx, decode.job);
+}
+
+static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb)
+{
+	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
+	struct daedalus_decode_job *dj = &ctx->decode;
+	const struct v4l2_pix_format_mplane *pix = &ctx->decoded_fmt.fmt.pix_mp;
+	const struct daedalus_coded_fmt *desc = ctx->coded_desc;
+	struct vb2_buffer *src = &dj->src->vb2_buf;
+	struct vb2_buffer *dst = &dj->dst->vb2_buf;
+	u32 offset = src->planes[0].data_offset;
+	u32 used = vb2_get_plane_payload(src, 0);
+	unsigned int i, off = 0;
+	struct nlattr *nest;
+	int err;
+
+	if (offset >= used)
+		return -EINVAL;
+	if (nla_put_u32(skb, DAEDALUS_A_JOB_CODEC, desc->codec) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_SEQUENCE, dj->sequence) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_WIDTH, ctx->coded_fmt.fmt.pix_mp.width) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_HEIGHT, pix->height) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_PIXFMT, pix->pixelformat) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_SRC_OFFSET, offset) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_SRC_BYTES, used - offset) ||
+	    nla_put_u64_64bit(skb, DAEDALUS_A_JOB_TIMESTAMP, src->timestamp, 0) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_BUF, daedalus_buf_id(dst, 0)))
+		return -EMSGSIZE;
+	for (i = 0; i < pix->num_planes; i++)
+		if (nla_put_u32(skb, DAEDALUS_A_JOB_BYTESPERLINE, pix->plane_fmt[i].bytesperline) ||
+		    nla_put_u32(skb, DAEDALUS_A_JOB_PLANE_SIZE, vb2_plane_size(dst, i)))
+			return -EMSGSIZE;
+
+	for (i = 0; i < dj->num_ctrls; i++) {
+		nest = nla_nest_start(skb, DAEDALUS_A_JOB_CTRL);
+		if (!nest || nla_put_u32(skb, DAEDALUS_A_CTRL_ID, dj->ctrl_id[i]) ||
+		    nla_put(skb, DAEDALUS_A_CTRL_DATA, dj->ctrl_size[i], dj->ctrl_data + off))
+			return -EMSGSIZE;
+		nla_nest_end(skb, nest);
+		off += dj->ctrl_size[i];
+	}
+
+	err = daedalus_fill_plane_fd(skb, DAEDALUS_A_JOB_SRC_FD, src, 0);
+	for (i = 0; !err && i < pix->num_planes; i++)
+		err = daedalus_fill_plane_fd(skb, DAEDALUS_A_JOB_DST_FD, dst, i);
+	return err;
+}
+
+static void daedalus_decode_end(struct daedalus_job *job, int status, struct genl_info *info)
+{
+	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
+	struct daedalus_decode_job *dj = &ctx->decode;
+
+	if (status)
+		dev_warn_ratelimited(ctx->dev->v4l2_dev.dev,
+				     "stream %u frame %u: decode failed: %pe\n", ctx->stream,
+				     dj->sequence, ERR_PTR(status));
+	v4l2_ctrl_request_complete(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
+	dj->src = NULL;
+	dj->dst = NULL;
+	v4l2_m2m_buf_done_and_job_finish(ctx->dev->m2m_dev, ctx->fh.m2m_ctx,
+					 status ? VB2_BUF_STATE_ERROR : VB2_BUF_STATE_DONE);
+}
+
+static const struct daedalus_job_ops daedalus_decode_ops = {
+	.fill = daedalus_decode_fill,
+	.end = daedalus_decode_end,
+};
+
+/* Once per context: the watchdog must not be re-initialized while it may run. */
+void daedalus_decode_job_init(struct daedalus_ctx *ctx)
+{
+	daedalus_job_init(&ctx->decode.job, DAEDALUS_JOB_KIND_DECODE, ctx->stream,
+			  &daedalus_decode_ops, msecs_to_jiffies(daedalus_timeout_ms));
+}
+
+void daedalus_device_run(void *priv)
+{
+	struct daedalus_ctx *ctx = priv;
+	struct daedalus_decode_job *dj = &ctx->decode;
+	const struct daedalus_coded_fmt *desc = ctx->coded_desc;
+	unsigned int i, off = 0;
+	int err;
+
+	dj->src = v4l2_m2m_next_src_buf(ctx->fh.m2m_ctx);
+	dj->dst = v4l2_m2m_next_dst_buf(ctx->fh.m2m_ctx);
+	v4l2_ctrl_request_setup(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
+	v4l2_m2m_buf_copy_metadata(dj->src, dj->dst, true);
+
+	/*
+	 * The daemon reads the controls later, in job-get: snapshot this request's values (the
+	 * buffer has room for every forwarded control at its largest, see daedalus_open()).
+	 */
+	dj->num_ctrls = 0;
+	for (i = 0; i < desc->num_ctrls; i++) {
+		struct v4l2_ctrl *ctrl;
+		u32 size;
+
+		if (!desc->ctrls[i].forward)
+			continue;
+		ctrl = v4l2_ctrl_find(&ctx->hdl, desc->ctrls[i].cfg.id);
+		size = ctrl->elems * ctrl->elem_size;
+		memcpy(dj->ctrl_data + off, ctrl->p_cur.p, size);
+		dj->ctrl_id[dj->num_ctrls] = ctrl->id;
+		dj->ctrl_size[dj->num_ctrls++] = size;
+		off += size;
+	}
+	dj->job.reply_size = off + DAEDALUS_MAX_FWD_CTRLS * 2 * NLA_HDRLEN;
+	dj->job.timeout = msecs_to_jiffies(daedalus_timeout_ms);
+	dj->sequence = ctx->next_sequence++;
+
+	err = daedalus_job_queue(&dj->job);
+	if (err) {
+		dev_err_ratelimited(ctx->dev->v4l2_dev.dev,
+				    "stream %u: no daemon attached, failing frame %u\n",
+				    ctx->stream, dj->sequence);
+		daedalus_decode_end(&dj->job, err, NULL);
+	}
+}

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * CAPTURE buffer memory that the daemon allocates.
+ *
+ * A vb2 MMAP allocation becomes an alloc job: the daemon allocates a dmabuf (through GBM on a
+ * DRM device, or a dma-heap, or udmabuf), and job-done passes its fd, on which the kernel takes
+ * a reference in the daemon's context. The client's mmap() maps that dmabuf and EXPBUF exports
+ * the very same dmabuf, so a browser imports the daemon's buffer with no copy. Imported
+ * (DMABUF) CAPTURE buffers are handed to the daemon as they are.
+ *
+ * The kernel never touches the pixels: there is no vaddr, and no cache maintenance here (the
+ * daemon brackets its CPU writes with DMA_BUF_IOCTL_SYNC).
+ */
+#include <linux/dma-buf.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/slab.h>
+#include <net/genetlink.h>
+
+#include "daedalus-v4l2.h"
+
+/**
+ * struct daedalus_mem_buf - one memory plane of a CAPTURE buffer
+ * @job:	the alloc job, then the release notification
+ * @done:	completed when the alloc job ends
+ * @status:	result of the alloc job
+ * @dbuf:	the dmabuf (a reference of ours when allocated, vb2's when imported)
+ * @size:	bytes vb2 asked for (page aligned)
+ * @imported:	the client imported the buffer (DMABUF memory)
+ * @width:	allocation hints sent with the alloc job: CAPTURE format when allocated
+ * @height:	  "
+ * @pixfmt:	  "
+ * @bytesperline: "
+ */
+struct daedalus_mem_buf {
+	struct daedalus_job job;
+	struct completion done;
+	int status;
+	struct dma_buf *dbuf;
+	unsigned long size;
+	bool imported;
+	u32 width;
+	u32 height;
+	u32 pixfmt;
+	u32 bytesperline;
+};
+
+static int daedalus_alloc_fill(struct daedalus_job *job, struct sk_buff *skb)
+{
+	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
+
+	if (nla_put_u32(skb, DAEDALUS_A_JOB_SIZE, buf->size) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_WIDTH, buf->width) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_HEIGHT, buf->height) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_PIXFMT, buf->pixfmt) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_BYTESPERLINE, buf->bytesperline))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* Runs in the daemon's context when it completed the job: the fd is the daemon's. */
+static void daedalus_alloc_end(struct daedalus_job *job, int status, struct genl_info *info)
+{
+	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
+	struct dma_buf *dbuf;
+
+	if (!status && info) {
+		if (!info->attrs[DAEDALUS_A_DONE_FD]) {
+			GENL_SET_ERR_MSG(info, "alloc job done without an fd");
+			status = -EINVAL;
+			goto out;
+		}
+		dbuf = dma_buf_get(nla_get_s32(info->attrs[DAEDALUS_A_DONE_FD]));
+		if (IS_ERR(dbuf)) {
+			GENL_SET_ERR_MSG(info, "fd is not a dmabuf");
+			status = PTR_ERR(dbuf);
+			goto out;
+		}
+		if (dbuf->size < buf->size) {
+			NL_SET_ERR_MSG_FMT(info->extack, "dmabuf has %zu bytes, %lu needed",
+					   dbuf->size, buf->size);
+			dma_buf_put(dbuf);
+			status = -EINVAL;
+			goto out;
+		}
+		buf->dbuf = dbuf;
+	}
+out:
+	buf->status = status;
+	complete(&buf->done);
+}
+
+static const struct daedalus_job_ops daedalus_alloc_ops = {
+	.fill = daedalus_alloc_fill,
+	.end = daedalus_alloc_end,
+};
+
+static void *daedalus_mem_alloc(struct vb2_buffer *vb, struct device *dev, unsigned long size)
+{
+	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
+	const struct v4l2_pix_format_mplane *pix = &ctx->decoded_fmt.fmt.pix_mp;
+	struct daedalus_mem_buf *buf;
+	long left;
+	int err;
+
+	if (size > U32_MAX)
+		return ERR_PTR(-EINVAL);
+	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	if (!buf)
+		return ERR_PTR(-ENOMEM);
+	daedalus_job_init(&buf->job, DAEDALUS_JOB_KIND_ALLOC, ctx->stream, &daedalus_alloc_ops, 0);
+	init_completion(&buf->done);
+	buf->size = size;
+	buf->width = pix->width;
+	buf->height = pix->height;
+	buf->pixfmt = pix->pixelformat;
+	buf->bytesperline = pix->plane_fmt[0].bytesperline;
+
+	err = daedalus_job_queue(&buf->job);
+	if (err) {
+		dev_err_ratelimited(dev, "cannot allocate CAPTURE buffers: no daemon attached\n");
+		goto fail;
+	}
+	left = wait_for_completion_killable_timeout(&buf->done,
+						    msecs_to_jiffies(daedalus_timeout_ms));
+	if (left <= 0) {
+		if (daedalus_job_cancel(&buf->job)) {
+			err = left ? left : -ETIMEDOUT;
+			dev_err_ratelimited(dev, "daemon did not allocate a buffer: %d\n", err);
+			goto fail;
+		}
+		wait_for_completion(&buf->done);	/* being ended right now */
+	}
+	err = buf->status;
+	if (err) {
+		dev_err_ratelimited(dev, "daemon failed to allocate %lu bytes: %d\n", size, err);
+		goto fail;
+	}
+	dd_dbg(DAEDALUS_DBG_BUF, dev, "stream %u: buffer %u, %lu bytes\n", ctx->stream,
+	       buf->job.id, size);
+	return buf;
+
+fail:
+	kfree(buf);
+	return ERR_PTR(err);
+}
+
+static void daedalus_release_end(struct daedalus_job *job, int status, struct genl_info *info)
+{
+	kfree(container_of(job, struct daedalus_mem_buf, job));
+}
+
+static int daedalus_release_fill(struct daedalus_job *job, struct sk_buff *skb)
+{
+	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
+
+	return nla_put_u32(skb, DAEDALUS_A_JOB_BUF, buf->status);
+}
+
+static const struct daedalus_job_ops daedalus_release_ops = {
+	.fill = daedalus_release_fill,
+	.end = daedalus_release_end,
+};
+
+static void daedalus_mem_put(void *priv)
+{
+	struct daedalus_mem_buf *buf = priv;
+	u32 id = buf->job.id;
+
+	dma_buf_put(buf->dbuf);
+	/* Reuse the object as the release notification; it frees itself when sent. */
+	daedalus_job_init(&buf->job, DAEDALUS_JOB_KIND_RELEASE, buf->job.stream,
+			  &daedalus_release_ops, 0);
+	buf->status = id;	/* the buffer's id, for daedalus_release_fill() */
+	if (daedalus_job_queue(&buf->job))
+		kfree(buf);
+}
+
+static struct dma_buf *daedalus_mem_get_dmabuf(struct vb2_buffer *vb, void *priv,
+					       unsigned long flags)
+{
+	struct daedalus_mem_buf *buf = priv;
+
+	get_dma_buf(buf->dbuf);
+	return buf->dbuf;
+}
+
+static int daedalus_mem_mmap(void *priv, struct vm_area_struct *vma)
+{
+	struct daedalus_mem_buf *buf = priv;
+
+	return dma_buf_mmap(buf->dbuf, vma, 0);
+}
+
+static unsigned int daedalus_mem_num_users(void *priv)
+{
+	/* mmap() and EXPBUF hold references on the dmabuf itself, not on this object. */
+	return 1;
+}
+
+static void *daedalus_mem_attach_dmabuf(struct vb2_buffer *vb, struct device *dev,
+					struct dma_buf *dbuf, unsigned long size)
+{
+	struct daedalus_mem_buf *buf;
+
+	if (dbuf->size < size)
+		return ERR_PTR(-EFAULT);
+	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	if (!buf)
+		return ERR_PTR(-ENOMEM);
+	buf->dbuf = dbuf;	/* vb2 holds the reference */
+	buf->size = size;
+	buf->imported = true;
+	return buf;
+}
+
+static void daedalus_mem_detach_dmabuf(void *priv)
+{
+	kfree(priv);
+}
+
+static int daedalus_mem_map_dmabuf(void *priv)
+{
+	return 0;	/* the daemon maps it, through the fd each job carries */
+}
+
+static void daedalus_mem_unmap_dmabuf(void *priv)
+{
+}
+
+const struct vb2_mem_ops daedalus_capture_memops = {
+	.alloc		= daedalus_mem_alloc,
+	.put		= daedalus_mem_put,
+	.get_dmabuf	= daedalus_mem_get_dmabuf,
+	.mmap		= daedalus_mem_mmap,
+	.num_users	= daedalus_mem_num_users,
+	.attach_dmabuf	= daedalus_mem_attach_dmabuf,
+	.detach_dmabuf	= daedalus_mem_detach_dmabuf,
+	.map_dmabuf	= daedalus_mem_map_dmabuf,
+	.unmap_dmabuf	= daedalus_mem_unmap_dmabuf,
+};
+
+/**
+ * daedalus_buf_id - the daemon's id of a CAPTURE buffer plane
+ * @vb:		a CAPTURE buffer
+ * @plane:	plane number
+ *
+ * Return: the id of the alloc job that created the plane, or 0 when the client imported it.
+ */
+u32 daedalus_buf_id(struct vb2_buffer *vb, unsigned int plane)
+{
+	struct daedalus_mem_buf *buf = vb->planes[plane].mem_priv;
+
+	return buf->imported ? 0 : buf->job.id;
+}
+
+/**
+ * daedalus_fill_plane_fd - install a buffer plane's dmabuf into the daemon and put its fd
+ * @skb:	the job-get reply being built (in the daemon's context)
+ * @attr:	attribute to put the fd in
+ * @vb:		OUTPUT or CAPTURE buffer
+ * @plane:	plane number
+ *
+ * Return: 0 or a negative errno. On success the daemon owns the new fd.
+ */
+int daedalus_fill_plane_fd(struct sk_buff *skb, int attr, struct vb2_buffer *vb,
+			   unsigned int plane)
+{
+	const struct vb2_mem_ops *ops = vb->vb2_queue->mem_ops;
+	void *priv = vb->planes[plane].mem_priv;
+	struct dma_buf *dbuf;
+	int fd, err;
+
+	if (vb->memory == VB2_MEMORY_DMABUF) {
+		dbuf = vb->planes[plane].dbuf;
+		get_dma_buf(dbuf);
+	} else if (ops == &daedalus_capture_memops) {
+		dbuf = ((struct daedalus_mem_buf *)priv)->dbuf;
+		get_dma_buf(dbuf);
+	} else {
+		/* vb2-vmalloc exports the OUTPUT buffer: the daemon maps it, nothing is copied */
+		dbuf = ops->get_dmabuf(vb, priv, O_RDONLY);
+		if (IS_ERR_OR_NULL(dbuf))
+			return dbuf ? PTR_ERR(dbuf) : -EINVAL;
+	}
+	fd = dma_buf_fd(dbuf, O_CLOEXEC);
+	if (fd < 0) {
+		dma_buf_put(dbuf);
+		return fd;
+	}
+	err = nla_put_s32(skb, attr, fd);
+	if (err)
+		close_fd(fd);
+	return err;
+}

@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The upcall: work items for the userspace daemon, over the "daedalus" generic netlink family
+ * (Documentation/netlink/specs/daedalus.yaml; policies and ops in the generated
+ * daedalus-genl.c).
+ *
+ * The kernel queues a job and multicasts job-ready; the attached daemon takes it with job-get
+ * (the job moves from the pending to the in-flight list, and the reply installs the job's dmabuf
+ * fds into the daemon) and ends it with job-done. Every queued job ends exactly once, through
+ * whoever takes it off its list under the upcall lock: job-done, its watchdog, the daemon's
+ * socket closing, or (for one-way jobs) job-get itself.
+ *
+ * This file knows nothing of V4L2: job kinds fill their own attributes and end themselves
+ * through struct daedalus_job_ops.
+ */
+#include <linux/netlink.h>
+#include <linux/notifier.h>
+#include <net/genetlink.h>
+#include <net/net_namespace.h>
+
+#include "daedalus-v4l2.h"
+#include "daedalus-genl.h"
+
+/**
+ * struct daedalus_upcall - the daemon and its work
+ * @lock:	protects every field below and the list membership of every job
+ * @attached:	a daemon socket is attached
+ * @portid:	the attached daemon's netlink port
+ * @pending:	jobs waiting for job-get, oldest first
+ * @inflight:	jobs taken by the daemon and waiting for job-done
+ * @next_id:	last job id handed out
+ */
+struct daedalus_upcall {
+	struct mutex lock;	/* the fields below, and which list each job is on */
+	bool attached;
+	u32 portid;
+	struct list_head pending;
+	struct list_head inflight;
+	u32 next_id;
+};
+
+static struct daedalus_upcall upcall = {
+	.lock = __MUTEX_INITIALIZER(upcall.lock),
+	.pending = LIST_HEAD_INIT(upcall.pending),
+	.inflight = LIST_HEAD_INIT(upcall.inflight),
+};
+
+static atomic_t daedalus_stream_ids = ATOMIC_INIT(0);
+
+u32 daedalus_next_stream_id(void)
+{
+	u32 id;
+
+	do {
+		id = atomic_inc_return(&daedalus_stream_ids);
+	} while (!id);
+	return id;
+}
+
+static void daedalus_job_timeout(struct work_struct *work)
+{
+	struct daedalus_job *job = container_of(to_delayed_work(work), struct daedalus_job,
+						watchdog);
+	bool mine;
+
+	mutex_lock(&upcall.lock);
+	mine = !list_empty(&job->node);
+	if (mine)
+		list_del_init(&job->node);
+	mutex_unlock(&upcall.lock);
+	if (!mine)
+		return;	/* someone else is ending it, and waits for us to return */
+
+	pr_warn_ratelimited(DAEDALUS_NAME ": job %u (stream %u) got no answer from the daemon in %u ms\n",
+			    job->id, job->stream, jiffies_to_msecs(job->timeout));
+	/* Nothing may touch @job after this: its owner may reuse or free it. */
+	job->ops->end(job, -ETIMEDOUT, NULL);
+}
+
+/**
+ * daedalus_job_init - prepare a job; once per job object (it initializes the watchdog)
+ * @job:	the job
+ * @kind:	DAEDALUS_JOB_KIND_*
+ * @stream:	stream id, or 0
+ * @ops:	fill and end callbacks
+ * @timeout:	watchdog period in jiffies, 0 for none
+ */
+void daedalus_job_init(struct daedalus_job *job, enum daedalus_job_kind kind, u32 stream,
+		       const struct daedalus_job_ops *ops, unsigned long timeout)
+{
+	INIT_LIST_HEAD(&job->node);
+	INIT_DELAYED_WORK(&job->watchdog, daedalus_job_timeout);
+	job->id = 0;
+	job->kind = kind;
+	job->stream = stream;
+	job->ops = ops;
+	job->oneway = kind == DAEDALUS_JOB_KIND_RELEASE || kind == DAEDALUS_JOB_KIND_STREAM_CLOSE;
+	job->timeout = timeout;
+	job->reply_size = 0;
+}
+
+static void daedalus_notify_ready(enum daedalus_job_kind kind)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(nla_total_size(sizeof(u32)), GFP_KERNEL);
+	if (!msg)
+		return;	/* the daemon still finds the job at its next job-get */
+	hdr = genlmsg_put(msg, 0, 0, &daedalus_nl_family, 0, DAEDALUS_CMD_JOB_READY);
+	if (!hdr || nla_put_u32(msg, DAEDALUS_A_JOB_KIND, kind)) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	/* -ESRCH (the daemon has not joined the group yet) is harmless: it polls at start. */
+	genlmsg_multicast_netns(&daedalus_nl_family, &init_net, msg, 0, DAEDALUS_NLGRP_JOBS,
+				GFP_KERNEL);
+}
+
+/**
+ * daedalus_job_queue - hand a job to the daemon
+ * @job:	an initialized job that is not queued
+ *
+ * Return: 0 when queued (the job will end exactly once through its ops->end), or -ENODEV when
+ * no daemon is attached (the job was not queued and will not end: the caller fails it).
+ */
+int daedalus_job_queue(struct daedalus_job *job)
+{
+	enum daedalus_job_kind kind = job->kind;
+
+	mutex_lock(&upcall.lock);
+	if (!upcall.attached) {
+		mutex_unlock(&upcall.lock);
+		return -ENODEV;
+	}
+	job->id = ++upcall.next_id;
+	if (!job->id)
+		job->id = ++upcall.next_id;
+	list_add_tail(&job->node, &upcall.pending);
+	if (job->timeout)
+		schedule_delayed_work(&job->watchdog, job->timeout);
+	mutex_unlock(&upcall.lock);
+	/* @job may have ended already: do not touch it. */
+	daedalus_notify_ready(kind);
+	return 0;
+}
+
+/**
+ * daedalus_job_cancel - take back a queued job that has not ended
+ * @job:	the job
+ *
+ * Return: true if the job was taken back (it will not end through ops->end: the caller owns
+ * it), false if it is already being ended by someone else.
+ */
+bool daedalus_job_cancel(struct daedalus_job *job)
+{
+	bool mine;
+
+	mutex_lock(&upcall.lock);
+	mine = !list_empty(&job->node);
+	if (mine)
+		list_del_init(&job->node);
+	mutex_unlock(&upcall.lock);
+	if (mine && job->timeout)
+		cancel_delayed_work_sync(&job->watchdog);
+	return mine;
+}
+
+/* End a job that the caller took off its list. Never called from the job's own watchdog. */
+static void daedalus_job_end(struct daedalus_job *job, int status, struct genl_info *info)
+{
+	if (job->timeout)
+		cancel_delayed_work_sync(&job->watchdog);
+	job->ops->end(job, status, info);
+}
+
+static struct daedalus_job *daedalus_take_any(struct list_head *list)
+{
+	struct daedalus_job *job = list_first_entry_or_null(list, struct daedalus_job, node);
+
+	if (job)
+		list_del_init(&job->node);
+	return job;
+}
+
+/* The daemon on @portid is gone: forget it, and fail everything it held or would have taken. */
+static void daedalus_detach(u32 portid, const char *why)
+{
+	struct daedalus_job *job;
+	unsigned int failed = 0;
+
+	mutex_lock(&upcall.lock);
+	if (!upcall.attached || upcall.portid != portid) {
+		mutex_unlock(&upcall.lock);
+		return;
+	}
+	upcall.attached = false;
+	for (;;) {
+		job = daedalus_take_any(&upcall.inflight);
+		if (!job)
+			job = daedalus_take_any(&upcall.pending);
+		if (!job)
+			break;
+		mutex_unlock(&upcall.lock);
+		daedalus_job_end(job, -EPIPE, NULL);
+		failed++;
+		mutex_lock(&upcall.lock);
+	}
+	mutex_unlock(&upcall.lock);
+	pr_info(DAEDALUS_NAME ": daemon on port %u detached (%s), %u job(s) failed\n", portid, why,
+		failed);
+}
+
+static void daedalus_stream_close_end(struct daedalus_job *job, int status,
+				      struct genl_info *info)
+{
+	kfree(job);
+}
+
+static const struct daedalus_job_ops daedalus_stream_close_ops = {
+	.end = daedalus_stream_close_end,
+};
+
+/* Tell the daemon that a stream is gone, so it drops its decoder. Best effort. */
+void daedalus_notify_stream_close(u32 stream)
+{
+	struct daedalus_job *job;
+
+	job = kzalloc(sizeof(*job), GFP_KERNEL);
+	if (!job)
+		return;
+	daedalus_job_init(job, DAEDALUS_JOB_KIND_STREAM_CLOSE, stream,
+			  &daedalus_stream_close_ops, 0);
+	if (daedalus_job_queue(job))
+		kfree(job);
+}
+
+static int daedalus_check_daemon(struct genl_info *info)
+{
+	bool ok;
+
+	mutex_lock(&upcall.lock);
+	ok = upcall.attached && upcall.portid == info->snd_portid &&
+	     net_eq(genl_info_net(info), &init_net);
+	mutex_unlock(&upcall.lock);
+	if (!ok) {
+		GENL_SET_ERR_MSG(info, "not the attached daedalus daemon");
+		return -EPERM;
+	}
+	return 0;
+}
+
+int daedalus_nl_attach_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct sk_buff *msg;
+	u32 version;
+	void *hdr;
+	int err;
+
+	if (!net_eq(genl_info_net(info), &init_net)) {
+		GENL_SET_ERR_MSG(info, "the daemon must run in the initial network namespace");
+		return -EPERM;
+	}
+	if (GENL_REQ_ATTR_CHECK(info, DAEDALUS_A_ATTACH_VERSION))
+		return -EINVAL;
+	version = nla_get_u32(info->attrs[DAEDALUS_A_ATTACH_VERSION]);
+	if (version != DAEDALUS_VERSION) {
+		NL_SET_ERR_MSG_FMT(info->extack, "protocol version %u, the module speaks %u",
+				   version, DAEDALUS_VERSION);
+		return -EPROTO;
+	}
+
+	msg = genlmsg_new(nla_total_size(sizeof(u32)), GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_iput(msg, info);
+	if (!hdr || nla_put_u32(msg, DAEDALUS_A_ATTACH_VERSION, DAEDALUS_VERSION)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+
+	mutex_lock(&upcall.lock);
+	if (upcall.attached && upcall.portid != info->snd_portid) {
+		mutex_unlock(&upcall.lock);
+		nlmsg_free(msg);
+		GENL_SET_ERR_MSG(info, "another daemon is attached");
+		return -EBUSY;
+	}
+	upcall.attached = true;
+	upcall.portid = info->snd_portid;
+	mutex_unlock(&upcall.lock);
+	pr_info(DAEDALUS_NAME ": daemon attached (pid %d, port %u)\n", task_tgid_vnr(current),
+		info->snd_portid);
+
+	err = genlmsg_reply(msg, info);
+	/* Jobs may have been queued while nobody listened for job-ready. */
+	daedalus_notify_ready(DAEDALUS_JOB_KIND_DECODE);
+	return err;
+}
+
+int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct daedalus_job *job;
+	struct sk_buff *msg;
+	void *hdr;
+	int err;
+
+	err = daedalus_check_daemon(info);
+	if (err)
+		return err;
+
+	/*
+	 * The lock is held while the reply is filled, so that the job cannot end (watchdog,
+	 * detach) while its buffers are being exported to the daemon.
+	 */
+	mutex_lock(&upcall.lock);
+	job = list_first_entry_or_null(&upcall.pending, struct daedalus_job, node);
+	if (!job) {
+		mutex_unlock(&upcall.lock);
+		return -EAGAIN;
+	}
+	if (job->oneway)
+		list_del_init(&job->node);
+	else
+		list_move_tail(&job->node, &upcall.inflight);
+
+	err = -ENOMEM;
+	msg = genlmsg_new(NLMSG_GOODSIZE + job->reply_size, GFP_KERNEL);
+	if (!msg)
+		goto fail;
+	err = -EMSGSIZE;
+	hdr = genlmsg_iput(msg, info);
+	if (!hdr)
+		goto fail_free;
+	if (nla_put_u32(msg, DAEDALUS_A_JOB_ID, job->id) ||
+	    nla_put_u32(msg, DAEDALUS_A_JOB_KIND, job->kind) ||
+	    nla_put_u32(msg, DAEDALUS_A_JOB_STREAM, job->stream))
+		goto fail_free;
+	if (job->ops->fill) {
+		err = job->ops->fill(job, msg);
+		if (err)
+			goto fail_free;
+	}
+	genlmsg_end(msg, hdr);
+	dd_dbg(DAEDALUS_DBG_JOB, NULL, "job %u (kind %u, stream %u) taken\n", job->id,
+	       job->kind, job->stream);
+	mutex_unlock(&upcall.lock);
+
+	if (job->oneway)
+		job->ops->end(job, 0, NULL);
+	return genlmsg_reply(msg, info);
+
+fail_free:
+	nlmsg_free(msg);
+fail:
+	if (!job->oneway)
+		list_del_init(&job->node);
+	mutex_unlock(&upcall.lock);
+	pr_err_ratelimited(DAEDALUS_NAME ": job %u could not be sent to the daemon: %d\n",
+			   job->id, err);
+	if (job->oneway)
+		job->ops->end(job, err, NULL);
+	else
+		daedalus_job_end(job, err, NULL);
+	return err;
+}
+
+int daedalus_nl_job_done_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct daedalus_job *job, *found = NULL;
+	u32 id, status;
+	int err;
+
+	err = daedalus_check_daemon(info);
+	if (err)
+		return err;
+	if (GENL_REQ_ATTR_CHECK(info, DAEDALUS_A_DONE_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, DAEDALUS_A_DONE_STATUS))
+		return -EINVAL;
+	id = nla_get_u32(info->attrs[DAEDALUS_A_DONE_ID]);
+	status = nla_get_u32(info->attrs[DAEDALUS_A_DONE_STATUS]);
+
+	mutex_lock(&upcall.lock);
+	list_for_each_entry(job, &upcall.inflight, node) {
+		if (job->id == id) {
+			found = job;
+			list_del_init(&job->node);
+			break;
+		}
+	}
+	mutex_unlock(&upcall.lock);
+	if (!found) {
+		NL_SET_ERR_MSG_FMT(info->extack, "job %u is not in flight (it timed out?)", id);
+		return -ENOENT;
+	}
+	dd_dbg(DAEDALUS_DBG_JOB, NULL, "job %u done, status %u\n", id, status);
+	daedalus_job_end(found, -(int)status, info);
+	return 0;
+}
+
+static int daedalus_netlink_event(struct notifier_block *nb, unsigned long event, void *ptr)
+{
+	struct netlink_notify *n = ptr;
+
+	if (event == NETLINK_URELEASE && n->protocol == NETLINK_GENERIC &&
+	    net_eq(n->net, &init_net))
+		daedalus_detach(n->portid, "socket closed");
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block daedalus_netlink_notifier = {
+	.notifier_call = daedalus_netlink_event,
+};
+
+int daedalus_nl_init(void)
+{
+	int err;
+
+	err = netlink_register_notifier(&daedalus_netlink_notifier);
+	if (err)
+		return err;
+	err = genl_register_family(&daedalus_nl_family);
+	if (err)
+		netlink_unregister_notifier(&daedalus_netlink_notifier);
+	return err;
+}
+
+void daedalus_nl_exit(void)
+{
+	u32 portid;
+	bool attached;
+
+	genl_unregister_family(&daedalus_nl_family);
+	netlink_unregister_notifier(&daedalus_netlink_notifier);
+	mutex_lock(&upcall.lock);
+	attached = upcall.attached;
+	portid = upcall.portid;
+	mutex_unlock(&upcall.lock);
+	if (attached)
+		daedalus_detach(portid, "module unloading");
+}

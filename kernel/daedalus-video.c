@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Formats, ioctls and vb2 queues of the stateless decoder node.
+ *
+ * OUTPUT carries one coded frame per buffer in a format of daedalus_coded_fmts[]; CAPTURE is
+ * NV12 (one memory plane, the default: what GStreamer and FFmpeg's request API clients map) or
+ * NV12M. The CAPTURE size is the coded size rounded up to whole 16x16 blocks; the visible
+ * rectangle (the OUTPUT size) is reported through G_SELECTION.
+ */
+#include <linux/videodev2.h>
+#include <media/v4l2-event.h>
+#include <media/v4l2-ioctl.h>
+#include <media/videobuf2-vmalloc.h>
+
+#include "daedalus-v4l2.h"
+
+#define DAEDALUS_CAPTURE_ALIGN	16
+#define DAEDALUS_DEFAULT_WIDTH	320
+#define DAEDALUS_DEFAULT_HEIGHT	240
+
+static const u32 daedalus_decoded_fmts[] = {
+	V4L2_PIX_FMT_NV12,
+	V4L2_PIX_FMT_NV12M,
+};
+
+static const struct daedalus_coded_fmt *daedalus_find_coded(u32 fourcc)
+{
+	unsigned int i;
+
+	for (i = 0; i < daedalus_num_coded_fmts; i++)
+		if (daedalus_coded_fmts[i]->fourcc == fourcc)
+			return daedalus_coded_fmts[i];
+	return NULL;
+}
+
+static bool daedalus_is_decoded(u32 fourcc)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(daedalus_decoded_fmts); i++)
+		if (daedalus_decoded_fmts[i] == fourcc)
+			return true;
+	return false;
+}
+
+static int daedalus_querycap(struct file *file, void *priv, struct v4l2_capability *cap)
+{
+	strscpy(cap->driver, DAEDALUS_NAME, sizeof(cap->driver));
+	strscpy(cap->card, "daedalus-v4l2 software decoder", sizeof(cap->card));
+	strscpy(cap->bus_info, DAEDALUS_BUS_INFO, sizeof(cap->bus_info));
+	return 0;
+}
+
+static int daedalus_enum_fmt_cap(struct file *file, void *priv, struct v4l2_fmtdesc *f)
+{
+	if (f->index >= ARRAY_SIZE(daedalus_decoded_fmts))
+		return -EINVAL;
+	f->pixelformat = daedalus_decoded_fmts[f->index];
+	return 0;
+}
+
+static int daedalus_enum_fmt_out(struct file *file, void *priv, struct v4l2_fmtdesc *f)
+{
+	if (f->index >= daedalus_num_coded_fmts)
+		return -EINVAL;
+	f->pixelformat = daedalus_coded_fmts[f->index]->fourcc;
+	return 0;
+}
+
+static int daedalus_enum_framesizes(struct file *file, void *priv,
+				    struct v4l2_frmsizeenum *fsize)
+{
+	const struct daedalus_coded_fmt *desc;
+
+	if (fsize->index)
+		return -EINVAL;
+	desc = daedalus_find_coded(fsize->pixel_format);
+	if (!desc)
+		return -EINVAL;
+	fsize->type = V4L2_FRMSIZE_TYPE_STEPWISE;
+	fsize->stepwise = desc->frmsize;
+	return 0;
+}
+
+static int daedalus_g_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
+{
+	f->fmt.pix_mp = daedalus_file_to_ctx(file)->coded_fmt.fmt.pix_mp;
+	return 0;
+}
+
+static int daedalus_g_fmt_cap(struct file *file, void *priv, struct v4l2_format *f)
+{
+	f->fmt.pix_mp = daedalus_file_to_ctx(file)->decoded_fmt.fmt.pix_mp;
+	return 0;
+}
+
+/* Worst case of one coded frame: half the size of its raw 4:2:0 picture, at least 64 KiB. */
+static u32 daedalus_coded_sizeimage(u32 width, u32 height)
+{
+	return max_t(u32, SZ_64K, width * height * 3 / 4);
+}
+
+static int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
+{
+	struct v4l2_pix_format_mplane *pix = &f->fmt.pix_mp;
+	const struct daedalus_coded_fmt *desc = daedalus_find_coded(pix->pixelformat);
+
+	if (!desc) {
+		desc = daedalus_coded_fmts[0];
+		pix->pixelformat = desc->fourcc;
+	}
+	v4l2_apply_frmsize_constraints(&pix->width, &pix->height, &desc->frmsize);
+	pix->field = V4L2_FIELD_NONE;
+	pix->num_planes = 1;
+	pix->plane_fmt[0].bytesperline = 0;
+	pix->plane_fmt[0].sizeimage = max(pix->plane_fmt[0].sizeimage,
+					  daedalus_coded_sizeimage(pix->width, pix->height));
+	/* colorimetry is the client's to set: it travels through to CAPTURE untouched */
+	return 0;
+}
+
+/* Fill a CAPTURE format of @fourcc for the coded size of @coded. */
+static void daedalus_fill_decoded(struct v4l2_pix_format_mplane *pix, u32 fourcc,
+				  const struct v4l2_pix_format_mplane *coded)
+{
+	v4l2_fill_pixfmt_mp(pix, fourcc, ALIGN(coded->width, DAEDALUS_CAPTURE_ALIGN),
+			    ALIGN(coded->height, DAEDALUS_CAPTURE_ALIGN));
+	pix->field = V4L2_FIELD_NONE;
+	pix->colorspace = coded->colorspace;
+	pix->xfer_func = coded->xfer_func;
+	pix->ycbcr_enc = coded->ycbcr_enc;
+	pix->quantization = coded->quantization;
+}
+
+static int daedalus_try_fmt_cap(struct file *file, void *priv, struct v4l2_format *f)
+{
+	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
+	u32 fourcc = f->fmt.pix_mp.pixelformat;
+
+	if (!daedalus_is_decoded(fourcc))
+		fourcc = daedalus_decoded_fmts[0];
+	daedalus_fill_decoded(&f->fmt.pix_mp, fourcc, &ctx->coded_fmt.fmt.pix_mp);
+	return 0;
+}
+
+static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
+{
+	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
+	struct vb2_queue *out_q = v4l2_m2m_get_src_vq(ctx->fh.m2m_ctx);
+	struct vb2_queue *cap_q = v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx);
+	struct v4l2_pix_format_mplane *pix = &f->fmt.pix_mp;
+	int ret;
+
+	if (vb2_is_busy(out_q))
+		return -EBUSY;
+	ret = daedalus_try_fmt_out(file, priv, f);
+	if (ret)
+		return ret;
+	/* A new coded format (or size) means a new CAPTURE format, which a busy queue forbids. */
+	if (vb2_is_busy(cap_q) &&
+	    (pix->pixelformat != ctx->coded_fmt.fmt.pix_mp.pixelformat ||
+	     pix->width != ctx->coded_fmt.fmt.pix_mp.width ||
+	     pix->height != ctx->coded_fmt.fmt.pix_mp.height))
+		return -EBUSY;
+
+	ctx->coded_fmt = *f;
+	ctx->coded_desc = daedalus_find_coded(pix->pixelformat);
+	daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp,
+			      ctx->decoded_fmt.fmt.pix_mp.pixelformat, pix);
+	dd_dbg(DAEDALUS_DBG_FMT, ctx->dev->v4l2_dev.dev, "stream %u: OUTPUT %p4cc %ux%u\n",
+	       ctx->stream, &pix->pixelformat, pix->width, pix->height);
+	return 0;
+}
+
+static int daedalus_s_fmt_cap(struct file *file, void *priv, struct v4l2_format *f)
+{
+	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
+	int ret;
+
+	if (vb2_is_busy(v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx)))
+		return -EBUSY;
+	ret = daedalus_try_fmt_cap(file, priv, f);
+	if (ret)
+		return ret;
+	ctx->decoded_fmt = *f;
+	return 0;
+}
+
+static int daedalus_g_selection(struct file *file, void *priv, struct v4l2_selection *s)
+{
+	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
+	const struct v4l2_pix_format_mplane *coded = &ctx->coded_fmt.fmt.pix_mp;
+	const struct v4l2_pix_format_mplane *decoded = &ctx->decoded_fmt.fmt.pix_mp;
+
+	if (s->type != V4L2_BUF_TYPE_VIDEO_CAPTURE)
+		return -EINVAL;
+	s->r.left = 0;
+	s->r.top = 0;
+	switch (s->target) {
+	case V4L2_SEL_TGT_COMPOSE:
+	case V4L2_SEL_TGT_COMPOSE_DEFAULT:
+		s->r.width = coded->width;
+		s->r.height = coded->height;
+		return 0;
+	case V4L2_SEL_TGT_COMPOSE_BOUNDS:
+	case V4L2_SEL_TGT_COMPOSE_PADDED:
+		s->r.width = decoded->width;
+		s->r.height = decoded->height;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+const struct v4l2_ioctl_ops daedalus_ioctl_ops = {
+	.vidioc_querycap		= daedalus_querycap,
+	.vidioc_enum_framesizes		= daedalus_enum_framesizes,
+
+	.vidioc_enum_fmt_vid_cap	= daedalus_enum_fmt_cap,
+	.vidioc_g_fmt_vid_cap_mplane	= daedalus_g_fmt_cap,
+	.vidioc_try_fmt_vid_cap_mplane	= daedalus_try_fmt_cap,
+	.vidioc_s_fmt_vid_cap_mplane	= daedalus_s_fmt_cap,
+
+	.vidioc_enum_fmt_vid_out	= daedalus_enum_fmt_out,
+	.vidioc_g_fmt_vid_out_mplane	= daedalus_g_fmt_out,
+	.vidioc_try_fmt_vid_out_mplane	= daedalus_try_fmt_out,
+	.vidioc_s_fmt_vid_out_mplane	= daedalus_s_fmt_out,
+
+	.vidioc_g_selection		= daedalus_g_selection,
+
+	.vidioc_reqbufs			= v4l2_m2m_ioctl_reqbufs,
+	.vidioc_querybuf		= v4l2_m2m_ioctl_querybuf,
+	.vidioc_qbuf			= v4l2_m2m_ioctl_qbuf,
+	.vidioc_dqbuf			= v4l2_m2m_ioctl_dqbuf,
+	.vidioc_prepare_buf		= v4l2_m2m_ioctl_prepare_buf,
+	.vidioc_create_bufs		= v4l2_m2m_ioctl_create_bufs,
+	.vidioc_remove_bufs		= v4l2_m2m_ioctl_remove_bufs,
+	.vidioc_expbuf			= v4l2_m2m_ioctl_expbuf,
+	.vidioc_streamon		= v4l2_m2m_ioctl_streamon,
+	.vidioc_streamoff		= v4l2_m2m_ioctl_streamoff,
+
+	.vidioc_decoder_cmd		= v4l2_m2m_ioctl_stateless_decoder_cmd,
+	.vidioc_try_decoder_cmd		= v4l2_m2m_ioctl_stateless_try_decoder_cmd,
+
+	.vidioc_subscribe_event		= v4l2_ctrl_subscribe_event,
+	.vidioc_unsubscribe_event	= v4l2_event_unsubscribe,
+};
+
+int daedalus_set_default_formats(struct daedalus_ctx *ctx)
+{
+	struct v4l2_pix_format_mplane *pix = &ctx->coded_fmt.fmt.pix_mp;
+
+	ctx->coded_fmt.type = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
+	pix->pixelformat = daedalus_coded_fmts[0]->fourcc;
+	pix->width = DAEDALUS_DEFAULT_WIDTH;
+	pix->height = DAEDALUS_DEFAULT_HEIGHT;
+	pix->colorspace = V4L2_COLORSPACE_REC709;
+	pix->num_planes = 1;
+	pix->field = V4L2_FIELD_NONE;
+	pix->plane_fmt[0].sizeimage = daedalus_coded_sizeimage(pix->width, pix->height);
+	ctx->coded_desc = daedalus_coded_fmts[0];
+
+	ctx->decoded_fmt.type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
+	daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp, daedalus_decoded_fmts[0], pix);
+	return 0;
+}
+
+static int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers,
+				unsigned int *nplanes, unsigned int sizes[],
+				struct device *alloc_devs[])
+{
+	struct daedalus_ctx *ctx = vb2_get_drv_priv(vq);
+	const struct v4l2_pix_format_mplane *pix = V4L2_TYPE_IS_OUTPUT(vq->type) ?
+		&ctx->coded_fmt.fmt.pix_mp : &ctx->decoded_fmt.fmt.pix_mp;
+	unsigned int i;
+
+	if (*nplanes) {
+		if (*nplanes != pix->num_planes)
+			return -EINVAL;
+		for (i = 0; i < pix->num_planes; i++)
+			if (sizes[i] < pix->plane_fmt[i].sizeimage)
+				return -EINVAL;
+		return 0;
+	}
+	*nplanes = pix->num_planes;
+	for (i = 0; i < pix->num_planes; i++)
+		sizes[i] = pix->plane_fmt[i].sizeimage;
+	return 0;
+}
+
+static void daedalus_return_all(struct vb2_queue *vq, enum vb2_buffer_state state)
+{
+	struct daedalus_ctx *ctx = vb2_get_drv_priv(vq);
+	struct vb2_v4l2_buffer *vbuf;
+
+	for (;;) {
+		if (V4L2_TYPE_IS_OUTPUT(vq->type))
+			vbuf = v4l2_m2m_src_buf_remove(ctx->fh.m2m_ctx);
+		else
+			vbuf = v4l2_m2m_dst_buf_remove(ctx->fh.m2m_ctx);
+		if (!vbuf)
+			return;
+		v4l2_ctrl_request_complete(vbuf->vb2_buf.req_obj.req, &ctx->hdl);
+		v4l2_m2m_buf_done(vbuf, state);
+	}
+}
+
+static int daedalus_buf_out_validate(struct vb2_buffer *vb)
+{
+	to_vb2_v4l2_buffer(vb)->field = V4L2_FIELD_NONE;
+	return 0;
+}
+
+static int daedalus_buf_prepare(struct vb2_buffer *vb)
+{
+	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
+	const struct v4l2_pix_format_mplane *pix;
+	unsigned int i;
+
+	if (V4L2_TYPE_IS_OUTPUT(vb->vb2_queue->type))
+		return vb2_plane_size(vb, 0) < ctx->coded_fmt.fmt.pix_mp.plane_fmt[0].sizeimage ?
+		       -EINVAL : 0;
+
+	pix = &ctx->decoded_fmt.fmt.pix_mp;
+	for (i = 0; i < pix->num_planes; i++) {
+		if (vb2_plane_size(vb, i) < pix->plane_fmt[i].sizeimage)
+			return -EINVAL;
+		vb2_set_plane_payload(vb, i, pix->plane_fmt[i].sizeimage);
+	}
+	return 0;
+}
+
+static void daedalus_buf_queue(struct vb2_buffer *vb)
+{
+	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
+
+	v4l2_m2m_buf_queue(ctx->fh.m2m_ctx, to_vb2_v4l2_buffer(vb));
+}
+
+static void daedalus_buf_request_complete(struct vb2_buffer *vb)
+{
+	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
+
+	v4l2_ctrl_request_complete(vb->req_obj.req, &ctx->hdl);
+}
+
+static int daedalus_start_streaming(struct vb2_queue *vq, unsigned int count)
+{
+	struct daedalus_ctx *ctx = vb2_get_drv_priv(vq);
+
+	if (V4L2_TYPE_IS_OUTPUT(vq->type))
+		ctx->next_sequence = 0;
+	return 0;
+}
+
+static void daedalus_stop_streaming(struct vb2_queue *vq)
+{
+	daedalus_return_all(vq, VB2_BUF_STATE_ERROR);
+}
+
+static const struct vb2_ops daedalus_qops = {
+	.queue_setup		= daedalus_queue_setup,
+	.buf_out_validate	= daedalus_buf_out_validate,
+	.buf_prepare		= daedalus_buf_prepare,
+	.buf_queue		= daedalus_buf_queue,
+	.buf_request_complete	= daedalus_buf_request_complete,
+	.start_streaming	= daedalus_start_streaming,
+	.stop_streaming		= daedalus_stop_streaming,
+	DAEDALUS_VB2_WAIT_OPS
+};
+
+int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *dst_vq)
+{
+	struct daedalus_ctx *ctx = priv;
+	int ret;
+
+	src_vq->type = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
+	src_vq->io_modes = VB2_MMAP | VB2_DMABUF;
+	src_vq->drv_priv = ctx;
+	src_vq->buf_struct_size = sizeof(struct v4l2_m2m_buffer);
+	src_vq->ops = &daedalus_qops;
+	src_vq->mem_ops = &vb2_vmalloc_memops;
+	src_vq->timestamp_flags = V4L2_BUF_FLAG_TIMESTAMP_COPY;
+	src_vq->lock = &ctx->vb_mutex;
+	src_vq->dev = ctx->dev->v4l2_dev.dev;
+	src_vq->supports_requests = true;
+	src_vq->requires_requests = true;
+	src_vq->subsystem_flags |= VB2_V4L2_FL_SUPPORTS_M2M_HOLD_CAPTURE_BUF;
+	ret = vb2_queue_init(src_vq);
+	if (ret)
+		return ret;
+
+	dst_vq->type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
+	dst_vq->io_modes = VB2_MMAP | VB2_DMABUF;
+	dst_vq->drv_priv = ctx;
+	dst_vq->buf_struct_size = sizeof(struct v4l2_m2m_buffer);
+	dst_vq->ops = &daedalus_qops;
+	dst_vq->mem_ops = &daedalus_capture_memops;
+	dst_vq->timestamp_flags = V4L2_BUF_FLAG_TIMESTAMP_COPY;
+	dst_vq->lock = &ctx->vb_mutex;
+	dst_vq->dev = ctx->dev->v4l2_dev.dev;
+	return vb2_queue_init(dst_vq);
+}
+
+int daedalus_request_validate(struct media_request *req)
+{
+	struct media_request_object *obj;
+	struct daedalus_ctx *ctx = NULL;
+	unsigned int count;
+
+	list_for_each_entry(obj, &req->objects, list) {
+		if (vb2_request_object_is_buffer(obj)) {
+			struct vb2_buffer *vb = container_of(obj, struct vb2_buffer, req_obj);
+
+			ctx = vb2_get_drv_priv(vb->vb2_queue);
+			break;
+		}
+	}
+	if (!ctx)
+		return -ENOENT;
+
+	count = vb2_request_buffer_cnt(req);
+	if (count != 1) {
+		v4l2_err(&ctx->dev->v4l2_dev, "a request needs exactly one OUTPUT buffer, has %u\n",
+			 count);
+		return count ? -EINVAL : -ENOENT;
+	}
+	return vb2_request_validate(req);
+}

@@ -1,0 +1,33 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build kernel/ (W=1) against the test kernel tree, in a copy under $BUILD/module so the
+# repository stays free of build products. Output: $BUILD/module/daedalus-v4l2.ko.
+# With --check, also run checkpatch.pl --strict and sparse (C=1) and fail on any finding.
+. "$(dirname "$0")/lib.sh"
+
+check=0
+[ "${1:-}" = --check ] && check=1
+[ -f "$BUILD/kernel/src/Module.symvers" ] || die "build the test kernel first"
+rm -rf "$BUILD/module"
+mkdir -p "$BUILD/module"
+cp -a "$TOP/kernel/." "$BUILD/module/"
+in_buildenv /bin/bash -euo pipefail -c '
+	check=$1
+	cd /build/module
+	extra=
+	[ "$check" = 1 ] && extra="C=1"
+	make -s -C /build/kernel/src M=/build/module W=1 $extra modules 2>&1 | tee build.log
+	if grep -qE "warning:|error:" build.log; then
+		echo "module build has warnings"; exit 1
+	fi
+	if [ "$check" = 1 ]; then
+		# generated files are the kernel generator'"'"'s style; the compat header is the one
+		# place allowed to test LINUX_VERSION_CODE
+		cp=/build/kernel/src/scripts/checkpatch.pl
+		files=$(ls daedalus*.[ch] | grep -vE "^daedalus-genl\.|\.mod\.c$|^daedalus-compat\.h$")
+		$cp --strict --no-tree --terse --ignore FILE_PATH_CHANGES -f $files
+		$cp --strict --no-tree --terse --ignore FILE_PATH_CHANGES,LINUX_VERSION_CODE \
+			-f daedalus-compat.h
+	fi
+' build-module "$check"
+log "module: $BUILD/module/daedalus-v4l2.ko"
