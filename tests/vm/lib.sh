@@ -40,3 +40,57 @@ compliance() {
 gst() {
 	GST_REGISTRY=/tmp/gst-registry.bin gst-launch-1.0 -q "$@"
 }
+
+DAEMON=/build/target/release/daedalus-v4l2d
+MODULE=/build/module/daedalus-v4l2.ko
+
+# load_daedalus: the module and what it links against, plus vkms/vgem so GBM has a DRM device
+load_daedalus() {
+	modprobe v4l2-mem2mem
+	modprobe videobuf2-vmalloc
+	modprobe vkms 2>/dev/null || true
+	modprobe vgem 2>/dev/null || true
+	insmod "$MODULE" "$@"
+	udevadm settle --timeout=10 || true
+}
+
+# start_daemon [ARGS]: run the daemon in the background, wait until it has attached
+start_daemon() {
+	local i
+	"$DAEMON" --log "${DAEDALUS_LOG:-info}" "$@" >>"$OUT/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	for i in $(seq 100); do
+		grep -q "attached to the daedalus-v4l2 module" "$OUT/daemon.log" && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$OUT/daemon.log"; fail "daemon exited"; }
+		sleep 0.1
+	done
+	cat "$OUT/daemon.log"
+	fail "daemon did not attach"
+}
+
+stop_daemon() {
+	kill "$DAEMON_PID" 2>/dev/null || true
+	wait "$DAEMON_PID" 2>/dev/null || true
+}
+
+# clip_size CLIP: WIDTHxHEIGHT from the clip's .info
+clip_size() { sed -n 's/^size=//p' "$CLIPS/${1%.*}.info"; }
+
+# gst_decode CLIP OUT: decode CLIP through our stateless decoder with GStreamer into NV12 OUT
+gst_decode() {
+	local clip=$1 out=$2 parse
+	case $clip in
+	vp9*) parse="ivfparse ! vp9parse ! v4l2slvp9dec" ;;
+	h264*) parse="h264parse ! v4l2slh264dec" ;;
+	av1*) parse="ivfparse ! av1parse ! v4l2slav1dec" ;;
+	esac
+	gst filesrc location="$CLIPS/$clip" ! $parse ! video/x-raw,format=NV12 ! \
+		filesink location="$out"
+}
+
+# byte_exact CLIP OUT: compare OUT frame by frame with FFmpeg's reference decode of CLIP
+byte_exact() {
+	local size
+	size=$(clip_size "$1")
+	python3 /src/tests/framecmp.py "$2" "$CLIPS/${1%.*}.framemd5" "${size%x*}" "${size#*x}"
+}

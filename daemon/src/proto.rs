@@ -1,0 +1,428 @@
+//! The daedalus generic netlink protocol, as the daemon sees it.
+//!
+//! The one definition is `kernel/Documentation/netlink/specs/daedalus.yaml`; the values here
+//! mirror it and `tests::matches_the_spec` fails when they drift. This module does no I/O: it
+//! names the wire values and turns a job-get reply into a typed [`Job`].
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use neli::{
+    attr::{AttrHandle, Attribute},
+    genl::{Genlmsghdr, Nlattr},
+    neli_enum,
+    types::Buffer,
+};
+use thiserror::Error;
+
+pub const FAMILY_NAME: &str = "daedalus";
+pub const FAMILY_VERSION: u8 = 1;
+/// Protocol version sent in attach (`definitions: version`).
+pub const VERSION: u32 = 1;
+pub const MCGRP_JOBS: &str = "jobs";
+/// Largest number of memory planes of a CAPTURE buffer (`definitions: max-planes`).
+pub const MAX_PLANES: usize = 3;
+
+#[neli_enum(serialized_type = "u8")]
+pub enum Cmd {
+    Attach = 1,
+    JobReady = 2,
+    JobGet = 3,
+    JobDone = 4,
+}
+impl neli::consts::genl::Cmd for Cmd {}
+
+#[neli_enum(serialized_type = "u16")]
+pub enum AttachAttr {
+    Version = 1,
+}
+impl neli::consts::genl::NlAttrType for AttachAttr {}
+
+#[neli_enum(serialized_type = "u16")]
+pub enum CtrlAttr {
+    Id = 1,
+    Data = 2,
+}
+impl neli::consts::genl::NlAttrType for CtrlAttr {}
+
+#[neli_enum(serialized_type = "u16")]
+pub enum JobAttr {
+    Id = 1,
+    Kind = 2,
+    Stream = 3,
+    Codec = 4,
+    Sequence = 5,
+    Width = 6,
+    Height = 7,
+    Pixfmt = 8,
+    Bytesperline = 9,
+    PlaneSize = 10,
+    SrcFd = 11,
+    SrcOffset = 12,
+    SrcBytes = 13,
+    Timestamp = 14,
+    DstFd = 15,
+    Buf = 16,
+    Size = 17,
+    Ctrl = 18,
+}
+impl neli::consts::genl::NlAttrType for JobAttr {}
+
+#[neli_enum(serialized_type = "u16")]
+pub enum DoneAttr {
+    Id = 1,
+    Status = 2,
+    Fd = 3,
+}
+impl neli::consts::genl::NlAttrType for DoneAttr {}
+
+/// `enum job-kind`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    Decode = 1,
+    Alloc = 2,
+    Release = 3,
+    StreamClose = 4,
+}
+
+/// `enum codec`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Codec {
+    Vp9 = 1,
+    H264 = 2,
+    Av1 = 3,
+}
+
+impl JobKind {
+    pub fn from_wire(value: u32) -> Result<JobKind, ParseError> {
+        Ok(match value {
+            1 => JobKind::Decode,
+            2 => JobKind::Alloc,
+            3 => JobKind::Release,
+            4 => JobKind::StreamClose,
+            value => return Err(ParseError::Unknown { what: "job kind", value }),
+        })
+    }
+}
+
+impl Codec {
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Vp9 => "vp9",
+            Codec::H264 => "h264",
+            Codec::Av1 => "av1",
+        }
+    }
+}
+
+/// A V4L2 fourcc as a `u32`, as `v4l2_fourcc()` builds it.
+pub const fn fourcc(code: &[u8; 4]) -> u32 {
+    (code[0] as u32) | (code[1] as u32) << 8 | (code[2] as u32) << 16 | (code[3] as u32) << 24
+}
+pub const PIX_FMT_NV12: u32 = fourcc(b"NV12");
+pub const PIX_FMT_NV12M: u32 = fourcc(b"NM12");
+
+/// One V4L2 control of a decode job's request.
+#[derive(Debug, Clone)]
+pub struct Ctrl {
+    pub id: u32,
+    pub data: Vec<u8>,
+}
+
+/// What a decode job asks: decode `src` into the CAPTURE planes `dst`.
+#[derive(Debug)]
+pub struct DecodeJob {
+    pub codec: Codec,
+    pub sequence: u32,
+    /// Coded (visible) width.
+    pub width: u32,
+    /// Allocated luma rows of the CAPTURE format.
+    pub height: u32,
+    pub pixfmt: u32,
+    pub bytesperline: Vec<u32>,
+    pub plane_size: Vec<u32>,
+    pub src: OwnedFd,
+    pub src_offset: u32,
+    pub src_bytes: u32,
+    pub timestamp: u64,
+    pub dst: Vec<OwnedFd>,
+    /// The daemon's id of the CAPTURE buffer, 0 when the client imported it.
+    pub buf: u32,
+    pub ctrls: Vec<Ctrl>,
+}
+
+/// What an alloc job asks: a dmabuf of at least `size` bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct AllocJob {
+    pub size: u32,
+    pub width: u32,
+    pub height: u32,
+    pub pixfmt: u32,
+    pub bytesperline: u32,
+}
+
+#[derive(Debug)]
+pub enum JobBody {
+    Decode(Box<DecodeJob>),
+    Alloc(AllocJob),
+    Release { buf: u32 },
+    StreamClose,
+}
+
+#[derive(Debug)]
+pub struct Job {
+    pub id: u32,
+    pub stream: u32,
+    pub body: JobBody,
+}
+
+#[derive(Debug, Error)]
+pub enum ParseError {
+    #[error("job attribute {0:?} missing")]
+    Missing(JobAttr),
+    #[error("job attribute {0:?} malformed")]
+    Malformed(JobAttr),
+    #[error("unknown {what} {value}")]
+    Unknown { what: &'static str, value: u32 },
+}
+
+type Handle<'a> = AttrHandle<'a, neli::types::GenlBuffer<JobAttr, Buffer>, Nlattr<JobAttr, Buffer>>;
+
+fn get_u32(h: &Handle<'_>, a: JobAttr) -> Result<u32, ParseError> {
+    match h.get_attribute(a) {
+        None => Err(ParseError::Missing(a)),
+        Some(attr) => attr.get_payload_as::<u32>().map_err(|_| ParseError::Malformed(a)),
+    }
+}
+
+fn all_u32(h: &Handle<'_>, a: JobAttr) -> Result<Vec<u32>, ParseError> {
+    h.iter()
+        .filter(|attr| *attr.nla_type().nla_type() == a)
+        .map(|attr| attr.get_payload_as::<u32>().map_err(|_| ParseError::Malformed(a)))
+        .collect()
+}
+
+/// Take ownership of every fd the kernel installed for this job, before anything else can fail:
+/// each one is ours to close, whatever happens to the job.
+fn take_fds(h: &Handle<'_>, a: JobAttr) -> Result<Vec<OwnedFd>, ParseError> {
+    let mut fds = Vec::new();
+    for attr in h.iter().filter(|attr| *attr.nla_type().nla_type() == a) {
+        let raw = attr.get_payload_as::<i32>().map_err(|_| ParseError::Malformed(a))?;
+        if raw < 0 {
+            return Err(ParseError::Malformed(a));
+        }
+        // SAFETY: the kernel installed this fd into our process for this job (job-get's
+        // reply) and nothing else in the process knows its number: we are its only owner.
+        fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
+    }
+    Ok(fds)
+}
+
+impl Job {
+    /// Parse a job-get reply.
+    pub fn parse(msg: &Genlmsghdr<Cmd, JobAttr>) -> Result<Job, ParseError> {
+        let h = msg.attrs().get_attr_handle();
+        // fds first: they must be owned (and so closed) even if the rest is bad
+        let mut src = take_fds(&h, JobAttr::SrcFd)?;
+        let dst = take_fds(&h, JobAttr::DstFd)?;
+        let id = get_u32(&h, JobAttr::Id)?;
+        let stream = get_u32(&h, JobAttr::Stream)?;
+        let body = match JobKind::from_wire(get_u32(&h, JobAttr::Kind)?)? {
+            JobKind::Decode => {
+                let codec = match get_u32(&h, JobAttr::Codec)? {
+                    1 => Codec::Vp9,
+                    2 => Codec::H264,
+                    3 => Codec::Av1,
+                    value => return Err(ParseError::Unknown { what: "codec", value }),
+                };
+                let bytesperline = all_u32(&h, JobAttr::Bytesperline)?;
+                let plane_size = all_u32(&h, JobAttr::PlaneSize)?;
+                if dst.is_empty() || dst.len() > MAX_PLANES {
+                    return Err(ParseError::Malformed(JobAttr::DstFd));
+                }
+                if bytesperline.len() != dst.len() || plane_size.len() != dst.len() {
+                    return Err(ParseError::Malformed(JobAttr::Bytesperline));
+                }
+                let mut ctrls = Vec::new();
+                for attr in h.iter().filter(|a| *a.nla_type().nla_type() == JobAttr::Ctrl) {
+                    let nested = attr
+                        .get_attr_handle::<CtrlAttr>()
+                        .map_err(|_| ParseError::Malformed(JobAttr::Ctrl))?;
+                    let id = nested
+                        .get_attr_payload_as::<u32>(CtrlAttr::Id)
+                        .map_err(|_| ParseError::Malformed(JobAttr::Ctrl))?;
+                    let data = nested
+                        .get_attribute(CtrlAttr::Data)
+                        .ok_or(ParseError::Malformed(JobAttr::Ctrl))?
+                        .nla_payload()
+                        .as_ref()
+                        .to_vec();
+                    ctrls.push(Ctrl { id, data });
+                }
+                JobBody::Decode(Box::new(DecodeJob {
+                    codec,
+                    sequence: get_u32(&h, JobAttr::Sequence)?,
+                    width: get_u32(&h, JobAttr::Width)?,
+                    height: get_u32(&h, JobAttr::Height)?,
+                    pixfmt: get_u32(&h, JobAttr::Pixfmt)?,
+                    bytesperline,
+                    plane_size,
+                    src: src.pop().ok_or(ParseError::Missing(JobAttr::SrcFd))?,
+                    src_offset: get_u32(&h, JobAttr::SrcOffset)?,
+                    src_bytes: get_u32(&h, JobAttr::SrcBytes)?,
+                    timestamp: h
+                        .get_attr_payload_as::<u64>(JobAttr::Timestamp)
+                        .map_err(|_| ParseError::Missing(JobAttr::Timestamp))?,
+                    dst,
+                    buf: get_u32(&h, JobAttr::Buf)?,
+                    ctrls,
+                }))
+            }
+            JobKind::Alloc => JobBody::Alloc(AllocJob {
+                size: get_u32(&h, JobAttr::Size)?,
+                width: get_u32(&h, JobAttr::Width)?,
+                height: get_u32(&h, JobAttr::Height)?,
+                pixfmt: get_u32(&h, JobAttr::Pixfmt)?,
+                bytesperline: get_u32(&h, JobAttr::Bytesperline)?,
+            }),
+            JobKind::Release => JobBody::Release {
+                buf: get_u32(&h, JobAttr::Buf)?,
+            },
+            JobKind::StreamClose => JobBody::StreamClose,
+        };
+        Ok(Job { id, stream, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yaml_rust2::{Yaml, YamlLoader};
+
+    fn spec() -> Yaml {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../kernel/Documentation/netlink/specs/daedalus.yaml"
+        );
+        let text = std::fs::read_to_string(path).expect("spec");
+        YamlLoader::load_from_str(&text).expect("yaml").remove(0)
+    }
+
+    fn list<'a>(y: &'a Yaml, key: &str) -> &'a Vec<Yaml> {
+        match &y[key] {
+            Yaml::Array(a) => a,
+            Yaml::Hash(_) => match &y[key]["list"] {
+                Yaml::Array(a) => a,
+                other => panic!("{key}.list: {other:?}"),
+            },
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    fn named<'a>(items: &'a [Yaml], name: &str) -> &'a Yaml {
+        items
+            .iter()
+            .find(|i| i["name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("{name} not in spec"))
+    }
+
+    /// Names of an attribute set in order (ids count from 1, as ynl assigns them).
+    fn attr_names(spec: &Yaml, set: &str) -> Vec<String> {
+        let s = named(list(spec, "attribute-sets"), set);
+        list(s, "attributes")
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn kebab(debug: impl std::fmt::Debug) -> String {
+        let camel = format!("{debug:?}");
+        let mut out = String::new();
+        for (i, c) in camel.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+
+    fn const_value(spec: &Yaml, name: &str) -> i64 {
+        named(list(spec, "definitions"), name)["value"].as_i64().unwrap()
+    }
+
+    #[test]
+    fn matches_the_spec() {
+        let spec = spec();
+        assert_eq!(spec["name"].as_str(), Some(FAMILY_NAME));
+        assert_eq!(const_value(&spec, "version"), i64::from(VERSION));
+        assert_eq!(const_value(&spec, "max-planes"), MAX_PLANES as i64);
+        assert_eq!(list(&spec, "mcast-groups")[0]["name"].as_str(), Some(MCGRP_JOBS));
+
+        let ops: Vec<_> = list(&spec, "operations")
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_string())
+            .collect();
+        let ours: Vec<_> = [Cmd::Attach, Cmd::JobReady, Cmd::JobGet, Cmd::JobDone]
+            .iter()
+            .map(|c| (kebab(c), u8::from(*c)))
+            .collect();
+        for (i, name) in ops.iter().enumerate() {
+            assert_eq!(ours[i], (name.clone(), i as u8 + 1), "operation {name}");
+        }
+        assert_eq!(ops.len(), ours.len());
+
+        macro_rules! check_set {
+            ($set:expr, $ty:ty, [$($v:ident),*]) => {{
+                let names = attr_names(&spec, $set);
+                let ours: Vec<(String, u16)> =
+                    vec![$((kebab(<$ty>::$v), u16::from(<$ty>::$v))),*];
+                assert_eq!(names.len(), ours.len(), "attribute set {}", $set);
+                for (i, name) in names.iter().enumerate() {
+                    assert_eq!(ours[i], (name.clone(), i as u16 + 1), "set {}", $set);
+                }
+            }};
+        }
+        check_set!("attach", AttachAttr, [Version]);
+        check_set!("ctrl", CtrlAttr, [Id, Data]);
+        check_set!("done", DoneAttr, [Id, Status, Fd]);
+        check_set!(
+            "job",
+            JobAttr,
+            [
+                Id, Kind, Stream, Codec, Sequence, Width, Height, Pixfmt, Bytesperline,
+                PlaneSize, SrcFd, SrcOffset, SrcBytes, Timestamp, DstFd, Buf, Size, Ctrl
+            ]
+        );
+
+        let enum_entries = |name: &str| -> Vec<String> {
+            let e = named(list(&spec, "definitions"), name);
+            assert_eq!(e["value-start"].as_i64(), Some(1), "{name} value-start");
+            e["entries"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .map(|v| match v {
+                    Yaml::String(s) => s.clone(),
+                    h => h["name"].as_str().unwrap().to_string(),
+                })
+                .collect()
+        };
+        let kinds = [JobKind::Decode, JobKind::Alloc, JobKind::Release, JobKind::StreamClose];
+        let spec_kinds = enum_entries("job-kind");
+        assert_eq!(spec_kinds.len(), kinds.len());
+        for (i, k) in kinds.iter().enumerate() {
+            assert_eq!((kebab(k), *k as usize), (spec_kinds[i].clone(), i + 1));
+        }
+        let codecs = [Codec::Vp9, Codec::H264, Codec::Av1];
+        let spec_codecs = enum_entries("codec");
+        assert_eq!(spec_codecs.len(), codecs.len());
+        for (i, c) in codecs.iter().enumerate() {
+            assert_eq!((c.name().to_string(), *c as usize), (spec_codecs[i].clone(), i + 1));
+        }
+    }
+
+    #[test]
+    fn fourccs() {
+        assert_eq!(PIX_FMT_NV12, 0x3231_564e);
+    }
+}

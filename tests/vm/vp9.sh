@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: GPL-2.0
+# VP9 through /dev/videoN: GStreamer's v4l2slvp9dec drives our stateless decoder, the daemon
+# decodes, and the output is byte-exact with FFmpeg's own decode of the same clips (which have
+# hidden alt-ref frames).
+. /src/tests/vm/lib.sh
+
+step "load the module and start the daemon"
+load_daedalus
+start_daemon
+media=$(media_dev daedalus-v4l2) || fail "no daedalus media device"
+echo "daedalus-v4l2: $(video_dev daedalus-v4l2) $media"
+grep "CAPTURE buffers from" "$OUT/daemon.log"
+
+for clip in ${CLIPS_TO_TEST:-vp9-320x240.ivf vp9-1920x1080.ivf}; do
+	step "GStreamer v4l2slvp9dec: $clip ($(grep hidden_frames "$CLIPS/${clip%.*}.info"))"
+	t0=$(date +%s.%N)
+	gst_decode "$clip" /tmp/out.nv12
+	t1=$(date +%s.%N)
+	byte_exact "$clip" /tmp/out.nv12
+	echo "decode time: $(echo "$t1 - $t0" | bc) s"
+	rm -f /tmp/out.nv12
+done
+stop_daemon
+rmmod daedalus-v4l2
