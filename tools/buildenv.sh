@@ -13,7 +13,7 @@ PACKAGES=(
 	build-essential bc bison flex libssl-dev libelf-dev cpio kmod rsync xz-utils python3
 	perl sparse python3-yaml python3-jsonschema "$LINUX_SOURCE_PKG=$LINUX_SOURCE_VERSION"
 	# Rust daemon (Debian's toolchain, as Debian would build the package)
-	rustc cargo clang libclang-dev pkgconf
+	rustc cargo rustfmt rust-clippy clang libclang-dev pkgconf
 	libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
 	libdrm-dev libgbm-dev libsystemd-dev
 	# test clips and reference output

@@ -26,7 +26,10 @@ pub enum AllocError {
         source: std::io::Error,
     },
     #[error("{backend}: {detail}")]
-    Other { backend: &'static str, detail: String },
+    Other {
+        backend: &'static str,
+        detail: String,
+    },
     #[error("no allocator works here: {0}")]
     NoneWorks(String),
 }
@@ -55,9 +58,17 @@ impl drm::Device for Card {}
 impl drm::control::Device for Card {}
 
 pub enum Allocator {
-    Gbm { device: gbm::Device<Card>, path: PathBuf },
-    DmaHeap { heap: File, path: PathBuf },
-    Udmabuf { dev: File },
+    Gbm {
+        device: gbm::Device<Card>,
+        path: PathBuf,
+    },
+    DmaHeap {
+        heap: File,
+        path: PathBuf,
+    },
+    Udmabuf {
+        dev: File,
+    },
 }
 
 /// `struct dma_heap_allocation_data` (linux/dma-heap.h)
@@ -143,18 +154,35 @@ impl Allocator {
     }
 
     fn gbm(path: &Path) -> Result<Allocator, AllocError> {
-        let file = OpenOptions::new().read(true).write(true).open(path).map_err(io("gbm"))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io("gbm"))?;
         let device = gbm::Device::new(Card(file)).map_err(io("gbm"))?;
-        Ok(Allocator::Gbm { device, path: path.to_path_buf() })
+        Ok(Allocator::Gbm {
+            device,
+            path: path.to_path_buf(),
+        })
     }
 
     fn dma_heap(path: &Path) -> Result<Allocator, AllocError> {
-        let heap = OpenOptions::new().read(true).open(path).map_err(io("dma-heap"))?;
-        Ok(Allocator::DmaHeap { heap, path: path.to_path_buf() })
+        let heap = OpenOptions::new()
+            .read(true)
+            .open(path)
+            .map_err(io("dma-heap"))?;
+        Ok(Allocator::DmaHeap {
+            heap,
+            path: path.to_path_buf(),
+        })
     }
 
     fn udmabuf() -> Result<Allocator, AllocError> {
-        let dev = OpenOptions::new().read(true).write(true).open("/dev/udmabuf").map_err(io("udmabuf"))?;
+        let dev = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/udmabuf")
+            .map_err(io("udmabuf"))?;
         Ok(Allocator::Udmabuf { dev })
     }
 
@@ -163,14 +191,21 @@ impl Allocator {
         let fd = self.alloc(64 * 1024, 256)?;
         crate::dmabuf::MappedDmaBuf::map(fd, 64 * 1024, true)
             .map(drop)
-            .map_err(|e| AllocError::Other { backend: self.name(), detail: e.to_string() })
+            .map_err(|e| AllocError::Other {
+                backend: self.name(),
+                detail: e.to_string(),
+            })
     }
 
     /// A description for logs: which allocator, on which device.
     pub fn describe(&self) -> String {
         match self {
             Allocator::Gbm { device, path } => {
-                format!("gbm on {} (backend {})", path.display(), device.backend_name())
+                format!(
+                    "gbm on {} (backend {})",
+                    path.display(),
+                    device.backend_name()
+                )
             }
             Allocator::DmaHeap { path, .. } => format!("dma-heap {}", path.display()),
             Allocator::Udmabuf { .. } => "udmabuf (/dev/udmabuf)".to_string(),
@@ -192,8 +227,12 @@ impl Allocator {
         match self {
             Allocator::Gbm { device, .. } => {
                 let width = pitch.max(64);
-                let height = u32::try_from(size.div_ceil(u64::from(width)))
-                    .map_err(|_| AllocError::Other { backend: "gbm", detail: "too large".into() })?;
+                let height = u32::try_from(size.div_ceil(u64::from(width))).map_err(|_| {
+                    AllocError::Other {
+                        backend: "gbm",
+                        detail: "too large".into(),
+                    }
+                })?;
                 let bo = device
                     .create_buffer_object::<()>(
                         width,

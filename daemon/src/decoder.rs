@@ -1,8 +1,8 @@
 //! One decoder session per stream: FFmpeg's software decoder, fed one coded frame per job, whose
 //! picture is written straight into the job's CAPTURE dmabuf as NV12.
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, decoder, format::Pixel, frame, Packet};
+use ffmpeg_next as ffmpeg;
 use thiserror::Error;
 
 use crate::{
@@ -67,7 +67,11 @@ impl Session {
             count: threads,
         });
         let decoder = ctx.decoder().video()?;
-        Ok(Session { codec, decoder, picture: frame::Video::empty() })
+        Ok(Session {
+            codec,
+            decoder,
+            picture: frame::Video::empty(),
+        })
     }
 
     pub fn codec(&self) -> Codec {
@@ -100,7 +104,9 @@ impl Session {
         self.decoder.send_packet(&packet)?;
         match self.decoder.receive_frame(&mut self.picture) {
             Ok(()) => {}
-            Err(ffmpeg::Error::Other { errno: libc::EAGAIN }) => {
+            Err(ffmpeg::Error::Other {
+                errno: libc::EAGAIN,
+            }) => {
                 let Some(h) = header.filter(|h| !h.show_frame) else {
                     return Err(DecodeError::NoPicture);
                 };
@@ -125,12 +131,19 @@ fn write_picture(
     dst: &mut [MappedDmaBuf],
 ) -> Result<(), DecodeError> {
     if pic.format() != Pixel::YUV420P {
-        return Err(DecodeError::Unsupported { got: format!("{:?}", pic.format()) });
+        return Err(DecodeError::Unsupported {
+            got: format!("{:?}", pic.format()),
+        });
     }
     let (w, h) = (pic.width(), pic.height());
     let bpl = job.bytesperline[0];
     if w > bpl || h > job.height {
-        return Err(DecodeError::TooLarge { w, h, bw: bpl, bh: job.height });
+        return Err(DecodeError::TooLarge {
+            w,
+            h,
+            bw: bpl,
+            bh: job.height,
+        });
     }
     let src = Planes {
         y: (pic.data(0), pic.stride(0)),
@@ -143,7 +156,12 @@ fn write_picture(
     match (job.pixfmt, dst) {
         (PIX_FMT_NV12, [plane]) => plane.write(|mem| {
             if mem.len() < luma_len + luma_len / 2 {
-                return Err(DecodeError::TooLarge { w, h, bw: bpl, bh: job.height });
+                return Err(DecodeError::TooLarge {
+                    w,
+                    h,
+                    bw: bpl,
+                    bh: job.height,
+                });
             }
             let (y, uv) = mem.split_at_mut(luma_len);
             src.write_nv12(y, bpl as usize, uv, bpl as usize);
@@ -153,7 +171,12 @@ fn write_picture(
             let uv_bpl = job.bytesperline[1] as usize;
             let need_uv = uv_bpl * (job.height as usize).div_ceil(2);
             if luma.len() < luma_len || chroma.len() < need_uv || uv_bpl < bpl as usize {
-                return Err(DecodeError::TooLarge { w, h, bw: bpl, bh: job.height });
+                return Err(DecodeError::TooLarge {
+                    w,
+                    h,
+                    bw: bpl,
+                    bh: job.height,
+                });
             }
             luma.write(|y| chroma.write(|uv| src.write_nv12(y, bpl as usize, uv, uv_bpl)))??;
             Ok(())
@@ -202,7 +225,13 @@ mod tests {
         let y: Vec<u8> = (0..4 * 3).map(|i| i as u8).collect();
         let u = [100, 101, 0, 102, 103, 0];
         let v = [200, 201, 0, 202, 203, 0];
-        let p = Planes { y: (&y, 4), u: (&u, 3), v: (&v, 3), width: 3, height: 3 };
+        let p = Planes {
+            y: (&y, 4),
+            u: (&u, 3),
+            v: (&v, 3),
+            width: 3,
+            height: 3,
+        };
         let mut ly = vec![0xee; 8 * 4];
         let mut luv = vec![0xee; 8 * 2];
         p.write_nv12(&mut ly, 8, &mut luv, 8);

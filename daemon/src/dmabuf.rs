@@ -54,7 +54,10 @@ impl MappedDmaBuf {
     pub fn map(fd: OwnedFd, len: usize, writable: bool) -> Result<Self, DmaBufError> {
         let have = size(&fd)?;
         if have < len as u64 {
-            return Err(DmaBufError::TooSmall { have, need: len as u64 });
+            return Err(DmaBufError::TooSmall {
+                have,
+                need: len as u64,
+            });
         }
         let mut opts = MmapOptions::new();
         opts.len(len);
@@ -72,7 +75,11 @@ impl MappedDmaBuf {
     }
 
     fn sync(&self, flags: u64) -> Result<(), DmaBufError> {
-        let rw = if self.writable { DMA_BUF_SYNC_WRITE } else { DMA_BUF_SYNC_READ };
+        let rw = if self.writable {
+            DMA_BUF_SYNC_WRITE
+        } else {
+            DMA_BUF_SYNC_READ
+        };
         let arg = DmaBufSync { flags: flags | rw };
         // SAFETY: DMA_BUF_IOCTL_SYNC reads one struct dma_buf_sync from the pointer, which
         // points to a live, correctly laid out value for the duration of the call.

@@ -95,7 +95,13 @@ fn init_logging(filter: &str) -> Result<()> {
     let registry = tracing_subscriber::registry().with(filter);
     match journal {
         Some(layer) => registry.with(layer).init(),
-        None => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init(),
+        None => {
+            use std::io::IsTerminal;
+            let fmt = tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal());
+            registry.with(fmt).init()
+        }
     }
     Ok(())
 }
@@ -112,20 +118,40 @@ impl Daemon {
     async fn handle(&mut self, job: Job) -> Result<()> {
         match job.body {
             JobBody::Alloc(a) => {
-                let result = self.allocator.alloc(u64::from(a.size), a.bytesperline).and_then(|fd| {
-                    MappedDmaBuf::map(fd, a.size as usize, true)
-                        .map_err(|e| alloc::AllocError::Other { backend: "map", detail: e.to_string() })
-                });
+                let result = self
+                    .allocator
+                    .alloc(u64::from(a.size), a.bytesperline)
+                    .and_then(|fd| {
+                        MappedDmaBuf::map(fd, a.size as usize, true).map_err(|e| {
+                            alloc::AllocError::Other {
+                                backend: "map",
+                                detail: e.to_string(),
+                            }
+                        })
+                    });
                 match result {
                     Ok(buf) => {
                         self.upcall.job_done(job.id, 0, Some(buf.as_fd())).await?;
-                        debug!(stream = job.stream, buf = job.id, size = a.size, width = a.width,
-                               height = a.height, pixfmt = format!("{:#x}", a.pixfmt), "buffer allocated");
+                        debug!(
+                            stream = job.stream,
+                            buf = job.id,
+                            size = a.size,
+                            width = a.width,
+                            height = a.height,
+                            pixfmt = format!("{:#x}", a.pixfmt),
+                            "buffer allocated"
+                        );
                         self.buffers.insert(job.id, buf);
                     }
                     Err(e) => {
-                        error!(stream = job.stream, size = a.size, "cannot allocate a CAPTURE buffer: {e}");
-                        self.upcall.job_done(job.id, libc::ENOMEM as u32, None).await?;
+                        error!(
+                            stream = job.stream,
+                            size = a.size,
+                            "cannot allocate a CAPTURE buffer: {e}"
+                        );
+                        self.upcall
+                            .job_done(job.id, libc::ENOMEM as u32, None)
+                            .await?;
                     }
                 }
             }
@@ -145,7 +171,8 @@ impl Daemon {
                             frames = s.frames,
                             errors = s.errors,
                             fps = format!("{:.1}", s.frames as f64 / secs.max(1e-9)),
-                            decode_fps = format!("{:.1}", s.frames as f64 / s.busy.as_secs_f64().max(1e-9)),
+                            decode_fps =
+                                format!("{:.1}", s.frames as f64 / s.busy.as_secs_f64().max(1e-9)),
                             "stream ended"
                         );
                     }
@@ -154,7 +181,10 @@ impl Daemon {
             JobBody::Decode(d) => {
                 let t0 = Instant::now();
                 let result = self.decode(job.stream, &d);
-                let stream = self.streams.get_mut(&job.stream).expect("stream created by decode");
+                let stream = self
+                    .streams
+                    .get_mut(&job.stream)
+                    .expect("stream created by decode");
                 stream.busy += t0.elapsed();
                 let status = match result {
                     Ok(()) => {
@@ -166,8 +196,12 @@ impl Daemon {
                     }
                     Err(e) => {
                         stream.errors += 1;
-                        warn!(stream = job.stream, codec = d.codec.name(), frame = d.sequence,
-                              "frame not decoded: {e}");
+                        warn!(
+                            stream = job.stream,
+                            codec = d.codec.name(),
+                            frame = d.sequence,
+                            "frame not decoded: {e}"
+                        );
                         e.errno()
                     }
                 };
@@ -182,9 +216,16 @@ impl Daemon {
 
     fn decode(&mut self, stream_id: u32, job: &DecodeJob) -> Result<(), decoder::DecodeError> {
         let stream = self.streams.entry(stream_id).or_insert_with(Stream::new);
-        if stream.codec != Some(job.codec) || (stream.width, stream.height) != (job.width, job.height) {
-            info!(stream = stream_id, codec = job.codec.name(), width = job.width,
-                  height = job.height, "stream started");
+        if stream.codec != Some(job.codec)
+            || (stream.width, stream.height) != (job.width, job.height)
+        {
+            info!(
+                stream = stream_id,
+                codec = job.codec.name(),
+                width = job.width,
+                height = job.height,
+                "stream started"
+            );
             stream.codec = Some(job.codec);
             stream.width = job.width;
             stream.height = job.height;
@@ -195,17 +236,27 @@ impl Daemon {
         let session = stream.session.as_mut().expect("session just made");
 
         let src_len = (job.src_offset as usize).saturating_add(job.src_bytes as usize);
-        let src = MappedDmaBuf::map(job.src.try_clone().map_err(dmabuf::DmaBufError::Map)?, src_len, false)?;
+        let src = MappedDmaBuf::map(
+            job.src.try_clone().map_err(dmabuf::DmaBufError::Map)?,
+            src_len,
+            false,
+        )?;
         let cached = (job.dst.len() == 1 && job.buf != 0).then_some(job.buf);
         match cached.and_then(|id| self.buffers.get_mut(&id)) {
-            Some(buf) => tokio::task::block_in_place(|| session.decode(job, &src, std::slice::from_mut(buf))),
+            Some(buf) => {
+                tokio::task::block_in_place(|| session.decode(job, &src, std::slice::from_mut(buf)))
+            }
             None => {
                 let mut dst = job
                     .dst
                     .iter()
                     .zip(&job.plane_size)
                     .map(|(fd, &size)| {
-                        MappedDmaBuf::map(fd.try_clone().map_err(dmabuf::DmaBufError::Map)?, size as usize, true)
+                        MappedDmaBuf::map(
+                            fd.try_clone().map_err(dmabuf::DmaBufError::Map)?,
+                            size as usize,
+                            true,
+                        )
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 tokio::task::block_in_place(|| session.decode(job, &src, &mut dst))
@@ -223,7 +274,11 @@ async fn main() -> Result<()> {
 
     let allocator = Allocator::probe(args.allocator, args.drm_device.as_deref())
         .context("no way to allocate CAPTURE buffers")?;
-    info!(allocator = allocator.name(), "CAPTURE buffers from {}", allocator.describe());
+    info!(
+        allocator = allocator.name(),
+        "CAPTURE buffers from {}",
+        allocator.describe()
+    );
 
     let (upcall, mut notifications) = match Upcall::attach().await {
         Ok(v) => v,
@@ -233,13 +288,30 @@ async fn main() -> Result<()> {
         }
         Err(e) => return Err(e).context("attach"),
     };
-    let threads = if args.threads == 0 { num_threads() } else { args.threads };
+    let threads = if args.threads == 0 {
+        num_threads()
+    } else {
+        args.threads
+    };
     info!(threads, "attached to the daedalus-v4l2 module");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("attached")]);
+    let _ = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("attached"),
+    ]);
 
-    let mut daemon = Daemon { upcall, allocator, threads, buffers: HashMap::new(), streams: HashMap::new() };
+    let mut daemon = Daemon {
+        upcall,
+        allocator,
+        threads,
+        buffers: HashMap::new(),
+        streams: HashMap::new(),
+    };
     let watchdog = sd_notify::watchdog_enabled();
-    let mut tick = tokio::time::interval(watchdog.map_or(Duration::from_secs(1), |w| w / 2).min(Duration::from_secs(1)));
+    let mut tick = tokio::time::interval(
+        watchdog
+            .map_or(Duration::from_secs(1), |w| w / 2)
+            .min(Duration::from_secs(1)),
+    );
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
 

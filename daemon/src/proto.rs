@@ -99,7 +99,12 @@ impl JobKind {
             2 => JobKind::Alloc,
             3 => JobKind::Release,
             4 => JobKind::StreamClose,
-            value => return Err(ParseError::Unknown { what: "job kind", value }),
+            value => {
+                return Err(ParseError::Unknown {
+                    what: "job kind",
+                    value,
+                })
+            }
         })
     }
 }
@@ -116,7 +121,7 @@ impl Codec {
 
 /// A V4L2 fourcc as a `u32`, as `v4l2_fourcc()` builds it.
 pub const fn fourcc(code: &[u8; 4]) -> u32 {
-    (code[0] as u32) | (code[1] as u32) << 8 | (code[2] as u32) << 16 | (code[3] as u32) << 24
+    u32::from_le_bytes(*code)
 }
 pub const PIX_FMT_NV12: u32 = fourcc(b"NV12");
 pub const PIX_FMT_NV12M: u32 = fourcc(b"NM12");
@@ -190,14 +195,19 @@ type Handle<'a> = AttrHandle<'a, neli::types::GenlBuffer<JobAttr, Buffer>, Nlatt
 fn get_u32(h: &Handle<'_>, a: JobAttr) -> Result<u32, ParseError> {
     match h.get_attribute(a) {
         None => Err(ParseError::Missing(a)),
-        Some(attr) => attr.get_payload_as::<u32>().map_err(|_| ParseError::Malformed(a)),
+        Some(attr) => attr
+            .get_payload_as::<u32>()
+            .map_err(|_| ParseError::Malformed(a)),
     }
 }
 
 fn all_u32(h: &Handle<'_>, a: JobAttr) -> Result<Vec<u32>, ParseError> {
     h.iter()
         .filter(|attr| *attr.nla_type().nla_type() == a)
-        .map(|attr| attr.get_payload_as::<u32>().map_err(|_| ParseError::Malformed(a)))
+        .map(|attr| {
+            attr.get_payload_as::<u32>()
+                .map_err(|_| ParseError::Malformed(a))
+        })
         .collect()
 }
 
@@ -206,7 +216,9 @@ fn all_u32(h: &Handle<'_>, a: JobAttr) -> Result<Vec<u32>, ParseError> {
 fn take_fds(h: &Handle<'_>, a: JobAttr) -> Result<Vec<OwnedFd>, ParseError> {
     let mut fds = Vec::new();
     for attr in h.iter().filter(|attr| *attr.nla_type().nla_type() == a) {
-        let raw = attr.get_payload_as::<i32>().map_err(|_| ParseError::Malformed(a))?;
+        let raw = attr
+            .get_payload_as::<i32>()
+            .map_err(|_| ParseError::Malformed(a))?;
         if raw < 0 {
             return Err(ParseError::Malformed(a));
         }
@@ -232,7 +244,12 @@ impl Job {
                     1 => Codec::Vp9,
                     2 => Codec::H264,
                     3 => Codec::Av1,
-                    value => return Err(ParseError::Unknown { what: "codec", value }),
+                    value => {
+                        return Err(ParseError::Unknown {
+                            what: "codec",
+                            value,
+                        })
+                    }
                 };
                 let bytesperline = all_u32(&h, JobAttr::Bytesperline)?;
                 let plane_size = all_u32(&h, JobAttr::PlaneSize)?;
@@ -243,7 +260,10 @@ impl Job {
                     return Err(ParseError::Malformed(JobAttr::Bytesperline));
                 }
                 let mut ctrls = Vec::new();
-                for attr in h.iter().filter(|a| *a.nla_type().nla_type() == JobAttr::Ctrl) {
+                for attr in h
+                    .iter()
+                    .filter(|a| *a.nla_type().nla_type() == JobAttr::Ctrl)
+                {
                     let nested = attr
                         .get_attr_handle::<CtrlAttr>()
                         .map_err(|_| ParseError::Malformed(JobAttr::Ctrl))?;
@@ -347,7 +367,9 @@ mod tests {
     }
 
     fn const_value(spec: &Yaml, name: &str) -> i64 {
-        named(list(spec, "definitions"), name)["value"].as_i64().unwrap()
+        named(list(spec, "definitions"), name)["value"]
+            .as_i64()
+            .unwrap()
     }
 
     #[test]
@@ -356,7 +378,10 @@ mod tests {
         assert_eq!(spec["name"].as_str(), Some(FAMILY_NAME));
         assert_eq!(const_value(&spec, "version"), i64::from(VERSION));
         assert_eq!(const_value(&spec, "max-planes"), MAX_PLANES as i64);
-        assert_eq!(list(&spec, "mcast-groups")[0]["name"].as_str(), Some(MCGRP_JOBS));
+        assert_eq!(
+            list(&spec, "mcast-groups")[0]["name"].as_str(),
+            Some(MCGRP_JOBS)
+        );
 
         let ops: Vec<_> = list(&spec, "operations")
             .iter()
@@ -389,8 +414,24 @@ mod tests {
             "job",
             JobAttr,
             [
-                Id, Kind, Stream, Codec, Sequence, Width, Height, Pixfmt, Bytesperline,
-                PlaneSize, SrcFd, SrcOffset, SrcBytes, Timestamp, DstFd, Buf, Size, Ctrl
+                Id,
+                Kind,
+                Stream,
+                Codec,
+                Sequence,
+                Width,
+                Height,
+                Pixfmt,
+                Bytesperline,
+                PlaneSize,
+                SrcFd,
+                SrcOffset,
+                SrcBytes,
+                Timestamp,
+                DstFd,
+                Buf,
+                Size,
+                Ctrl
             ]
         );
 
@@ -407,7 +448,12 @@ mod tests {
                 })
                 .collect()
         };
-        let kinds = [JobKind::Decode, JobKind::Alloc, JobKind::Release, JobKind::StreamClose];
+        let kinds = [
+            JobKind::Decode,
+            JobKind::Alloc,
+            JobKind::Release,
+            JobKind::StreamClose,
+        ];
         let spec_kinds = enum_entries("job-kind");
         assert_eq!(spec_kinds.len(), kinds.len());
         for (i, k) in kinds.iter().enumerate() {
@@ -417,7 +463,10 @@ mod tests {
         let spec_codecs = enum_entries("codec");
         assert_eq!(spec_codecs.len(), codecs.len());
         for (i, c) in codecs.iter().enumerate() {
-            assert_eq!((c.name().to_string(), *c as usize), (spec_codecs[i].clone(), i + 1));
+            assert_eq!(
+                (c.name().to_string(), *c as usize),
+                (spec_codecs[i].clone(), i + 1)
+            );
         }
     }
 

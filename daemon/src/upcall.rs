@@ -23,7 +23,11 @@ pub enum UpcallError {
     )]
     NoFamily,
     #[error("the kernel refused {op}: {errno}{}", .msg.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
-    Refused { op: &'static str, errno: std::io::Error, msg: Option<String> },
+    Refused {
+        op: &'static str,
+        errno: std::io::Error,
+        msg: Option<String>,
+    },
     #[error("netlink {op}: {detail}")]
     Netlink { op: &'static str, detail: String },
     #[error(transparent)]
@@ -49,14 +53,25 @@ where
                 if u16::from(*a.nla_type().nla_type()) == 1 {
                     // NLMSGERR_ATTR_MSG
                     let bytes: &[u8] = a.nla_payload().as_ref();
-                    Some(String::from_utf8_lossy(bytes).trim_end_matches('\0').to_string())
+                    Some(
+                        String::from_utf8_lossy(bytes)
+                            .trim_end_matches('\0')
+                            .to_string(),
+                    )
                 } else {
                     None
                 }
             });
-            UpcallError::Refused { op, errno: std::io::Error::from_raw_os_error(-*err.error()), msg }
+            UpcallError::Refused {
+                op,
+                errno: std::io::Error::from_raw_os_error(-*err.error()),
+                msg,
+            }
         }
-        other => UpcallError::Netlink { op, detail: format!("{other:?}") },
+        other => UpcallError::Netlink {
+            op,
+            detail: format!("{other:?}"),
+        },
     }
 }
 
@@ -76,7 +91,9 @@ impl Upcall {
         let (router, notifications) = NlRouter::connect(NlFamily::Generic, None, Groups::empty())
             .await
             .map_err(|e| netlink("connect", e))?;
-        router.enable_ext_ack(true).map_err(|e| netlink("ext-ack", e))?;
+        router
+            .enable_ext_ack(true)
+            .map_err(|e| netlink("ext-ack", e))?;
         let family = router
             .resolve_genl_family(proto::FAMILY_NAME)
             .await
@@ -91,22 +108,34 @@ impl Upcall {
 
         let upcall = Upcall { router, family };
         let attrs = [NlattrBuilder::default()
-            .nla_type(AttrTypeBuilder::default().nla_type(AttachAttr::Version).build().unwrap())
+            .nla_type(
+                AttrTypeBuilder::default()
+                    .nla_type(AttachAttr::Version)
+                    .build()
+                    .unwrap(),
+            )
             .nla_payload(proto::VERSION)
             .build()
             .unwrap()]
         .into_iter()
         .collect::<GenlBuffer<AttachAttr, Buffer>>();
-        let reply: Genlmsghdr<Cmd, AttachAttr> = upcall.request("attach", Cmd::Attach, attrs).await?;
+        let reply: Genlmsghdr<Cmd, AttachAttr> =
+            upcall.request("attach", Cmd::Attach, attrs).await?;
         let version = reply
             .attrs()
             .get_attr_handle()
             .get_attr_payload_as::<u32>(AttachAttr::Version)
-            .map_err(|e| UpcallError::Netlink { op: "attach", detail: e.to_string() })?;
+            .map_err(|e| UpcallError::Netlink {
+                op: "attach",
+                detail: e.to_string(),
+            })?;
         if version != proto::VERSION {
             return Err(UpcallError::Netlink {
                 op: "attach",
-                detail: format!("module speaks protocol {version}, daemon {}", proto::VERSION),
+                detail: format!(
+                    "module speaks protocol {version}, daemon {}",
+                    proto::VERSION
+                ),
             });
         }
         Ok((upcall, notifications))
@@ -127,25 +156,41 @@ impl Upcall {
             .version(proto::FAMILY_VERSION)
             .attrs(attrs)
             .build()
-            .map_err(|e| UpcallError::Netlink { op, detail: e.to_string() })?;
+            .map_err(|e| UpcallError::Netlink {
+                op,
+                detail: e.to_string(),
+            })?;
         let mut recv = self
             .router
-            .send::<_, _, u16, Genlmsghdr<Cmd, R>>(self.family, NlmF::empty(), NlPayload::Payload(msg))
+            .send::<_, _, u16, Genlmsghdr<Cmd, R>>(
+                self.family,
+                NlmF::empty(),
+                NlPayload::Payload(msg),
+            )
             .await
             .map_err(|e| netlink(op, e))?;
         match recv.next::<u16, Genlmsghdr<Cmd, R>>().await {
             Some(Ok(reply)) => match reply.nl_payload() {
                 NlPayload::Payload(p) => Ok(p.clone()),
-                other => Err(UpcallError::Netlink { op, detail: format!("unexpected {other:?}") }),
+                other => Err(UpcallError::Netlink {
+                    op,
+                    detail: format!("unexpected {other:?}"),
+                }),
             },
             Some(Err(e)) => Err(netlink(op, e)),
-            None => Err(UpcallError::Netlink { op, detail: "no reply".into() }),
+            None => Err(UpcallError::Netlink {
+                op,
+                detail: "no reply".into(),
+            }),
         }
     }
 
     /// Take the oldest waiting job, or `None` when none waits.
     pub async fn job_get(&self) -> Result<Option<Job>, UpcallError> {
-        match self.request::<JobAttr, JobAttr>("job-get", Cmd::JobGet, GenlBuffer::new()).await {
+        match self
+            .request::<JobAttr, JobAttr>("job-get", Cmd::JobGet, GenlBuffer::new())
+            .await
+        {
             Ok(reply) => Ok(Some(Job::parse(&reply)?)),
             Err(e) if e.errno() == Some(libc::EAGAIN) => Ok(None),
             Err(e) => Err(e),
@@ -176,7 +221,10 @@ impl Upcall {
             .version(proto::FAMILY_VERSION)
             .attrs(attrs.into_iter().collect::<GenlBuffer<_, _>>())
             .build()
-            .map_err(|e| UpcallError::Netlink { op: "job-done", detail: e.to_string() })?;
+            .map_err(|e| UpcallError::Netlink {
+                op: "job-done",
+                detail: e.to_string(),
+            })?;
         let mut recv = self
             .router
             .send::<_, _, u16, Genlmsghdr<Cmd, DoneAttr>>(
@@ -187,7 +235,8 @@ impl Upcall {
             .await
             .map_err(|e| netlink("job-done", e))?;
         while let Some(res) = recv.next::<u16, Genlmsghdr<Cmd, DoneAttr>>().await {
-            let _: Nlmsghdr<u16, Genlmsghdr<Cmd, DoneAttr>> = res.map_err(|e| netlink("job-done", e))?;
+            let _: Nlmsghdr<u16, Genlmsghdr<Cmd, DoneAttr>> =
+                res.map_err(|e| netlink("job-done", e))?;
         }
         Ok(())
     }

@@ -36,9 +36,11 @@ compliance() {
 	fi
 }
 
-# gst ARGS...: run gst-launch-1.0 with a fresh registry (devices are found at registry scan)
+# gst ARGS...: run gst-launch-1.0 with a fresh registry (devices are found at registry scan),
+# killed after $GST_TIMEOUT seconds (exit 124) so that a hang fails the test instead of the run
 gst() {
-	GST_REGISTRY=/tmp/gst-registry.bin gst-launch-1.0 -q "$@"
+	GST_REGISTRY=/tmp/gst-registry.bin timeout "${GST_TIMEOUT:-600}" \
+		gst-launch-1.0 -q --no-position "$@"
 }
 
 DAEMON=/build/target/release/daedalus-v4l2d
@@ -56,11 +58,14 @@ load_daedalus() {
 
 # start_daemon [ARGS]: run the daemon in the background, wait until it has attached
 start_daemon() {
-	local i
+	local i before
+	touch "$OUT/daemon.log"
+	before=$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log" || true)
 	"$DAEMON" --log "${DAEDALUS_LOG:-info}" "$@" >>"$OUT/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	for i in $(seq 100); do
-		grep -q "attached to the daedalus-v4l2 module" "$OUT/daemon.log" && return 0
+		[ "$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log")" -gt "$before" ] &&
+			return 0
 		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$OUT/daemon.log"; fail "daemon exited"; }
 		sleep 0.1
 	done
@@ -94,3 +99,9 @@ byte_exact() {
 	size=$(clip_size "$1")
 	python3 /src/tests/framecmp.py "$2" "$CLIPS/${1%.*}.framemd5" "${size%x*}" "${size#*x}"
 }
+
+now() { date +%s.%N; }
+# seconds T0 T1: T1 - T0 with millisecond precision
+seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+# rate N SECONDS: N / SECONDS with one decimal
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }

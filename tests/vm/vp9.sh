@@ -13,11 +13,10 @@ grep "CAPTURE buffers from" "$OUT/daemon.log"
 
 for clip in ${CLIPS_TO_TEST:-vp9-320x240.ivf vp9-1920x1080.ivf}; do
 	step "GStreamer v4l2slvp9dec: $clip ($(grep hidden_frames "$CLIPS/${clip%.*}.info"))"
-	t0=$(date +%s.%N)
+	t0=$(now)
 	gst_decode "$clip" /tmp/out.nv12
-	t1=$(date +%s.%N)
+	echo "decoded in $(seconds "$t0" "$(now)") s"
 	byte_exact "$clip" /tmp/out.nv12
-	echo "decode time: $(echo "$t1 - $t0" | bc) s"
 	rm -f /tmp/out.nv12
 done
 stop_daemon

@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: GPL-2.0
+# Every job ends, whatever happens to the daemon, and only the daemon can act as the daemon:
+#  - no daemon: CAPTURE allocation fails at once, a decode fails fast, with a clear log line
+#  - a process without CAP_NET_ADMIN cannot attach or complete a job; another root process
+#    cannot take over or complete the attached daemon's jobs
+#  - a garbage bitstream errors buffers, never the daemon
+#  - killing the daemon mid-stream: the client gets errors, not a hang; a restarted daemon
+#    decodes the next stream byte-exact; the module unloads cleanly
+. /src/tests/vm/lib.sh
+
+load_daedalus
+video=$(video_dev daedalus-v4l2)
+
+step "no daemon attached"
+python3 /src/tests/reqbufs.py "$video" && fail "REQBUFS succeeded without a daemon"
+t0=$(now)
+if GST_TIMEOUT=60 gst filesrc location="$CLIPS/vp9-320x240.ivf" ! ivfparse ! vp9parse ! \
+	v4l2slvp9dec ! fakesink; then
+	fail "a decode succeeded without a daemon"
+fi
+echo "GStreamer failed after $(seconds "$t0" "$(now)") s (whole pipeline, start-up included)"
+dmesg | grep -q "no daemon attached" || fail "no kernel log line says why"
+dmesg | grep "no daemon attached" | tail -1
+
+step "unprivileged processes cannot act as the daemon"
+for op in attach job-done job-get; do
+	rc=0
+	runuser -u tester -- python3 /src/tests/nlprobe.py "$op" || rc=$?
+	[ "$rc" = 1 ] || fail "$op as an unprivileged user: errno $rc, want EPERM (1)"
+done
+rc=0
+runuser -u tester -- "$DAEMON" >"$OUT/daemon-unprivileged.log" 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "the daemon attached as an unprivileged user"
+grep -i "not permitted" "$OUT/daemon-unprivileged.log" || fail "unprivileged daemon: no clear error"
+
+step "with the daemon attached, another root process can neither attach nor complete jobs"
+start_daemon
+rc=0; python3 /src/tests/nlprobe.py attach || rc=$?
+[ "$rc" = 16 ] || fail "second attach: errno $rc, want EBUSY (16)"
+for op in job-done job-get; do
+	rc=0; python3 /src/tests/nlprobe.py "$op" || rc=$?
+	[ "$rc" = 1 ] || fail "$op from another socket: errno $rc, want EPERM (1)"
+done
+
+step "garbage bitstream"
+python3 /src/tests/corrupt.py "$CLIPS/vp9-320x240.ivf" /tmp/garbage.ivf 3
+GST_TIMEOUT=120 gst filesrc location=/tmp/garbage.ivf ! ivfparse ! vp9parse ! v4l2slvp9dec ! \
+	fakesink || echo "(GStreamer reported the errors)"
+kill -0 "$DAEMON_PID" || fail "the daemon died on a garbage bitstream"
+grep -c "frame not decoded" "$OUT/daemon.log" | sed 's/^/frames the daemon refused: /'
+gst_decode vp9-320x240.ivf /tmp/out.nv12
+byte_exact vp9-320x240.ivf /tmp/out.nv12
+
+step "kill the daemon mid-stream"
+GST_TIMEOUT=120 gst filesrc location="$CLIPS/vp9-1920x1080.ivf" ! ivfparse ! vp9parse ! \
+	v4l2slvp9dec ! fakesink >"$OUT/gst-killed.log" 2>&1 &
+gst_pid=$!
+for i in $(seq 300); do
+	grep -q "width=1920" "$OUT/daemon.log" && break
+	sleep 0.1
+done
+sleep 2
+frames_before=$(dmesg | grep -c "decode failed" || true)
+kill -9 "$DAEMON_PID"
+t0=$(now)
+rc=0
+wait "$gst_pid" || rc=$?
+echo "client ended $(seconds "$t0" "$(now)") s after the kill (exit $rc)"
+[ "$rc" != 124 ] || fail "the client hung after the daemon died"
+echo "frames failed since the kill: $(($(dmesg | grep -c "decode failed" || true) - frames_before))" \
+	"(the kernel log is rate-limited)"
+dmesg | grep "detached (socket closed)" | tail -1
+dmesg | grep -q "detached (socket closed)" || fail "the kernel did not notice the daemon's death"
+
+step "a restarted daemon decodes the next stream"
+start_daemon
+gst_decode vp9-320x240.ivf /tmp/out.nv12
+byte_exact vp9-320x240.ivf /tmp/out.nv12
+stop_daemon
+
+step "the module unloads"
+rmmod daedalus-v4l2
+lsmod | grep -q daedalus && fail "module still loaded"
+echo "robustness: all checks passed"
