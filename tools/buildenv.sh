@@ -23,11 +23,14 @@ PACKAGES=(
 	ca-certificates
 )
 
+# The host needs little: debootstrap for the chroots, unshare/chroot, and python3 for the VM
+# runner. Everything else runs inside the trixie build environment.
 host_setup() {
-	command -v debootstrap >/dev/null && command -v unshare >/dev/null && return
-	log "installing host tools (debootstrap)"
+	command -v debootstrap >/dev/null && command -v unshare >/dev/null &&
+		command -v python3 >/dev/null && return
+	log "installing host tools (debootstrap, python3)"
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap util-linux >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap util-linux python3 >/dev/null
 }
 
 # Extra CA certificates of this machine (a TLS-intercepting proxy) must be trusted inside the
