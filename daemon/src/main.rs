@@ -131,7 +131,11 @@ impl Daemon {
                     });
                 match result {
                     Ok(buf) => {
-                        self.upcall.job_done(job.id, 0, Some(buf.as_fd())).await?;
+                        if let Err(e) = self.upcall.job_done(job.id, 0, Some(buf.as_fd())).await {
+                            // ENOENT: the kernel gave up waiting; the buffer is nobody's.
+                            warn!(stream = job.stream, buf = job.id, "alloc job-done: {e}");
+                            return Ok(());
+                        }
                         debug!(
                             stream = job.stream,
                             buf = job.id,
@@ -149,9 +153,10 @@ impl Daemon {
                             size = a.size,
                             "cannot allocate a CAPTURE buffer: {e}"
                         );
-                        self.upcall
-                            .job_done(job.id, libc::ENOMEM as u32, None)
-                            .await?;
+                        let status = libc::ENOMEM as u32;
+                        if let Err(e) = self.upcall.job_done(job.id, status, None).await {
+                            warn!(stream = job.stream, "alloc job-done: {e}");
+                        }
                     }
                 }
             }

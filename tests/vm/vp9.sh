@@ -19,5 +19,8 @@ for clip in ${CLIPS_TO_TEST:-vp9-320x240.ivf vp9-1920x1080.ivf}; do
 	byte_exact "$clip" /tmp/out.nv12
 	rm -f /tmp/out.nv12
 done
+step "zero-copy: frames read through VIDIOC_EXPBUF'd dmabufs, which are the daemon's"
+GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
+	"$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" "$DAEMON_PID"
 stop_daemon
 rmmod daedalus-v4l2
