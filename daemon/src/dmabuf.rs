@@ -74,6 +74,10 @@ impl MappedDmaBuf {
         self.map.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.map.len() == 0
+    }
+
     fn sync(&self, flags: u64) -> Result<(), DmaBufError> {
         let rw = if self.writable {
             DMA_BUF_SYNC_WRITE

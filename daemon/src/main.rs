@@ -4,17 +4,11 @@
 //! module's clients ask for (as dmabufs, see `alloc`), and decodes each job's bitstream with
 //! FFmpeg straight into the job's CAPTURE buffer. docs/architecture.md has the whole picture.
 
-mod alloc;
-mod decoder;
-mod dmabuf;
-mod proto;
-mod upcall;
-mod vp9;
-
 use std::{
     collections::HashMap,
     os::fd::AsFd,
     path::PathBuf,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -23,12 +17,13 @@ use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{debug, error, info, warn};
 
-use crate::{
-    alloc::Allocator,
-    decoder::Session,
-    dmabuf::MappedDmaBuf,
-    proto::{Codec, DecodeJob, Job, JobBody},
-    upcall::Upcall,
+use daedalus_v4l2d::{
+    alloc::{self, Allocator},
+    decoder::{self, Session},
+    dmabuf::{self, MappedDmaBuf},
+    proto::{self, Codec, DecodeJob, Job, JobBody},
+    status::{self, Status, StreamStatus},
+    upcall::{self, Upcall},
 };
 
 #[derive(Parser, Debug)]
@@ -43,6 +38,9 @@ struct Args {
     /// DRM device for GBM allocation (default: the first that works, render nodes first).
     #[arg(long)]
     drm_device: Option<PathBuf>,
+    /// Control socket for `daedalus-v4l2ctl` (ignored when systemd passes one).
+    #[arg(long, default_value = status::DEFAULT_SOCKET)]
+    control_socket: PathBuf,
     /// Log filter (tracing's EnvFilter syntax), e.g. "info" or "daedalus_v4l2d=debug".
     #[arg(long, default_value = "info", env = "DAEDALUS_LOG")]
     log: String,
@@ -82,6 +80,12 @@ struct Daemon {
     /// CAPTURE buffers this daemon allocated, mapped, by buffer id.
     buffers: HashMap<u32, MappedDmaBuf>,
     streams: HashMap<u32, Stream>,
+    started: Instant,
+    frames_decoded: u64,
+    decode_errors: u64,
+    streams_started: u64,
+    /// What the control socket reports, refreshed after every job.
+    status: status::Shared,
 }
 
 fn init_logging(filter: &str) -> Result<()> {
@@ -111,8 +115,39 @@ impl Daemon {
     async fn drain(&mut self) -> Result<()> {
         while let Some(job) = self.upcall.job_get().await.context("job-get")? {
             self.handle(job).await?;
+            self.refresh_status();
         }
         Ok(())
+    }
+
+    fn refresh_status(&self) {
+        let mut streams: Vec<StreamStatus> = self
+            .streams
+            .iter()
+            .filter_map(|(&id, s)| {
+                let seconds = s.started.elapsed().as_secs_f64();
+                Some(StreamStatus {
+                    stream: id,
+                    codec: s.codec?.name().to_string(),
+                    width: s.width,
+                    height: s.height,
+                    frames: s.frames,
+                    errors: s.errors,
+                    seconds,
+                    fps: s.frames as f64 / seconds.max(1e-9),
+                })
+            })
+            .collect();
+        streams.sort_by_key(|s| s.stream);
+        if let Ok(mut st) = self.status.lock() {
+            st.attached = true;
+            st.uptime_seconds = self.started.elapsed().as_secs_f64();
+            st.frames_decoded = self.frames_decoded;
+            st.decode_errors = self.decode_errors;
+            st.streams_started = self.streams_started;
+            st.buffers = self.buffers.len();
+            st.streams = streams;
+        }
     }
 
     async fn handle(&mut self, job: Job) -> Result<()> {
@@ -194,6 +229,7 @@ impl Daemon {
                 let status = match result {
                     Ok(()) => {
                         stream.frames += 1;
+                        self.frames_decoded += 1;
                         debug!(stream = job.stream, frame = d.sequence, timestamp = d.timestamp,
                                ctrls = ?d.ctrls.iter().map(|c| (c.id, c.data.len())).collect::<Vec<_>>(),
                                latency_us = t0.elapsed().as_micros() as u64, "frame decoded");
@@ -201,6 +237,7 @@ impl Daemon {
                     }
                     Err(e) => {
                         stream.errors += 1;
+                        self.decode_errors += 1;
                         warn!(
                             stream = job.stream,
                             codec = d.codec.name(),
@@ -234,6 +271,7 @@ impl Daemon {
             stream.codec = Some(job.codec);
             stream.width = job.width;
             stream.height = job.height;
+            self.streams_started += 1;
         }
         if stream.session.as_ref().map(Session::codec) != Some(job.codec) {
             stream.session = Some(Session::new(job.codec, self.threads)?);
@@ -304,13 +342,34 @@ async fn main() -> Result<()> {
         sd_notify::NotifyState::Status("attached"),
     ]);
 
+    let shared: status::Shared = Arc::new(Mutex::new(Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        allocator: allocator.describe(),
+        threads,
+        ..Status::default()
+    }));
+    match status::listener(&args.control_socket) {
+        Ok(listener) => {
+            tokio::spawn(status::serve(listener, shared.clone()));
+        }
+        Err(e) => warn!(
+            "no control socket at {}: {e}; daedalus-v4l2ctl will not reach this daemon",
+            args.control_socket.display()
+        ),
+    }
     let mut daemon = Daemon {
         upcall,
         allocator,
         threads,
         buffers: HashMap::new(),
         streams: HashMap::new(),
+        started: Instant::now(),
+        frames_decoded: 0,
+        decode_errors: 0,
+        streams_started: 0,
+        status: shared,
     };
+    daemon.refresh_status();
     let watchdog = sd_notify::watchdog_enabled();
     let mut tick = tokio::time::interval(
         watchdog
@@ -334,6 +393,7 @@ async fn main() -> Result<()> {
                 // A lost notification costs at most a tick; the watchdog is fed only from here,
                 // so a daemon stuck in a job stops feeding it.
                 daemon.drain().await?;
+                daemon.refresh_status();
                 if watchdog.is_some() {
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
                 }

@@ -22,5 +22,15 @@ done
 step "zero-copy: frames read through VIDIOC_EXPBUF'd dmabufs, which are the daemon's"
 GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
 	"$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" "$DAEMON_PID"
+step "daedalus-v4l2ctl status (as an unprivileged user)"
+ctl=/build/target/release/daedalus-v4l2ctl
+runuser -u tester -- "$ctl" status
+runuser -u tester -- "$ctl" status --json >/tmp/status.json
+python3 - /tmp/status.json <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["attached"] and s["frames_decoded"] >= 240 and s["decode_errors"] == 0, s
+print("status --json: %d frames, %d streams" % (s["frames_decoded"], s["streams_started"]))
+PY
 stop_daemon
 rmmod daedalus-v4l2

@@ -1,0 +1,60 @@
+//! daedalus-v4l2ctl: ask the daedalus-v4l2 daemon how it is doing.
+//!
+//! Talks to the daemon's control socket; under systemd, connecting starts the daemon
+//! (daedalus-v4l2d.socket).
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    os::unix::net::UnixStream,
+    path::PathBuf,
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use daedalus_v4l2d::status::{self, Status};
+
+#[derive(Parser)]
+#[command(version, about = "Query the daedalus-v4l2 decoding daemon")]
+struct Args {
+    /// The daemon's control socket.
+    #[arg(long, default_value = status::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Attached state, streams, frames decoded, errors, frames/s.
+    Status {
+        /// Print the daemon's JSON as it is.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let Command::Status { json } = args.command;
+    let mut sock = UnixStream::connect(&args.socket).with_context(|| {
+        format!(
+            "cannot reach the daemon at {} (is daedalus-v4l2d.socket active?)",
+            args.socket.display()
+        )
+    })?;
+    // Socket activation may have to start the daemon first.
+    sock.set_read_timeout(Some(Duration::from_secs(30)))?;
+    sock.write_all(b"status\n")?;
+    let mut line = String::new();
+    BufReader::new(&sock)
+        .read_line(&mut line)
+        .context("reading the daemon's answer")?;
+    if json {
+        print!("{line}");
+        return Ok(());
+    }
+    let s: Status = serde_json::from_str(&line).context("the daemon's answer")?;
+    print!("{}", status::render(&s));
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! daedalus-v4l2d as a library: everything the daemon and `daedalus-v4l2ctl` share.
+
+pub mod alloc;
+pub mod decoder;
+pub mod dmabuf;
+pub mod proto;
+pub mod status;
+pub mod upcall;
+pub mod vp9;

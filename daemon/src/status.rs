@@ -1,0 +1,155 @@
+//! The daemon's status, as `daedalus-v4l2ctl status` shows it, and the control socket that
+//! serves it: one request line (`status`), one JSON reply line. Read-only: nothing on this
+//! socket changes what the daemon does, so it is open to every local user.
+
+use std::{
+    os::fd::FromRawFd,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::UnixListener,
+};
+
+/// Where the control socket lives (systemd's daedalus-v4l2d.socket listens there too).
+pub const DEFAULT_SOCKET: &str = "/run/daedalus-v4l2/control.sock";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StreamStatus {
+    pub stream: u32,
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    /// Frames per second of wall time since the stream started.
+    pub fps: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    pub version: String,
+    pub attached: bool,
+    pub allocator: String,
+    pub threads: usize,
+    pub uptime_seconds: f64,
+    pub frames_decoded: u64,
+    pub decode_errors: u64,
+    pub streams_started: u64,
+    pub buffers: usize,
+    pub streams: Vec<StreamStatus>,
+}
+
+pub type Shared = Arc<Mutex<Status>>;
+
+/// The control socket: the one systemd passed (socket activation), else a new one at `path`.
+pub fn listener(path: &Path) -> std::io::Result<UnixListener> {
+    if let Some(fd) = sd_notify::listen_fds()?.next() {
+        // SAFETY: systemd passed this fd (LISTEN_FDS protocol, checked against LISTEN_PID by
+        // sd_notify) for us to own; nothing else in the process takes it.
+        let std = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+        std.set_nonblocking(true)?;
+        return UnixListener::from_std(std);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    Ok(listener)
+}
+
+/// Answer status requests until the listener fails.
+pub async fn serve(listener: UnixListener, status: Shared) {
+    loop {
+        let Ok((sock, _)) = listener.accept().await else {
+            continue;
+        };
+        let status = status.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = sock.into_split();
+            let mut reader = BufReader::new(read.take(256));
+            let mut line = String::new();
+            let request = reader.read_line(&mut line);
+            if tokio::time::timeout(Duration::from_secs(2), request)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let reply = match line.trim() {
+                "status" => {
+                    let s = status.lock().map(|s| s.clone()).unwrap_or_default();
+                    serde_json::to_string(&s).unwrap_or_default()
+                }
+                other => {
+                    serde_json::json!({ "error": format!("unknown request '{other}'") }).to_string()
+                }
+            };
+            let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
+        });
+    }
+}
+
+/// Human-readable form of a status, for `daedalus-v4l2ctl status`.
+pub fn render(s: &Status) -> String {
+    let mut out = format!(
+        "daedalus-v4l2d {}: {}\n  allocator: {}\n  threads: {}\n  uptime: {:.0} s\n  \
+         frames decoded: {}\n  decode errors: {}\n  streams started: {}\n  CAPTURE buffers: {}\n",
+        s.version,
+        if s.attached {
+            "attached to the kernel module"
+        } else {
+            "not attached"
+        },
+        s.allocator,
+        s.threads,
+        s.uptime_seconds,
+        s.frames_decoded,
+        s.decode_errors,
+        s.streams_started,
+        s.buffers,
+    );
+    if s.streams.is_empty() {
+        out.push_str("  streams: none\n");
+    }
+    for st in &s.streams {
+        out.push_str(&format!(
+            "  stream {}: {} {}x{}, {} frames, {} errors, {:.1} frames/s\n",
+            st.stream, st.codec, st.width, st.height, st.frames, st.errors, st.fps
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_as_json() {
+        let s = Status {
+            version: "0.1.0".into(),
+            attached: true,
+            streams: vec![StreamStatus {
+                stream: 3,
+                codec: "vp9".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let back: Status = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        assert!(render(&s).contains("stream 3: vp9"));
+    }
+}
