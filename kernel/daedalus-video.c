@@ -100,6 +100,9 @@ static u32 daedalus_coded_sizeimage(u32 width, u32 height)
 	return max_t(u32, SZ_64K, width * height * 3 / 4);
 }
 
+/* A client may ask for bigger OUTPUT buffers than that, within reason. */
+#define DAEDALUS_MAX_CODED_SIZEIMAGE	SZ_64M
+
 static int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
 {
 	struct v4l2_pix_format_mplane *pix = &f->fmt.pix_mp;
@@ -113,8 +116,9 @@ static int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_forma
 	pix->field = V4L2_FIELD_NONE;
 	pix->num_planes = 1;
 	pix->plane_fmt[0].bytesperline = 0;
-	pix->plane_fmt[0].sizeimage = max(pix->plane_fmt[0].sizeimage,
-					  daedalus_coded_sizeimage(pix->width, pix->height));
+	pix->plane_fmt[0].sizeimage = clamp_t(u32, pix->plane_fmt[0].sizeimage,
+					      daedalus_coded_sizeimage(pix->width, pix->height),
+					      DAEDALUS_MAX_CODED_SIZEIMAGE);
 	/* colorimetry is the client's to set: it travels through to CAPTURE untouched */
 	return 0;
 }
