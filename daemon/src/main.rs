@@ -95,7 +95,9 @@ fn init_logging(filter: &str) -> Result<()> {
     let journal = std::env::var_os("JOURNAL_STREAM")
         .is_some()
         .then(tracing_journald::layer)
-        .and_then(|l| l.ok());
+        .and_then(|l| l.ok())
+        // fields as journalctl shows them: STREAM=, CODEC=, FRAME=, LATENCY_US=
+        .map(|l| l.with_field_prefix(None));
     let registry = tracing_subscriber::registry().with(filter);
     match journal {
         Some(layer) => registry.with(layer).init(),
