@@ -106,16 +106,12 @@ static int daedalus_open(struct file *file)
 		ret = PTR_ERR(ctx->fh.m2m_ctx);
 		goto err_snapshot;
 	}
-	ret = daedalus_set_default_formats(ctx);
-	if (ret)
-		goto err_m2m;
+	daedalus_set_default_formats(ctx);
 	daedalus_decode_job_init(ctx);
 	v4l2_fh_add(&ctx->fh);
 	mutex_unlock(&dev->dev_mutex);
 	return 0;
 
-err_m2m:
-	v4l2_m2m_ctx_release(ctx->fh.m2m_ctx);
 err_snapshot:
 	kvfree(ctx->decode.ctrl_data);
 err_ctrls:

@@ -193,7 +193,7 @@ static inline struct daedalus_ctx *daedalus_file_to_ctx(struct file *file)
 extern const struct v4l2_ioctl_ops daedalus_ioctl_ops;
 int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *dst_vq);
 int daedalus_request_validate(struct media_request *req);
-int daedalus_set_default_formats(struct daedalus_ctx *ctx);
+void daedalus_set_default_formats(struct daedalus_ctx *ctx);
 
 /* daedalus-dec.c */
 void daedalus_device_run(void *priv);

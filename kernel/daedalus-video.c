@@ -250,7 +250,7 @@ const struct v4l2_ioctl_ops daedalus_ioctl_ops = {
 	.vidioc_unsubscribe_event	= v4l2_event_unsubscribe,
 };
 
-int daedalus_set_default_formats(struct daedalus_ctx *ctx)
+void daedalus_set_default_formats(struct daedalus_ctx *ctx)
 {
 	struct v4l2_pix_format_mplane *pix = &ctx->coded_fmt.fmt.pix_mp;
 
@@ -266,7 +266,6 @@ int daedalus_set_default_formats(struct daedalus_ctx *ctx)
 
 	ctx->decoded_fmt.type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 	daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp, daedalus_decoded_fmts[0], pix);
-	return 0;
 }
 
 static int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers,

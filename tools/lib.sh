@@ -77,6 +77,3 @@ debootstrap_root() {
 	rm -rf "$dir"
 	mv "$dir.tmp" "$dir"
 }
-
-# Host-side path of a path inside the build chroot's /build.
-host_build_path() { printf '%s/%s' "$BUILD" "${1#/build/}"; }
