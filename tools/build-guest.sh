@@ -19,6 +19,8 @@ PACKAGES=(
 	python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 	# what the daemon links and allocates with at run time
 	libavcodec61 libgbm1 libgl1-mesa-dri libdrm2 libsystemd0
+	# building kernel modules in the guest against the test kernel's headers (as DKMS does)
+	build-essential kmod
 )
 
 build_root() {
@@ -61,6 +63,11 @@ build_image() {
 	mkdir -p "$ROOT/usr/lib/modules"
 	cp -a "$BUILD/kernel/modroot/lib/modules/$rel" "$ROOT/usr/lib/modules/"
 	in_chroot "$ROOT" depmod -a "$rel"
+	# the test kernel's headers package: /lib/modules/$rel/build, as on a Debian system
+	cp "$BUILD/kernel/linux-headers.deb" "$ROOT/root/"
+	in_chroot "$ROOT" /bin/sh -c 'dpkg -i /root/linux-headers.deb >/dev/null && rm /root/linux-headers.deb'
+	in_chroot "$ROOT" test -e "/usr/lib/modules/$rel/build/Makefile" ||
+		die "headers not installed in the guest"
 	local mb
 	mb=$(($(du -sm "$ROOT" | cut -f1) + 1536))
 	rm -f "$img.tmp"

@@ -7,6 +7,8 @@
 #   src/            the configured, built tree (out-of-tree modules build with M= against it)
 #   bzImage         the kernel the VM runner boots
 #   modroot/        modules_install tree, copied into the guest root
+#   linux-headers.deb  the kernel's headers package (bindeb-pkg), installed in the guest so that
+#                   out-of-tree modules and DKMS build there as on a Debian system
 #   release         `make kernelrelease`
 # Skips the build when the source version and config fragment are unchanged.
 . "$(dirname "$0")/lib.sh"
@@ -48,8 +50,17 @@ in_buildenv /bin/bash -euo pipefail -c '
 	make -s -j$jobs bzImage modules
 	rm -rf ../modroot
 	make -s INSTALL_MOD_PATH=../modroot INSTALL_MOD_STRIP=1 modules_install
+	# Debian packages of this kernel; we keep the headers (KDEB_PKGVERSION pinned so that
+	# rebuilds give the same package version). Runs before the copy of bzImage: packaging may
+	# relink vmlinux, and the kernel we boot must be the one packaged.
+	rm -f ../*.deb ../*.buildinfo ../*.changes
+	make -s -j$jobs KBUILD_PKG_ROOTCMD= KDEB_PKGVERSION="$(make -s kernelversion)-1" \
+		KDEB_CHANGELOG_DIST="$1" bindeb-pkg >/tmp/bindeb-pkg.log 2>&1 ||
+		{ tail -30 /tmp/bindeb-pkg.log; exit 1; }
+	mv ../linux-headers-*.deb ../linux-headers.deb
+	rm -f ../linux-image-*.deb ../linux-libc-dev_*.deb ../*.buildinfo ../*.changes
 	cp arch/x86/boot/bzImage ../bzImage
 	make -s kernelrelease > ../release
-'
+' build-kernel "$DEBIAN_SUITE"
 echo "$want" >"$KOUT/.stamp"
 log "test kernel $(cat "$KOUT/release") built"

@@ -12,6 +12,8 @@ PACKAGES=(
 	# kernel and module builds, checkpatch, sparse
 	build-essential bc bison flex libssl-dev libelf-dev cpio kmod rsync xz-utils python3
 	perl sparse python3-yaml python3-jsonschema "$LINUX_SOURCE_PKG=$LINUX_SOURCE_VERSION"
+	# the test kernel's .debs (bindeb-pkg), later our own packages
+	dpkg-dev debhelper gcc-x86-64-linux-gnu
 	# Rust daemon (Debian's toolchain, as Debian would build the package)
 	rustc cargo rustfmt rust-clippy clang libclang-dev pkgconf
 	libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev

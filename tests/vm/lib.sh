@@ -44,7 +44,7 @@ gst() {
 }
 
 DAEMON=/build/target/release/daedalus-v4l2d
-MODULE=/build/module/daedalus-v4l2.ko
+MODULE=${MODULE:-/build/module/daedalus-v4l2.ko}
 
 # load_daedalus: the module and what it links against, plus vkms/vgem so GBM has a DRM device
 load_daedalus() {
