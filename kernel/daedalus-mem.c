@@ -24,6 +24,7 @@
  * @job:	the alloc job, then the release notification
  * @done:	completed when the alloc job ends
  * @status:	result of the alloc job
+ * @id:		the daemon's name for the buffer (the alloc job's id), 0 when imported
  * @dbuf:	the dmabuf (a reference of ours when allocated, vb2's when imported)
  * @size:	bytes vb2 asked for (page aligned)
  * @imported:	the client imported the buffer (DMABUF memory)
@@ -36,6 +37,7 @@ struct daedalus_mem_buf {
 	struct daedalus_job job;
 	struct completion done;
 	int status;
+	u32 id;
 	struct dma_buf *dbuf;
 	unsigned long size;
 	bool imported;
@@ -136,8 +138,9 @@ static void *daedalus_mem_alloc(struct vb2_buffer *vb, struct device *dev, unsig
 		dev_err_ratelimited(dev, "daemon failed to allocate %lu bytes: %d\n", size, err);
 		goto fail;
 	}
+	buf->id = buf->job.id;
 	dd_dbg(DAEDALUS_DBG_BUF, dev, "stream %u: buffer %u, %lu bytes\n", ctx->stream,
-	       buf->job.id, size);
+	       buf->id, size);
 	return buf;
 
 fail:
@@ -154,7 +157,7 @@ static int daedalus_release_fill(struct daedalus_job *job, struct sk_buff *skb)
 {
 	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
 
-	return nla_put_u32(skb, DAEDALUS_A_JOB_BUF, buf->status);
+	return nla_put_u32(skb, DAEDALUS_A_JOB_BUF, buf->id);
 }
 
 static const struct daedalus_job_ops daedalus_release_ops = {
@@ -165,13 +168,11 @@ static const struct daedalus_job_ops daedalus_release_ops = {
 static void daedalus_mem_put(void *priv)
 {
 	struct daedalus_mem_buf *buf = priv;
-	u32 id = buf->job.id;
 
 	dma_buf_put(buf->dbuf);
 	/* Reuse the object as the release notification; it frees itself when sent. */
 	daedalus_job_init(&buf->job, DAEDALUS_JOB_KIND_RELEASE, buf->job.stream,
 			  &daedalus_release_ops, 0);
-	buf->status = id;	/* the buffer's id, for daedalus_release_fill() */
 	if (daedalus_job_queue(&buf->job))
 		kfree(buf);
 }
@@ -251,7 +252,7 @@ u32 daedalus_buf_id(struct vb2_buffer *vb, unsigned int plane)
 {
 	struct daedalus_mem_buf *buf = vb->planes[plane].mem_priv;
 
-	return buf->imported ? 0 : buf->job.id;
+	return buf->id;
 }
 
 /**
