@@ -13,7 +13,7 @@ PACKAGES=(
 	build-essential bc bison flex libssl-dev libelf-dev cpio kmod rsync xz-utils python3
 	perl sparse python3-yaml python3-jsonschema "$LINUX_SOURCE_PKG=$LINUX_SOURCE_VERSION"
 	# the test kernel's .debs (bindeb-pkg), later our own packages
-	dpkg-dev debhelper gcc-x86-64-linux-gnu
+	dpkg-dev debhelper dh-dkms gcc-x86-64-linux-gnu lintian liblzma-dev
 	# Rust daemon (Debian's toolchain, as Debian would build the package)
 	rustc cargo rustfmt rust-clippy clang libclang-dev pkgconf
 	libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
@@ -69,4 +69,16 @@ main() {
 	echo "$want" >"$stamp"
 }
 
+# cargo-deb (the daemon's .deb) is not in Debian; build the pinned version from crates.io.
+cargo_deb() {
+	if in_buildenv cargo-deb --version 2>/dev/null | grep -qx "cargo-deb $CARGO_DEB_VERSION"; then
+		return
+	fi
+	log "building cargo-deb $CARGO_DEB_VERSION"
+	in_buildenv cargo install --quiet --locked --root /usr/local cargo-deb \
+		--version "$CARGO_DEB_VERSION" ||
+		die "cargo install cargo-deb failed"
+}
+
 main "$@"
+cargo_deb

@@ -38,7 +38,8 @@ fn io(backend: &'static str) -> impl FnOnce(std::io::Error) -> AllocError {
     move |source| AllocError::Io { backend, source }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Auto,
     Gbm,

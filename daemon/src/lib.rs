@@ -1,6 +1,7 @@
 //! daedalus-v4l2d as a library: everything the daemon and `daedalus-v4l2ctl` share.
 
 pub mod alloc;
+pub mod config;
 pub mod decoder;
 pub mod dmabuf;
 pub mod proto;

@@ -7,7 +7,7 @@
 use std::{
     collections::HashMap,
     os::fd::AsFd,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -19,6 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use daedalus_v4l2d::{
     alloc::{self, Allocator},
+    config::{self, Config},
     decoder::{self, Session},
     dmabuf::{self, MappedDmaBuf},
     proto::{self, Codec, DecodeJob, Job, JobBody},
@@ -27,23 +28,60 @@ use daedalus_v4l2d::{
 };
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Decoding daemon for the daedalus-v4l2 V4L2 decoders")]
+#[command(
+    version,
+    about = "Decoding daemon for the daedalus-v4l2 V4L2 decoders",
+    after_help = "Options given here override the configuration file. See daedalus-v4l2d(8)."
+)]
 struct Args {
-    /// Decoder threads per stream (0: one per CPU).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Where CAPTURE buffers come from.
-    #[arg(long, value_enum, default_value = "auto")]
-    allocator: alloc::Kind,
-    /// DRM device for GBM allocation (default: the first that works, render nodes first).
+    /// Configuration file (TOML); a missing file is fine unless given explicitly.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Decoder threads per stream (0: one per CPU) [config: threads; default: 0].
     #[arg(long)]
+    threads: Option<usize>,
+    /// Where CAPTURE buffers come from [config: allocator; default: auto].
+    #[arg(long, value_enum)]
+    allocator: Option<alloc::Kind>,
+    /// DRM device for GBM allocation [config: drm-device; default: the first that works,
+    /// render nodes first].
+    #[arg(long, value_name = "PATH")]
     drm_device: Option<PathBuf>,
     /// Control socket for `daedalus-v4l2ctl` (ignored when systemd passes one).
-    #[arg(long, default_value = status::DEFAULT_SOCKET)]
+    #[arg(long, value_name = "PATH", default_value = status::DEFAULT_SOCKET)]
     control_socket: PathBuf,
-    /// Log filter (tracing's EnvFilter syntax), e.g. "info" or "daedalus_v4l2d=debug".
-    #[arg(long, default_value = "info", env = "DAEDALUS_LOG")]
+    /// Log filter (tracing's EnvFilter syntax), e.g. "info" or "daedalus_v4l2d=debug"
+    /// [config: log; default: info].
+    #[arg(long, env = "DAEDALUS_LOG")]
+    log: Option<String>,
+}
+
+/// The settings in force: command line over configuration file over defaults.
+struct Settings {
+    threads: usize,
+    allocator: alloc::Kind,
+    drm_device: Option<PathBuf>,
+    control_socket: PathBuf,
     log: String,
+}
+
+impl Settings {
+    fn new(args: Args) -> Result<Settings> {
+        let config = match &args.config {
+            Some(path) => Config::load(path, true)?,
+            None => Config::load(Path::new(config::DEFAULT_PATH), false)?,
+        };
+        Ok(Settings {
+            threads: args.threads.or(config.threads).unwrap_or(0),
+            allocator: args
+                .allocator
+                .or(config.allocator)
+                .unwrap_or(alloc::Kind::Auto),
+            drm_device: args.drm_device.or(config.drm_device),
+            control_socket: args.control_socket,
+            log: args.log.or(config.log).unwrap_or_else(|| "info".into()),
+        })
+    }
 }
 
 /// What the daemon keeps of one stream (one open file of a decoder node).
@@ -120,6 +158,30 @@ impl Daemon {
             self.refresh_status();
         }
         Ok(())
+    }
+
+    /// One journal line per stream with its counters (SIGUSR1).
+    fn log_counters(&self) {
+        info!(
+            streams = self.streams.len(),
+            frames = self.frames_decoded,
+            errors = self.decode_errors,
+            buffers = self.buffers.len(),
+            "counters"
+        );
+        for (&id, s) in &self.streams {
+            let secs = s.started.elapsed().as_secs_f64();
+            info!(
+                stream = id,
+                codec = s.codec.map_or("none", Codec::name),
+                width = s.width,
+                height = s.height,
+                frames = s.frames,
+                errors = s.errors,
+                fps = format!("{:.1}", s.frames as f64 / secs.max(1e-9)),
+                "stream counters"
+            );
+        }
     }
 
     fn refresh_status(&self) {
@@ -212,6 +274,7 @@ impl Daemon {
                             height = s.height,
                             frames = s.frames,
                             errors = s.errors,
+                            result = if s.errors == 0 { "ok" } else { "errors" },
                             fps = format!("{:.1}", s.frames as f64 / secs.max(1e-9)),
                             decode_fps =
                                 format!("{:.1}", s.frames as f64 / s.busy.as_secs_f64().max(1e-9)),
@@ -310,39 +373,153 @@ impl Daemon {
     }
 }
 
+/// Why the attached loop ended.
+enum Detach {
+    /// SIGTERM or SIGINT.
+    Stop,
+    /// The module went away (unloaded, or reloaded with a new family): attach again.
+    ModuleGone,
+}
+
+/// The daemon's own signals and the watchdog, shared by the waiting and the attached loops.
+struct Control {
+    watchdog: Option<Duration>,
+    tick: tokio::time::Interval,
+    sigterm: tokio::signal::unix::Signal,
+    sigint: tokio::signal::unix::Signal,
+    sigusr1: tokio::signal::unix::Signal,
+}
+
+impl Control {
+    fn new() -> Result<Control> {
+        let watchdog = sd_notify::watchdog_enabled();
+        Ok(Control {
+            watchdog,
+            tick: tokio::time::interval(
+                watchdog
+                    .map_or(Duration::from_secs(1), |w| w / 2)
+                    .min(Duration::from_secs(1)),
+            ),
+            sigterm: signal(SignalKind::terminate())?,
+            sigint: signal(SignalKind::interrupt())?,
+            sigusr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+
+    fn feed_watchdog(&self) {
+        if self.watchdog.is_some() {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        }
+    }
+}
+
+fn set_attached(shared: &status::Shared, attached: bool) {
+    if let Ok(mut st) = shared.lock() {
+        st.attached = attached;
+        if !attached {
+            st.streams.clear();
+            st.buffers = 0;
+        }
+    }
+    let state = if attached {
+        "attached"
+    } else {
+        "waiting for the daedalus-v4l2 kernel module"
+    };
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(state)]);
+}
+
+/// Attach to the module, waiting (and answering status requests) while it is not loaded.
+/// `None`: told to stop while waiting.
+async fn attach(
+    ctl: &mut Control,
+    shared: &status::Shared,
+) -> Result<Option<(Upcall, upcall::Notifications)>> {
+    let mut said = false;
+    loop {
+        match Upcall::attach().await {
+            Ok(v) => return Ok(Some(v)),
+            Err(e @ upcall::UpcallError::NoFamily) => {
+                if !said {
+                    info!("{e}; waiting for it");
+                    set_attached(shared, false);
+                    said = true;
+                }
+            }
+            Err(e) => return Err(e).context("attach"),
+        }
+        tokio::select! {
+            _ = ctl.tick.tick() => ctl.feed_watchdog(),
+            _ = ctl.sigterm.recv() => return Ok(None),
+            _ = ctl.sigint.recv() => return Ok(None),
+            _ = ctl.sigusr1.recv() => info!("not attached: the kernel module is not loaded"),
+        }
+    }
+}
+
+/// Serve jobs until told to stop or the module goes away.
+async fn serve(
+    daemon: &mut Daemon,
+    notifications: &mut upcall::Notifications,
+    ctl: &mut Control,
+) -> Result<Detach> {
+    let gone = |e: &anyhow::Error| {
+        // ENOENT: the family id is gone; EPERM: a reloaded module does not know this daemon.
+        e.downcast_ref::<upcall::UpcallError>()
+            .and_then(upcall::UpcallError::errno)
+            .is_some_and(|errno| errno == libc::ENOENT || errno == libc::EPERM)
+    };
+    loop {
+        let drained = tokio::select! {
+            msg = notifications.next::<u16, neli::genl::Genlmsghdr<proto::Cmd, proto::JobAttr>>() => {
+                match msg {
+                    Some(Ok(_)) => daemon.drain().await,
+                    Some(Err(e)) => { warn!("notification: {e:?}"); Ok(()) }
+                    None => anyhow::bail!("netlink socket closed"),
+                }
+            }
+            _ = ctl.tick.tick() => {
+                // A lost notification costs at most a tick; the watchdog is fed only from here,
+                // so a daemon stuck in a job stops feeding it.
+                let r = daemon.drain().await;
+                daemon.refresh_status();
+                ctl.feed_watchdog();
+                r
+            }
+            _ = ctl.sigusr1.recv() => { daemon.log_counters(); Ok(()) }
+            _ = ctl.sigterm.recv() => return Ok(Detach::Stop),
+            _ = ctl.sigint.recv() => return Ok(Detach::Stop),
+        };
+        match drained {
+            Ok(()) => {}
+            Err(e) if gone(&e) => {
+                warn!("the kernel module went away ({e:#}); attaching again when it is back");
+                return Ok(Detach::ModuleGone);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = Args::parse();
-    init_logging(&args.log)?;
+    let settings = Settings::new(Args::parse())?;
+    init_logging(&settings.log)?;
     ffmpeg_next::init().context("FFmpeg init")?;
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
 
-    let allocator = Allocator::probe(args.allocator, args.drm_device.as_deref())
+    let allocator = Allocator::probe(settings.allocator, settings.drm_device.as_deref())
         .context("no way to allocate CAPTURE buffers")?;
     info!(
         allocator = allocator.name(),
         "CAPTURE buffers from {}",
         allocator.describe()
     );
-
-    let (upcall, mut notifications) = match Upcall::attach().await {
-        Ok(v) => v,
-        Err(e @ upcall::UpcallError::NoFamily) => {
-            error!("{e}");
-            std::process::exit(69); // EX_UNAVAILABLE: the service is not available
-        }
-        Err(e) => return Err(e).context("attach"),
-    };
-    let threads = if args.threads == 0 {
+    let threads = if settings.threads == 0 {
         num_threads()
     } else {
-        args.threads
+        settings.threads
     };
-    info!(threads, "attached to the daedalus-v4l2 module");
-    let _ = sd_notify::notify(&[
-        sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status("attached"),
-    ]);
 
     let shared: status::Shared = Arc::new(Mutex::new(Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -350,58 +527,49 @@ async fn main() -> Result<()> {
         threads,
         ..Status::default()
     }));
-    match status::listener(&args.control_socket) {
+    match status::listener(&settings.control_socket) {
         Ok(listener) => {
             tokio::spawn(status::serve(listener, shared.clone()));
         }
         Err(e) => warn!(
             "no control socket at {}: {e}; daedalus-v4l2ctl will not reach this daemon",
-            args.control_socket.display()
+            settings.control_socket.display()
         ),
     }
-    let mut daemon = Daemon {
-        upcall,
-        allocator,
-        threads,
-        buffers: HashMap::new(),
-        streams: HashMap::new(),
-        started: Instant::now(),
-        frames_decoded: 0,
-        decode_errors: 0,
-        streams_started: 0,
-        status: shared,
-    };
-    daemon.refresh_status();
-    let watchdog = sd_notify::watchdog_enabled();
-    let mut tick = tokio::time::interval(
-        watchdog
-            .map_or(Duration::from_secs(1), |w| w / 2)
-            .min(Duration::from_secs(1)),
-    );
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
+    // Ready once the control socket answers: with the module loaded or not.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    daemon.drain().await?;
-    loop {
-        tokio::select! {
-            msg = notifications.next::<u16, neli::genl::Genlmsghdr<proto::Cmd, proto::JobAttr>>() => {
-                match msg {
-                    Some(Ok(_)) => daemon.drain().await?,
-                    Some(Err(e)) => warn!("notification: {e:?}"),
-                    None => anyhow::bail!("netlink socket closed"),
-                }
-            }
-            _ = tick.tick() => {
-                // A lost notification costs at most a tick; the watchdog is fed only from here,
-                // so a daemon stuck in a job stops feeding it.
-                daemon.drain().await?;
-                daemon.refresh_status();
-                if watchdog.is_some() {
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-                }
-            }
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
+    let mut ctl = Control::new()?;
+    let mut allocator = Some(allocator);
+    let started = Instant::now();
+    while let Some((upcall, mut notifications)) = attach(&mut ctl, &shared).await? {
+        info!(threads, "attached to the daedalus-v4l2 module");
+        set_attached(&shared, true);
+        let mut daemon = Daemon {
+            upcall,
+            allocator: allocator
+                .take()
+                .expect("allocator returned after each attachment"),
+            threads,
+            buffers: HashMap::new(),
+            streams: HashMap::new(),
+            started,
+            frames_decoded: 0,
+            decode_errors: 0,
+            streams_started: 0,
+            status: shared.clone(),
+        };
+        if let Ok(st) = shared.lock() {
+            daemon.frames_decoded = st.frames_decoded;
+            daemon.decode_errors = st.decode_errors;
+            daemon.streams_started = st.streams_started;
+        }
+        daemon.refresh_status();
+        let outcome = serve(&mut daemon, &mut notifications, &mut ctl).await?;
+        allocator = Some(daemon.allocator);
+        set_attached(&shared, false);
+        if let Detach::Stop = outcome {
+            break;
         }
     }
     info!("stopping");

@@ -1,0 +1,40 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the two Debian packages in the trixie build environment and check them with lintian:
+#   daedalus-v4l2-dkms_<ver>_all.deb   debian/ (debhelper, dh-sequence-dkms): module source, DKMS
+#   daedalus-v4l2d_<ver>_<arch>.deb    daemon/Cargo.toml (cargo-deb): daemon, ctl, units, rules
+# Output: $BUILD/debs/. lintian fails the build on any error or warning that debian/ does not
+# override with a reason.
+. "$(dirname "$0")/lib.sh"
+
+# One version, two places that must agree: Cargo.toml (the daemon) and debian/changelog.
+cargo_version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$TOP/daemon/Cargo.toml" | head -1)
+deb_version=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$TOP/debian/changelog")
+[ "${deb_version%-*}" = "$cargo_version" ] ||
+	die "debian/changelog says $deb_version, daemon/Cargo.toml $cargo_version"
+
+rm -rf "$BUILD/pkg" "$BUILD/debs"
+mkdir -p "$BUILD/pkg/daedalus-v4l2" "$BUILD/debs"
+# dpkg-buildpackage works in (and writes next to) a source tree: a copy, not the repository.
+cp -a "$TOP/debian" "$TOP/kernel" "$TOP/COPYING" "$BUILD/pkg/daedalus-v4l2/"
+in_buildenv /bin/bash -euo pipefail -c '
+	cd /build/pkg/daedalus-v4l2
+	dpkg-buildpackage --build=binary --no-sign >../dpkg-buildpackage.log 2>&1 ||
+		{ tail -30 ../dpkg-buildpackage.log; exit 1; }
+	mv ../*.deb /build/debs/
+
+	cd /src/daemon
+	export CARGO_TARGET_DIR=/build/target
+	cargo deb --locked --strip --output /build/debs/ --deb-revision "${1##*-}"
+
+	cd /build/debs
+	for deb in *.deb; do
+		echo "== $deb"
+		dpkg-deb --info "$deb" | sed -n "/Package:/,\$p"
+		dpkg-deb --contents "$deb" | awk "{ print \$1, \$6 }"
+	done
+	echo "== lintian"
+	lintian --fail-on error,warning --info --display-info\
+		*.deb
+' build-packages "$deb_version"
+ls -l "$BUILD/debs"
