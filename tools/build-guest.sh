@@ -19,13 +19,14 @@ PACKAGES=(
 	python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 	# what the daemon links and allocates with at run time
 	libavcodec61 libgbm1 libgl1-mesa-dri libdrm2 libsystemd0
-	# building kernel modules in the guest against the test kernel's headers (as DKMS does)
-	build-essential kmod
+	# building kernel modules in the guest against the test kernel's headers, and DKMS for our
+	# package (tests/vm/packages.sh installs the .debs as a user would)
+	build-essential kmod dkms
 )
 
 build_root() {
 	local stamp=$ROOT/.daedalus-stamp want
-	want=$(printf '%s\n' "${PACKAGES[@]}" "$DEBIAN_SUITE" "$(sha256sum "$TOP/vm/guest-init")" |
+	want=$(printf '%s\n' "${PACKAGES[@]}" "$DEBIAN_SUITE" "$(cat "$TOP/vm/guest-init" "$TOP/vm/daedalus-test.service" | sha256sum)" |
 		sha256sum | cut -c1-16)
 	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 		log "guest root up to date"
@@ -47,6 +48,9 @@ build_root() {
 		id tester >/dev/null 2>&1 || useradd -m -u 1000 -G video,render tester
 	' sh "${PACKAGES[@]}"
 	install -m 0755 "$TOP/vm/guest-init" "$ROOT/usr/local/sbin/daedalus-test-init"
+	# tools/vm-run --systemd: the same script runner, as a unit of a booted system
+	install -m 0644 "$TOP/vm/daedalus-test.service" "$ROOT/etc/systemd/system/"
+	in_chroot "$ROOT" systemctl enable --quiet daedalus-test.service
 	echo "$want" >"$stamp"
 }
 

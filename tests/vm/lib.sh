@@ -100,6 +100,14 @@ byte_exact() {
 	python3 /src/tests/framecmp.py "$2" "$CLIPS/${1%.*}.framemd5" "${size%x*}" "${size#*x}"
 }
 
+# reboot_and_rerun: (tools/vm-run --systemd only) reboot the guest on the same disk and run this
+# script again from the start; it finds its progress in its own files on the guest's disk.
+reboot_and_rerun() {
+	[ "$(cat /proc/1/comm)" = systemd ] || fail "reboot_and_rerun needs tools/vm-run --systemd"
+	touch "$OUT/reboot-requested"
+	exit 0
+}
+
 now() { date +%s.%N; }
 # seconds T0 T1: T1 - T0 with millisecond precision
 seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }

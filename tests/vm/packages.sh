@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: GPL-2.0
+# The user's path, on a booted trixie system with systemd as PID 1 (tools/vm-run --systemd):
+#   boot 1: apt install the two .debs from build/debs (DKMS builds the module against the test
+#           kernel's headers package), then reboot;
+#   boot 2: the module is loaded at boot, udev has started the service, an unprivileged user in
+#           group video decodes VP9 byte-exact, the journal has the stream's lines as fields,
+#           the control socket starts the stopped service, the watchdog restarts a stuck one,
+#           and apt remove / purge leave no daemon, no module and (purge) no config.
+. /src/tests/vm/lib.sh
+
+STATE=/var/lib/daedalus-test
+CLIP=vp9-320x240.ivf
+UNIT=daedalus-v4l2d.service
+mkdir -p "$STATE"
+
+# wait_for SECONDS CMD...: poll CMD every half second until it succeeds
+wait_for() {
+	local n=$(($1 * 2))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || return 1
+		sleep 0.5
+	done
+}
+active() { [ "$(systemctl is-active "$1")" = active ]; }
+as_tester() { runuser -u tester -- env GST_REGISTRY=/tmp/gst-tester.bin "$@"; }
+
+if [ ! -e "$STATE/installed" ]; then
+	step "boot 1: a trixie system with the test kernel $(uname -r) and its headers package"
+	dpkg-query -W -f '${Package} ${Version}\n' 'linux-headers-*' dkms systemd
+	ls /build/debs
+	# Stands in for a Pi's GPU: a DRM device for the daemon's GBM allocations.
+	echo vkms >/etc/modules-load.d/test-drm.conf
+
+	step "apt install ./daedalus-v4l2-dkms_*.deb ./daedalus-v4l2d_*.deb"
+	cp /build/debs/*.deb /tmp/
+	t0=$(now)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		/tmp/daedalus-v4l2-dkms_*_all.deb /tmp/daedalus-v4l2d_*.deb 2>&1 | tee "$OUT/apt-install.log"
+	echo "apt install took $(seconds "$t0" "$(now)") s"
+	dkms status daedalus-v4l2 | tee /tmp/dkms-status
+	grep -q ": installed" /tmp/dkms-status || fail "DKMS did not install the module"
+	modinfo -n daedalus-v4l2 | grep -q /updates/dkms/ || fail "the module is not DKMS's"
+	dpkg -L daedalus-v4l2d | grep -E "\.(service|socket|rules|toml)$|/(man[18])/"
+	# No reboot needed to start using it: the postinst loaded the module, udev started the daemon.
+	wait_for 60 active "$UNIT" || fail "$UNIT not active after apt install"
+	echo "without a reboot: module $(lsmod | grep -c "^daedalus_v4l2 ") loaded, $UNIT active"
+	touch "$STATE/installed"
+	echo "rebooting"
+	reboot_and_rerun
+fi
+
+step "boot 2: the module was loaded at boot (modules-load.d)"
+wait_for 30 test -d /sys/module/daedalus_v4l2 || fail "module not loaded"
+lsmod | grep daedalus
+journalctl -b -u systemd-modules-load --no-pager -o cat | grep -i daedalus || true
+
+step "udev started the service when the decoder appeared"
+wait_for 60 active "$UNIT" || { systemctl status "$UNIT" --no-pager || true; fail "not active"; }
+echo "systemctl is-active $UNIT: $(systemctl is-active "$UNIT")"
+# Started by the device (SYSTEMD_WANTS), not by the socket: nothing has connected to it yet.
+systemctl show -p WantedBy -p TriggeredBy "$UNIT"
+systemctl show -p WantedBy --value "$UNIT" | grep -q "\.device" ||
+	fail "$UNIT is not wanted by the decoder's device unit"
+[ "$(systemctl show -p NAccepted --value daedalus-v4l2d.socket)" = 0 ] ||
+	fail "something connected to the control socket already"
+systemctl show -p Type -p WatchdogUSec -p User -p DynamicUser "$UNIT"
+ps -o user,group,supgrp,cmd -C daedalus-v4l2d
+grep -E "^Cap(Prm|Eff|Bnd|Amb)" "/proc/$(systemctl show -p MainPID --value "$UNIT")/status"
+v4l2-ctl --list-devices | tee /tmp/devices
+grep -q "daedalus-v4l2" /tmp/devices || fail "v4l2-ctl does not list the decoder"
+
+step "udev: stable names and permissions"
+ls -l /dev/video-dec0 /dev/media-dec0
+for dev in /dev/video-dec0 /dev/media-dec0; do
+	[ "$(stat -L -c %G:%a "$dev")" = video:660 ] || fail "$dev: $(stat -L -c %G:%a "$dev")"
+done
+udevadm info -q property -n /dev/video-dec0 | grep -E "^(TAGS|CURRENT_TAGS|SYSTEMD_WANTS)="
+udevadm info -q property -n /dev/video-dec0 | grep -q "^TAGS=.*:uaccess:" || fail "no uaccess tag"
+
+step "an unprivileged user in group video decodes $CLIP with GStreamer"
+id tester
+t0=$(now)
+as_tester timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$CLIP" ! \
+	ivfparse ! vp9parse ! v4l2slvp9dec ! video/x-raw,format=NV12 ! \
+	filesink location=/tmp/tester.nv12
+echo "decoded in $(seconds "$t0" "$(now)") s"
+byte_exact "$CLIP" /tmp/tester.nv12
+
+step "journalctl -u $UNIT: the stream's start and end lines, with fields"
+journalctl -b -u "$UNIT" --no-pager -o short-monotonic | tail -8
+journalctl -b -u "$UNIT" -o json --no-pager >/tmp/journal.json
+python3 - /tmp/journal.json <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+start = [r for r in recs if r.get("MESSAGE") == "stream started"]
+end = [r for r in recs if r.get("MESSAGE") == "stream ended"]
+assert start and end, "no stream start/end lines"
+s, e = start[-1], end[-1]
+for k in ("STREAM", "CODEC", "WIDTH", "HEIGHT"):
+    assert k in s, (k, s)
+for k in ("STREAM", "CODEC", "WIDTH", "HEIGHT", "FRAMES", "ERRORS", "RESULT", "FPS"):
+    assert k in e, (k, e)
+assert s["STREAM"] == e["STREAM"] and e["CODEC"] == "vp9", (s, e)
+assert (e["WIDTH"], e["HEIGHT"], e["RESULT"]) == ("320", "240", "ok"), e
+assert int(e["FRAMES"]) >= 60 and e["ERRORS"] == "0", e
+assert e.get("_SYSTEMD_UNIT") == "daedalus-v4l2d.service", e
+per_frame = [r for r in recs if r.get("MESSAGE") == "frame decoded"]
+assert not per_frame, "per-frame lines at info level"
+print("journal: stream %s: %s %sx%s, %s frames, result %s, priority %s"
+      % (e["STREAM"], e["CODEC"], e["WIDTH"], e["HEIGHT"], e["FRAMES"], e["RESULT"], e["PRIORITY"]))
+PY
+
+step "per-stream counters on request (SIGUSR1)"
+systemctl kill -s USR1 "$UNIT"
+wait_for 10 sh -c "journalctl -b -u $UNIT -o cat --no-pager | grep -q '^counters'" ||
+	fail "no counters line after SIGUSR1"
+journalctl -b -u "$UNIT" -o cat --no-pager | grep "^counters" | tail -1
+
+step "socket activation: daedalus-v4l2ctl status starts the stopped service"
+systemctl stop "$UNIT"
+[ "$(systemctl is-active "$UNIT")" = inactive ] || fail "$UNIT did not stop"
+active daedalus-v4l2d.socket || fail "the socket is not listening"
+as_tester daedalus-v4l2ctl status | tee /tmp/status.txt
+grep -q "attached to the kernel module" /tmp/status.txt || fail "status: not attached"
+active "$UNIT" || fail "connecting did not start $UNIT"
+as_tester daedalus-v4l2ctl status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert s["attached"] and s["version"], s
+print("status --json: attached, allocator", s["allocator"])'
+
+step "the watchdog: a daemon that stops making progress is restarted"
+pid=$(systemctl show -p MainPID --value "$UNIT")
+systemctl kill -s STOP "$UNIT"
+wait_for 90 sh -c "[ \"\$(systemctl show -p MainPID --value $UNIT)\" != $pid ] &&
+	[ \"\$(systemctl is-active $UNIT)\" = active ]" || fail "the watchdog did not restart $UNIT"
+journalctl -b -u "$UNIT" -o cat --no-pager | grep -iE "watchdog" | tail -2
+as_tester daedalus-v4l2ctl status | head -1
+
+step "systemd-analyze security $UNIT"
+systemd-analyze security --no-pager "$UNIT" | tee "$OUT/security.txt" | grep -E "✗|Overall"
+exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$OUT/security.txt")
+echo "exposure: $exposure"
+awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }' || fail "exposure $exposure > 2.0"
+
+step "apt remove: no daemon, no module left; the config stays"
+DEBIAN_FRONTEND=noninteractive apt-get remove -y daedalus-v4l2-dkms daedalus-v4l2d 2>&1 |
+	tee "$OUT/apt-remove.log"
+pgrep -a daedalus-v4l2d && fail "a daemon is still running"
+[ -d /sys/module/daedalus_v4l2 ] && fail "the module is still loaded"
+active daedalus-v4l2d.socket && fail "the socket still listens"
+[ -e /dev/video-dec0 ] && fail "/dev/video-dec0 is still there"
+dkms status daedalus-v4l2 | grep . && fail "DKMS still has the module"
+test -f /etc/daedalus-v4l2/daedalus-v4l2d.toml || fail "remove deleted the conffile"
+
+step "apt purge: the config goes"
+DEBIAN_FRONTEND=noninteractive apt-get purge -y daedalus-v4l2d 2>&1 | tail -3
+[ -e /etc/daedalus-v4l2 ] && fail "purge left /etc/daedalus-v4l2"
+dpkg -l 'daedalus-v4l2*' 2>/dev/null | grep -E "^(ii|rc)" && fail "packages left behind"
+echo "packages: installed, used, removed and purged"
