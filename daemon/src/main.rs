@@ -153,7 +153,7 @@ fn init_logging(filter: &str) -> Result<()> {
 impl Daemon {
     /// Take and handle jobs until none waits.
     async fn drain(&mut self) -> Result<()> {
-        while let Some(job) = self.upcall.job_get().await.context("job-get")? {
+        while let Some(job) = self.upcall.job_get().await? {
             self.handle(job).await?;
             self.refresh_status();
         }

@@ -5,7 +5,9 @@
 #    cannot take over or complete the attached daemon's jobs
 #  - a garbage bitstream errors buffers, never the daemon
 #  - killing the daemon mid-stream: the client gets errors, not a hang; a restarted daemon
-#    decodes the next stream byte-exact; the module unloads cleanly
+#    decodes the next stream byte-exact
+#  - unloading the module under an attached daemon: the daemon waits, attaches to the reloaded
+#    module and decodes byte-exact; the module unloads cleanly
 . /src/tests/vm/lib.sh
 
 load_daedalus
@@ -74,6 +76,22 @@ dmesg | grep -q "detached (socket closed)" || fail "the kernel did not notice th
 
 step "a restarted daemon decodes the next stream"
 start_daemon
+gst_decode vp9-320x240.ivf /tmp/out.nv12
+byte_exact vp9-320x240.ivf /tmp/out.nv12
+
+step "the module unloads under the attached daemon, which waits and attaches to the reloaded one"
+attached=$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log")
+rmmod daedalus-v4l2
+for i in $(seq 50); do grep -q "went away" "$OUT/daemon.log" && break; sleep 0.1; done
+grep "went away" "$OUT/daemon.log" || fail "the daemon did not notice the unload"
+kill -0 "$DAEMON_PID" || fail "the daemon exited when the module went away"
+load_daedalus
+for i in $(seq 100); do
+	[ "$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log")" -gt "$attached" ] && break
+	sleep 0.1
+done
+[ "$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log")" -gt "$attached" ] ||
+	fail "the daemon did not attach to the reloaded module"
 gst_decode vp9-320x240.ivf /tmp/out.nv12
 byte_exact vp9-320x240.ivf /tmp/out.nv12
 stop_daemon
