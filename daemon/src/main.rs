@@ -580,3 +580,20 @@ async fn main() -> Result<()> {
 fn num_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The man page documents every option the daemon takes.
+    #[test]
+    fn man_page_has_every_option() {
+        let man = include_str!("../man/daedalus-v4l2d.8");
+        for arg in Args::command().get_arguments() {
+            let long = arg.get_long().expect("every option has a long name");
+            let roff = format!("\\-\\-{}", long.replace('-', "\\-"));
+            assert!(man.contains(&roff), "daedalus-v4l2d.8 lacks --{long}");
+        }
+    }
+}

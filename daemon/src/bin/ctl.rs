@@ -58,3 +58,32 @@ fn main() -> Result<()> {
     print!("{}", status::render(&s));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The man page documents every option and subcommand.
+    #[test]
+    fn man_page_has_every_option() {
+        let man = include_str!("../../man/daedalus-v4l2ctl.1");
+        let cmd = Args::command();
+        let subs: Vec<_> = cmd.get_subcommands().collect();
+        for arg in cmd
+            .get_arguments()
+            .chain(subs.iter().flat_map(|s| s.get_arguments()))
+        {
+            let long = arg.get_long().expect("every option has a long name");
+            let roff = format!("\\-\\-{}", long.replace('-', "\\-"));
+            assert!(man.contains(&roff), "daedalus-v4l2ctl.1 lacks --{long}");
+        }
+        for sub in subs {
+            assert!(
+                man.contains(&format!(".B {}", sub.get_name())),
+                "{}",
+                sub.get_name()
+            );
+        }
+    }
+}
