@@ -25,6 +25,7 @@ MODULE_PARM_DESC(timeout_ms, "time the daemon has to answer a job before it fail
 /* One row per coded format; a new codec is a row here plus its daedalus-<codec>.c. */
 const struct daedalus_coded_fmt *const daedalus_coded_fmts[] = {
 	&daedalus_vp9_fmt,
+	&daedalus_h264_fmt,
 };
 
 const unsigned int daedalus_num_coded_fmts = ARRAY_SIZE(daedalus_coded_fmts);

@@ -1,12 +1,21 @@
 //! One decoder session per stream: FFmpeg's software decoder, fed one coded frame per job, whose
 //! picture is written straight into the job's CAPTURE dmabuf as NV12.
+//!
+//! The stateless contract: when a job ends, its CAPTURE buffer holds the picture decoded in that
+//! job. FFmpeg hands pictures out in display order, after a reorder delay (H.264 with B-frames),
+//! or not at all (VP9 hidden frames). So for H.264 the session catches the picture as FFmpeg
+//! allocates it (`get_buffer2`): once `send_packet` has returned, the frame-based packet's
+//! picture is complete there, in decode order, whatever FFmpeg outputs later (which is dropped).
 
-use ffmpeg::{codec, decoder, format::Pixel, frame, Packet};
+use std::ffi::{c_int, c_void};
+
+use ffmpeg::{codec, decoder, ffi, format::Pixel, frame, Packet};
 use ffmpeg_next as ffmpeg;
 use thiserror::Error;
 
 use crate::{
     dmabuf::{DmaBufError, MappedDmaBuf},
+    h264,
     proto::{Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M},
     vp9,
 };
@@ -19,6 +28,8 @@ pub enum DecodeError {
     Ffmpeg(#[from] ffmpeg::Error),
     #[error("VP9: {0}")]
     Vp9(#[from] vp9::Vp9Error),
+    #[error("H.264: {0}")]
+    H264(#[from] h264::H264Error),
     #[error("bitstream range {offset}+{len} outside a {size}-byte buffer")]
     BadRange { offset: u32, len: u32, size: usize },
     #[error("the frame produced no picture")]
@@ -47,8 +58,38 @@ impl DecodeError {
 
 pub struct Session {
     codec: Codec,
+    // Declared (so dropped) before `caught`, which the decoder's get_buffer2 writes to.
     decoder: decoder::Video,
     picture: frame::Video,
+    /// H.264: a reference to the last picture FFmpeg allocated (see `catch_get_buffer2`).
+    caught: Option<frame::Video>,
+}
+
+/// `get_buffer2` for sessions that catch pictures in decode order: FFmpeg's own allocator, and
+/// a reference to the new picture's buffers in the frame that `opaque` points to. The last
+/// picture allocated while a frame-based packet is decoded is that packet's picture (gap
+/// frames FFmpeg invents for missing references come before it).
+unsafe extern "C" fn catch_get_buffer2(
+    ctx: *mut ffi::AVCodecContext,
+    frame: *mut ffi::AVFrame,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: FFmpeg calls this with a valid context and a frame to allocate, as it would call
+    // its default.
+    let ret = unsafe { ffi::avcodec_default_get_buffer2(ctx, frame, flags) };
+    if ret >= 0 {
+        // SAFETY: `opaque` is null or the AVFrame of the session's `caught`, which outlives
+        // the decoder (Session field order); FFmpeg calls get_buffer2 from one thread at a
+        // time (no frame threading), and `frame` now holds refcounted buffers.
+        unsafe {
+            let caught = (*ctx).opaque as *mut ffi::AVFrame;
+            if !caught.is_null() {
+                ffi::av_frame_unref(caught);
+                ffi::av_frame_ref(caught, frame);
+            }
+        }
+    }
+    ret
 }
 
 impl Session {
@@ -66,11 +107,22 @@ impl Session {
             kind: codec::threading::Type::Slice,
             count: threads,
         });
+        let mut caught = (codec == Codec::H264).then(frame::Video::empty);
+        if let Some(frame) = caught.as_mut() {
+            // SAFETY: the context is not opened yet; the frame's AVFrame is heap-allocated and
+            // stays where it is when the Session moves, and outlives the decoder.
+            unsafe {
+                let raw = ctx.as_mut_ptr();
+                (*raw).opaque = frame.as_mut_ptr() as *mut c_void;
+                (*raw).get_buffer2 = Some(catch_get_buffer2);
+            }
+        }
         let decoder = ctx.decoder().video()?;
         Ok(Session {
             codec,
             decoder,
             picture: frame::Video::empty(),
+            caught,
         })
     }
 
@@ -97,6 +149,9 @@ impl Session {
                 }),
             }
         })??;
+        if self.codec == Codec::H264 {
+            return self.decode_h264(job, &packet, dst);
+        }
         let header = match self.codec {
             Codec::Vp9 => Some(vp9::parse_header(packet.data().unwrap_or_default())?),
             _ => None,
@@ -122,6 +177,38 @@ impl Session {
             Err(e) => return Err(e.into()),
         }
         write_picture(&self.picture, job, dst)
+    }
+}
+
+impl Session {
+    /// H.264: SPS and PPS rebuilt from the job's controls, then the picture's slices; the
+    /// picture is the one caught as FFmpeg allocated it.
+    fn decode_h264(
+        &mut self,
+        job: &DecodeJob,
+        slices: &Packet,
+        dst: &mut [MappedDmaBuf],
+    ) -> Result<(), DecodeError> {
+        let headers = h264::Headers::from_ctrls(|id| {
+            job.ctrls
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.data.as_slice())
+        })?;
+        let mut bytes = headers.nals();
+        bytes.extend_from_slice(slices.data().unwrap_or_default());
+        let caught = self.caught.as_mut().expect("H.264 sessions catch pictures");
+        // SAFETY: a valid AVFrame owned by `caught`.
+        unsafe { ffi::av_frame_unref(caught.as_mut_ptr()) };
+        let sent = self.decoder.send_packet(&Packet::copy(&bytes));
+        // Display-order output is not ours to use; take it so FFmpeg keeps accepting input.
+        while self.decoder.receive_frame(&mut self.picture).is_ok() {}
+        sent?;
+        // SAFETY: a valid AVFrame owned by `caught`; buf[0] is set iff it references a picture.
+        if unsafe { (*caught.as_ptr()).buf[0].is_null() } {
+            return Err(DecodeError::NoPicture);
+        }
+        write_picture(caught, job, dst)
     }
 }
 

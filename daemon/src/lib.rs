@@ -4,6 +4,7 @@ pub mod alloc;
 pub mod config;
 pub mod decoder;
 pub mod dmabuf;
+pub mod h264;
 pub mod proto;
 pub mod status;
 pub mod upcall;

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * H.264: V4L2_PIX_FMT_H264_SLICE in frame-based decode mode, Annex B start codes: one OUTPUT
+ * buffer holds every slice NAL unit of one picture, each behind a start code.
+ *
+ * The client parses the stream and passes SPS and PPS (and the scaling matrix) only as
+ * controls; the daemon rebuilds SPS and PPS NAL units from them for its decoder, which parses
+ * the slice headers itself. The decode parameters tell it an IDR picture and a field picture.
+ */
+#include "daedalus-v4l2.h"
+
+static const struct daedalus_ctrl_desc daedalus_h264_ctrls[] = {
+	{ .cfg.id = V4L2_CID_STATELESS_H264_SPS, .forward = true },
+	{ .cfg.id = V4L2_CID_STATELESS_H264_PPS, .forward = true },
+	{ .cfg.id = V4L2_CID_STATELESS_H264_SCALING_MATRIX, .forward = true },
+	{ .cfg.id = V4L2_CID_STATELESS_H264_DECODE_PARAMS, .forward = true },
+	{
+		.cfg = {
+			.id = V4L2_CID_STATELESS_H264_DECODE_MODE,
+			.min = V4L2_STATELESS_H264_DECODE_MODE_FRAME_BASED,
+			.max = V4L2_STATELESS_H264_DECODE_MODE_FRAME_BASED,
+			.def = V4L2_STATELESS_H264_DECODE_MODE_FRAME_BASED,
+		},
+	},
+	{
+		.cfg = {
+			.id = V4L2_CID_STATELESS_H264_START_CODE,
+			.min = V4L2_STATELESS_H264_START_CODE_ANNEX_B,
+			.max = V4L2_STATELESS_H264_START_CODE_ANNEX_B,
+			.def = V4L2_STATELESS_H264_START_CODE_ANNEX_B,
+		},
+	},
+	{
+		/* 8-bit 4:2:0, progressive; extended profile (data partitioning) is not offered */
+		.cfg = {
+			.id = V4L2_CID_MPEG_VIDEO_H264_PROFILE,
+			.min = V4L2_MPEG_VIDEO_H264_PROFILE_BASELINE,
+			.max = V4L2_MPEG_VIDEO_H264_PROFILE_HIGH,
+			.menu_skip_mask = BIT(V4L2_MPEG_VIDEO_H264_PROFILE_EXTENDED),
+			.def = V4L2_MPEG_VIDEO_H264_PROFILE_HIGH,
+		},
+	},
+	{
+		.cfg = {
+			.id = V4L2_CID_MPEG_VIDEO_H264_LEVEL,
+			.min = V4L2_MPEG_VIDEO_H264_LEVEL_1_0,
+			.max = V4L2_MPEG_VIDEO_H264_LEVEL_5_1,
+			.def = V4L2_MPEG_VIDEO_H264_LEVEL_5_1,
+		},
+	},
+};
+
+const struct daedalus_coded_fmt daedalus_h264_fmt = {
+	.fourcc = V4L2_PIX_FMT_H264_SLICE,
+	.codec = DAEDALUS_CODEC_H264,
+	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 16,
+		     .min_height = 16, .max_height = 2304, .step_height = 16 },
+	.ctrls = daedalus_h264_ctrls,
+	.num_ctrls = ARRAY_SIZE(daedalus_h264_ctrls),
+};
