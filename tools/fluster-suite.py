@@ -15,12 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-# suite name -> (fluster codec name, [(vector name, clip file)])
+# suite name -> (fluster codec name, clip file pattern): every clip make-clips.sh wrote
 SUITES = {
-    "DAEDALUS-VP9": ("VP9", [("vp9-320x240", "vp9-320x240.ivf"),
-                             ("vp9-1920x1080", "vp9-1920x1080.ivf")]),
-    "DAEDALUS-H264": ("H.264", [("h264-320x240", "h264-320x240.h264")]),
-    "DAEDALUS-AV1": ("AV1", [("av1-320x240", "av1-320x240.ivf")]),
+    "DAEDALUS-VP9": ("VP9", "vp9-*.ivf"),
+    "DAEDALUS-H264": ("H.264", "h264-*.h264"),
+    "DAEDALUS-AV1": ("AV1", "av1-*.ivf"),
 }
 
 
@@ -40,10 +39,10 @@ def main() -> None:
     clips = Path(sys.argv[1])
     out = clips / "fluster"
     (out / "suites").mkdir(parents=True, exist_ok=True)
-    for suite, (codec, vectors) in SUITES.items():
+    for suite, (codec, pattern) in SUITES.items():
         entries = []
-        for name, clip_name in vectors:
-            clip = clips / clip_name
+        for clip in sorted(clips.glob(pattern)):
+            name, clip_name = clip.stem, clip.name
             res = out / "resources" / suite / name
             res.mkdir(parents=True, exist_ok=True)
             link = res / clip_name

@@ -35,16 +35,34 @@ in_buildenv /bin/bash -euo pipefail -c '
 	vp9_2pass vp9-320x240.ivf 320x240 60 300k
 	vp9_2pass vp9-1920x1080.ivf 1920x1080 120 3M
 
-	# H.264 High, 3 B-frames with b-pyramid, Annex B elementary stream.
-	ff -f lavfi -i "$(src 320x240)" -frames:v 60 -c:v libx264 -profile:v high -bf 3 \
-		-x264-params b-pyramid=normal:keyint=30:threads=1 -bsf:v h264_mp4toannexb \
-		h264-320x240.h264
+	# H.264, Annex B elementary streams from x264, each exercising a part of the bridge.
+	x264() { # NAME SOURCE FRAMES PROFILE X264-PARAMS [FFMPEG OPTIONS...]
+		local name=$1 source=$2 frames=$3 profile=$4 params=$5
+		shift 5
+		ff -f lavfi -i "$source" -frames:v "$frames" -c:v libx264 -profile:v "$profile" \
+			-x264-params "$params:threads=1" "$@" -bsf:v h264_mp4toannexb "$name"
+	}
+	# High, 3 B-frames with b-pyramid (decode order is not display order).
+	x264 h264-320x240.h264 "$(src 320x240)" 60 high b-pyramid=normal:keyint=30 -bf 3
+	# Baseline (CAVLC, no B), four slices per picture.
+	x264 h264-baseline-slices-320x240.h264 "$(src 320x240)" 30 baseline slices=4:keyint=30
+	# Main, CAVLC, explicit weighted P prediction and implicit weighted bi-prediction, on a
+	# fade (weights are only chosen where brightness changes).
+	x264 h264-main-cavlc-wp-320x240.h264 "$(src 320x240),fade=in:0:30" 30 main \
+		weightp=2:weightb=1:keyint=30 -coder 0 -bf 2
+	# High with the JVT scaling matrices (the scaling-matrix control, rebuilt into the PPS).
+	x264 h264-cqm-320x240.h264 "$(src 320x240)" 30 high cqm=jvt:keyint=30 -bf 2
+	# 1080p with an IDR every 8 frames (the decoder starts over at each). Four slices, so
+	# that the daemon's slice threads share a picture: GStreamer gives a request one second,
+	# and the VM's emulated CPUs are ~40x slower than real ones.
+	x264 h264-1920x1080-idr.h264 "$(src 1920x1080)" 24 high \
+		keyint=8:min-keyint=8:scenecut=0:slices=4 -bf 2
 
 	# AV1 from libaom, random access (hidden frames shown later).
 	ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libaom-av1 -cpu-used 8 -b:v 200k \
 		-lag-in-frames 16 -threads 1 av1-320x240.ivf
 
-	for clip in vp9-320x240.ivf vp9-1920x1080.ivf h264-320x240.h264 av1-320x240.ivf; do
+	for clip in vp9-*.ivf h264-*.h264 av1-*.ivf; do
 		dec=
 		case $clip in av1*) dec="-c:v libdav1d" ;; esac
 		ff $dec -i "$clip" -pix_fmt nv12 -f rawvideo "${clip%.*}.nv12"
@@ -67,6 +85,21 @@ in_buildenv /bin/bash -euo pipefail -c '
 	for info in vp9-*.info; do
 		grep -q "^hidden_frames=[1-9]" "$info" || { echo "$info: no hidden frames"; exit 1; }
 	done
+	# ... and the H.264 clips only if they use what they are meant to exercise.
+	th() { ffmpeg -nostdin -hide_banner -i "$1" -c copy -bsf:v trace_headers -f null - 2>&1; }
+	has() { # CLIP WHAT REGEX [MIN-COUNT]
+		local n
+		n=$(th "$1" | grep -cE "$3" || true)
+		[ "$n" -ge "${4:-1}" ] || { echo "$1: no $2"; exit 1; }
+		echo "$1: $2 ($n)"
+	}
+	has h264-320x240.h264 "B slices" "slice_type +[0-9]+ = (1|6)$"
+	has h264-baseline-slices-320x240.h264 "4 slices per picture" "Slice Header$" 120
+	has h264-main-cavlc-wp-320x240.h264 "CAVLC" "entropy_coding_mode_flag +0 = 0"
+	has h264-main-cavlc-wp-320x240.h264 "explicit weights" "luma_log2_weight_denom"
+	has h264-main-cavlc-wp-320x240.h264 "implicit bi-prediction" "weighted_bipred_idc +10 = 2"
+	has h264-cqm-320x240.h264 "scaling matrices" "pic_scaling_matrix_present_flag +1 = 1"
+	has h264-1920x1080-idr.h264 "IDR pictures" "nal_unit_type +00101 = 5" 3
 	python3 /src/tools/fluster-suite.py /build/clips
 '
 echo "$want" >"$OUT/.stamp"
