@@ -18,8 +18,8 @@ PACKAGES=(
 	rustc cargo rustfmt rust-clippy clang libclang-dev pkgconf
 	libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
 	libdrm-dev libgbm-dev libsystemd-dev
-	# test clips and reference output
-	ffmpeg
+	# test clips and reference output (fluster scores FFmpeg's software decoders on our suites)
+	ffmpeg fluster
 	# guest image and the VM
 	debootstrap e2fsprogs qemu-system-x86 qemu-utils
 	ca-certificates

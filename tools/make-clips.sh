@@ -53,8 +53,8 @@ in_buildenv /bin/bash -euo pipefail -c '
 	# High with the JVT scaling matrices (the scaling-matrix control, rebuilt into the PPS).
 	x264 h264-cqm-320x240.h264 "$(src 320x240)" 30 high cqm=jvt:keyint=30 -bf 2
 	# 1080p with an IDR every 8 frames (the decoder starts over at each). Four slices, so
-	# that the daemon's slice threads share a picture: GStreamer gives a request one second,
-	# and the VM's emulated CPUs are ~40x slower than real ones.
+	# that the slice threads of the daemon share a picture: GStreamer gives a request one second,
+	# and emulated CPUs in the VM are ~40x slower than real ones.
 	x264 h264-1920x1080-idr.h264 "$(src 1920x1080)" 24 high \
 		keyint=8:min-keyint=8:scenecut=0:slices=4 -bf 2
 
@@ -101,6 +101,14 @@ in_buildenv /bin/bash -euo pipefail -c '
 	has h264-cqm-320x240.h264 "scaling matrices" "pic_scaling_matrix_present_flag +1 = 1"
 	has h264-1920x1080-idr.h264 "IDR pictures" "nal_unit_type +00101 = 5" 3
 	python3 /src/tools/fluster-suite.py /build/clips
+	# The reference score: FFmpeg'"'"'s software decoders on the same suites, natively (the VM
+	# runs only our device through fluster: tests/vm/fluster.sh).
+	for pair in DAEDALUS-VP9:VP9 DAEDALUS-H264:H.264; do
+		suite=${pair%%:*}
+		fluster -ne -tsd fluster/suites -r fluster/resources -o /tmp/fluster-out run -j 2 \
+			-ts "$suite" -d "FFmpeg-${pair#*:}" -s -so "fluster/reference-$suite.md" >/dev/null
+		grep -H "^|TOTAL|" "fluster/reference-$suite.md"
+	done
 '
 echo "$want" >"$OUT/.stamp"
 grep -H . "$OUT"/*.info

@@ -11,7 +11,8 @@ media=$(media_dev daedalus-v4l2) || fail "no daedalus media device"
 echo "daedalus-v4l2: $(video_dev daedalus-v4l2) $media"
 grep "CAPTURE buffers from" "$OUT/daemon.log"
 
-for clip in ${CLIPS_TO_TEST:-vp9-320x240.ivf vp9-1920x1080.ivf}; do
+# The 1080p clip is decoded byte-exact by tests/vm/fluster.sh and, frame by frame, by the demo.
+for clip in ${CLIPS_TO_TEST:-vp9-320x240.ivf}; do
 	step "GStreamer v4l2slvp9dec: $clip ($(grep hidden_frames "$CLIPS/${clip%.*}.info"))"
 	t0=$(now)
 	gst_decode "$clip" /tmp/out.nv12
