@@ -22,25 +22,29 @@ in_buildenv /bin/bash -euo pipefail -c '
 	ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
 	src() { echo "testsrc2=size=$1:rate=30,format=yuv420p"; }
 
-	# VP9 with hidden alt-ref frames: libvpx emits them only with two-pass encoding.
+	# VP9 with hidden alt-ref frames: libvpx emits them only with two-pass encoding. A key
+	# frame every 30 frames (1 s), for the seek test.
 	vp9_2pass() { # NAME SIZE FRAMES BITRATE
 		ff -f lavfi -i "$(src "$2")" -frames:v "$3" -c:v libvpx-vp9 -b:v "$4" \
-			-deadline good -cpu-used 4 -auto-alt-ref 1 -lag-in-frames 16 -threads 1 \
+			-deadline good -cpu-used 4 -auto-alt-ref 1 -lag-in-frames 16 -g 30 -threads 1 \
 			-pass 1 -passlogfile "$1.pass" -f null -
 		ff -f lavfi -i "$(src "$2")" -frames:v "$3" -c:v libvpx-vp9 -b:v "$4" \
-			-deadline good -cpu-used 4 -auto-alt-ref 1 -lag-in-frames 16 -threads 1 \
+			-deadline good -cpu-used 4 -auto-alt-ref 1 -lag-in-frames 16 -g 30 -threads 1 \
 			-pass 2 -passlogfile "$1.pass" "$1"
 		rm -f "$1".pass*
 	}
 	vp9_2pass vp9-320x240.ivf 320x240 60 300k
 	vp9_2pass vp9-1920x1080.ivf 1920x1080 120 3M
+	ff -i vp9-320x240.ivf -c copy vp9-320x240.mkv
 
-	# H.264, Annex B elementary streams from x264, each exercising a part of the bridge.
+	# H.264 from x264, each clip exercising a part of the bridge: Matroska (timestamps, for
+	# the seek test) and the Annex B elementary stream taken from it.
 	x264() { # NAME SOURCE FRAMES PROFILE X264-PARAMS [FFMPEG OPTIONS...]
 		local name=$1 source=$2 frames=$3 profile=$4 params=$5
 		shift 5
 		ff -f lavfi -i "$source" -frames:v "$frames" -c:v libx264 -profile:v "$profile" \
-			-x264-params "$params:threads=1" "$@" -bsf:v h264_mp4toannexb "$name"
+			-x264-params "$params:threads=1" "$@" "${name%.h264}.mkv"
+		ff -i "${name%.h264}.mkv" -c copy -bsf:v h264_mp4toannexb "$name"
 	}
 	# High, 3 B-frames with b-pyramid (decode order is not display order).
 	x264 h264-320x240.h264 "$(src 320x240)" 60 high b-pyramid=normal:keyint=30 -bf 3

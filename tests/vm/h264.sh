@@ -20,5 +20,8 @@ for clip in ${CLIPS_TO_TEST:-$(cd "$CLIPS" && ls h264-*.h264)}; do
 	byte_exact "$clip" /tmp/out.nv12
 	rm -f /tmp/out.nv12
 done
+step "a seek in the middle resumes byte-exact at the next IDR picture"
+GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/seek.py \
+	"$CLIPS/h264-320x240.mkv" "$CLIPS/h264-320x240.framemd5" v4l2slh264dec 0.5
 stop_daemon
 rmmod daedalus-v4l2
