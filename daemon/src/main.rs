@@ -113,7 +113,7 @@ impl Stream {
 
 struct Daemon {
     upcall: Upcall,
-    allocator: Allocator,
+    allocation: Allocation,
     threads: usize,
     /// CAPTURE buffers this daemon allocated, mapped, by buffer id.
     buffers: HashMap<u32, MappedDmaBuf>,
@@ -218,8 +218,9 @@ impl Daemon {
         match job.body {
             JobBody::Alloc(a) => {
                 let result = self
-                    .allocator
-                    .alloc(u64::from(a.size), a.bytesperline)
+                    .allocation
+                    .get(&self.status)
+                    .and_then(|allocator| allocator.alloc(u64::from(a.size), a.bytesperline))
                     .and_then(|fd| {
                         MappedDmaBuf::map(fd, a.size as usize, true).map_err(|e| {
                             alloc::AllocError::Other {
@@ -373,6 +374,41 @@ impl Daemon {
     }
 }
 
+/// The CAPTURE allocator: chosen at start or, when nothing worked then, at a later allocation
+/// (a GPU driver may load after the daemon starts).
+struct Allocation {
+    kind: alloc::Kind,
+    drm_device: Option<PathBuf>,
+    found: Option<Allocator>,
+}
+
+impl Allocation {
+    fn get(&mut self, status: &status::Shared) -> Result<&Allocator, alloc::AllocError> {
+        if self.found.is_none() {
+            match Allocator::probe(self.kind, self.drm_device.as_deref()) {
+                Ok(a) => {
+                    info!(
+                        allocator = a.name(),
+                        "CAPTURE buffers from {}",
+                        a.describe()
+                    );
+                    if let Ok(mut st) = status.lock() {
+                        st.allocator = a.describe();
+                    }
+                    self.found = Some(a);
+                }
+                Err(e) => {
+                    if let Ok(mut st) = status.lock() {
+                        st.allocator = format!("none ({e})");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.found.as_ref().expect("found above"))
+    }
+}
+
 /// Why the attached loop ended.
 enum Detach {
     /// SIGTERM or SIGINT.
@@ -431,13 +467,19 @@ fn set_attached(shared: &status::Shared, attached: bool) {
 
 /// Attach to the module, waiting (and answering status requests) while it is not loaded.
 /// `None`: told to stop while waiting.
+/// `first` is an attempt already made (at start, before the control socket answered).
 async fn attach(
     ctl: &mut Control,
     shared: &status::Shared,
+    mut first: Option<Result<(Upcall, upcall::Notifications), upcall::UpcallError>>,
 ) -> Result<Option<(Upcall, upcall::Notifications)>> {
     let mut said = false;
     loop {
-        match Upcall::attach().await {
+        let attempt = match first.take() {
+            Some(attempt) => attempt,
+            None => Upcall::attach().await,
+        };
+        match attempt {
             Ok(v) => return Ok(Some(v)),
             Err(e @ upcall::UpcallError::NoFamily) => {
                 if !said {
@@ -508,13 +550,6 @@ async fn main() -> Result<()> {
     ffmpeg_next::init().context("FFmpeg init")?;
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
 
-    let allocator = Allocator::probe(settings.allocator, settings.drm_device.as_deref())
-        .context("no way to allocate CAPTURE buffers")?;
-    info!(
-        allocator = allocator.name(),
-        "CAPTURE buffers from {}",
-        allocator.describe()
-    );
     let threads = if settings.threads == 0 {
         num_threads()
     } else {
@@ -523,10 +558,24 @@ async fn main() -> Result<()> {
 
     let shared: status::Shared = Arc::new(Mutex::new(Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        allocator: allocator.describe(),
         threads,
         ..Status::default()
     }));
+    let mut allocation = Allocation {
+        kind: settings.allocator,
+        drm_device: settings.drm_device.clone(),
+        found: None,
+    };
+    if let Err(e) = allocation.get(&shared) {
+        // Not fatal: a GPU driver may come later (and a restart loop would help nobody).
+        error!("no way to allocate CAPTURE buffers yet ({e}); trying again at each allocation");
+    }
+    // Attach before answering status requests, so that the first answer (the one a socket
+    // activation waits for) says how things are.
+    let mut first = Some(Upcall::attach().await);
+    if let Some(Ok(_)) = &first {
+        set_attached(&shared, true);
+    }
     match status::listener(&settings.control_socket) {
         Ok(listener) => {
             tokio::spawn(status::serve(listener, shared.clone()));
@@ -540,16 +589,16 @@ async fn main() -> Result<()> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let mut ctl = Control::new()?;
-    let mut allocator = Some(allocator);
+    let mut allocation = Some(allocation);
     let started = Instant::now();
-    while let Some((upcall, mut notifications)) = attach(&mut ctl, &shared).await? {
+    while let Some((upcall, mut notifications)) = attach(&mut ctl, &shared, first.take()).await? {
         info!(threads, "attached to the daedalus-v4l2 module");
         set_attached(&shared, true);
         let mut daemon = Daemon {
             upcall,
-            allocator: allocator
+            allocation: allocation
                 .take()
-                .expect("allocator returned after each attachment"),
+                .expect("allocation returned after each attachment"),
             threads,
             buffers: HashMap::new(),
             streams: HashMap::new(),
@@ -566,7 +615,7 @@ async fn main() -> Result<()> {
         }
         daemon.refresh_status();
         let outcome = serve(&mut daemon, &mut notifications, &mut ctl).await?;
-        allocator = Some(daemon.allocator);
+        allocation = Some(daemon.allocation);
         set_attached(&shared, false);
         if let Detach::Stop = outcome {
             break;

@@ -30,7 +30,8 @@ if [ ! -e "$STATE/installed" ]; then
 	step "boot 1: a trixie system with the test kernel $(uname -r) and its headers package"
 	dpkg-query -W -f '${Package} ${Version}\n' 'linux-headers-*' dkms systemd
 	ls /build/debs
-	# Stands in for a Pi's GPU: a DRM device for the daemon's GBM allocations.
+	# Stands in for a Pi's GPU: a DRM device for the daemon's GBM allocations, now and at boot.
+	modprobe vkms
 	echo vkms >/etc/modules-load.d/test-drm.conf
 
 	step "apt install ./daedalus-v4l2-dkms_*.deb ./daedalus-v4l2d_*.deb"

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Every job ends, whatever happens to the daemon, and only the daemon can act as the daemon:
 #  - no daemon: CAPTURE allocation fails at once, a decode fails fast, with a clear log line
+#  - a daemon that can allocate nothing (no GPU, no heap) stays up and fails allocations cleanly
 #  - a process without CAP_NET_ADMIN cannot attach or complete a job; another root process
 #    cannot take over or complete the attached daemon's jobs
 #  - a garbage bitstream errors buffers, never the daemon
@@ -23,6 +24,14 @@ fi
 echo "GStreamer failed after $(seconds "$t0" "$(now)") s (whole pipeline, start-up included)"
 dmesg | grep -q "no daemon attached" || fail "no kernel log line says why"
 dmesg | grep "no daemon attached" | tail -1
+
+step "a daemon with no working allocator stays up; allocation fails with a clear error"
+start_daemon --allocator gbm --drm-device /nonexistent
+grep "no way to allocate CAPTURE buffers yet" "$OUT/daemon.log" || fail "no log line at start"
+python3 /src/tests/reqbufs.py "$video" && fail "REQBUFS succeeded without an allocator"
+grep "cannot allocate a CAPTURE buffer" "$OUT/daemon.log" || fail "no log line for the failure"
+kill -0 "$DAEMON_PID" || fail "the daemon exited"
+stop_daemon
 
 step "unprivileged processes cannot act as the daemon"
 for op in attach job-done job-get; do
