@@ -5,7 +5,7 @@
  *
  * The client parses the stream and passes SPS and PPS (and the scaling matrix) only as
  * controls; the daemon rebuilds SPS and PPS NAL units from them for its decoder, which parses
- * the slice headers itself. The decode parameters tell it an IDR picture and a field picture.
+ * the slice headers itself. The decode parameters tell it a field picture (which it refuses).
  */
 #include "daedalus-v4l2.h"
 

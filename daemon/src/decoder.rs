@@ -3,9 +3,9 @@
 //!
 //! The stateless contract: when a job ends, its CAPTURE buffer holds the picture decoded in that
 //! job. FFmpeg hands pictures out in display order, after a reorder delay (H.264 with B-frames),
-//! or not at all (VP9 hidden frames). So for H.264 the session catches the picture as FFmpeg
-//! allocates it (`get_buffer2`): once `send_packet` has returned, the frame-based packet's
-//! picture is complete there, in decode order, whatever FFmpeg outputs later (which is dropped).
+//! or not at all (VP9 hidden frames). So the session catches each picture as FFmpeg allocates
+//! it (`get_buffer2`): once `send_packet` has returned, the packet's picture is complete there,
+//! in decode order, shown or not; FFmpeg's display-order output is drained and dropped.
 
 use std::ffi::{c_int, c_void};
 
@@ -17,7 +17,6 @@ use crate::{
     dmabuf::{DmaBufError, MappedDmaBuf},
     h264,
     proto::{Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M},
-    vp9,
 };
 
 #[derive(Debug, Error)]
@@ -26,16 +25,12 @@ pub enum DecodeError {
     NoDecoder(&'static str),
     #[error("FFmpeg: {0}")]
     Ffmpeg(#[from] ffmpeg::Error),
-    #[error("VP9: {0}")]
-    Vp9(#[from] vp9::Vp9Error),
     #[error("H.264: {0}")]
     H264(#[from] h264::H264Error),
     #[error("bitstream range {offset}+{len} outside a {size}-byte buffer")]
     BadRange { offset: u32, len: u32, size: usize },
     #[error("the frame produced no picture")]
     NoPicture,
-    #[error("a hidden frame that refreshes no reference slot")]
-    HiddenNowhere,
     #[error("picture is {got}, unsupported (only 8-bit 4:2:0 so far)")]
     Unsupported { got: String },
     #[error("picture {w}x{h} does not fit the {bw}x{bh} CAPTURE buffer")]
@@ -60,15 +55,18 @@ pub struct Session {
     codec: Codec,
     // Declared (so dropped) before `caught`, which the decoder's get_buffer2 writes to.
     decoder: decoder::Video,
+    /// FFmpeg's display-order output, drained after each packet.
     picture: frame::Video,
-    /// H.264: a reference to the last picture FFmpeg allocated (see `catch_get_buffer2`).
-    caught: Option<frame::Video>,
+    /// A reference to the last picture FFmpeg allocated (see `catch_get_buffer2`).
+    caught: frame::Video,
+    /// H.264: the SPS, PPS and scaling-matrix controls last sent to FFmpeg as NAL units
+    /// (they are sent again only when they change).
+    h264_sent: Option<Vec<u8>>,
 }
 
-/// `get_buffer2` for sessions that catch pictures in decode order: FFmpeg's own allocator, and
-/// a reference to the new picture's buffers in the frame that `opaque` points to. The last
-/// picture allocated while a frame-based packet is decoded is that packet's picture (gap
-/// frames FFmpeg invents for missing references come before it).
+/// FFmpeg's own `get_buffer2`, plus a reference to the new picture's buffers in the frame that
+/// `opaque` points to. The last picture allocated while a packet is decoded is that packet's
+/// picture (gap frames FFmpeg invents for missing H.264 references come before it).
 unsafe extern "C" fn catch_get_buffer2(
     ctx: *mut ffi::AVCodecContext,
     frame: *mut ffi::AVFrame,
@@ -78,15 +76,13 @@ unsafe extern "C" fn catch_get_buffer2(
     // its default.
     let ret = unsafe { ffi::avcodec_default_get_buffer2(ctx, frame, flags) };
     if ret >= 0 {
-        // SAFETY: `opaque` is null or the AVFrame of the session's `caught`, which outlives
-        // the decoder (Session field order); FFmpeg calls get_buffer2 from one thread at a
-        // time (no frame threading), and `frame` now holds refcounted buffers.
+        // SAFETY: `opaque` is the AVFrame of the session's `caught`, which outlives the decoder
+        // (Session field order); FFmpeg calls get_buffer2 from one thread at a time (no frame
+        // threading), and `frame` now holds refcounted buffers.
         unsafe {
             let caught = (*ctx).opaque as *mut ffi::AVFrame;
-            if !caught.is_null() {
-                ffi::av_frame_unref(caught);
-                ffi::av_frame_ref(caught, frame);
-            }
+            ffi::av_frame_unref(caught);
+            ffi::av_frame_ref(caught, frame);
         }
     }
     ret
@@ -107,15 +103,13 @@ impl Session {
             kind: codec::threading::Type::Slice,
             count: threads,
         });
-        let mut caught = (codec == Codec::H264).then(frame::Video::empty);
-        if let Some(frame) = caught.as_mut() {
-            // SAFETY: the context is not opened yet; the frame's AVFrame is heap-allocated and
-            // stays where it is when the Session moves, and outlives the decoder.
-            unsafe {
-                let raw = ctx.as_mut_ptr();
-                (*raw).opaque = frame.as_mut_ptr() as *mut c_void;
-                (*raw).get_buffer2 = Some(catch_get_buffer2);
-            }
+        let mut caught = frame::Video::empty();
+        // SAFETY: the context is not opened yet; the frame's AVFrame is heap-allocated, stays
+        // where it is when the Session moves, and outlives the decoder.
+        unsafe {
+            let raw = ctx.as_mut_ptr();
+            (*raw).opaque = caught.as_mut_ptr() as *mut c_void;
+            (*raw).get_buffer2 = Some(catch_get_buffer2);
         }
         let decoder = ctx.decoder().video()?;
         Ok(Session {
@@ -123,11 +117,33 @@ impl Session {
             decoder,
             picture: frame::Video::empty(),
             caught,
+            h264_sent: None,
         })
     }
 
     pub fn codec(&self) -> Codec {
         self.codec
+    }
+
+    /// H.264: SPS and PPS NAL units rebuilt from the job's controls, when they differ from
+    /// what FFmpeg was last given; the controls are checked on every job.
+    fn h264_prefix(&mut self, job: &DecodeJob) -> Result<Vec<u8>, DecodeError> {
+        let find = |id| {
+            job.ctrls
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.data.as_slice())
+        };
+        let headers = h264::Headers::from_ctrls(find)?;
+        let raw: Vec<u8> = [h264::CID_SPS, h264::CID_PPS, h264::CID_SCALING_MATRIX]
+            .into_iter()
+            .flat_map(|id| find(id).unwrap_or_default().iter().copied())
+            .collect();
+        if self.h264_sent.as_ref() == Some(&raw) {
+            return Ok(Vec::new());
+        }
+        self.h264_sent = Some(raw);
+        Ok(headers.nals())
     }
 
     /// Decode the job's bitstream into its CAPTURE planes.
@@ -137,78 +153,52 @@ impl Session {
         src: &MappedDmaBuf,
         dst: &mut [MappedDmaBuf],
     ) -> Result<(), DecodeError> {
+        let prefix = match self.codec {
+            Codec::H264 => self.h264_prefix(job)?,
+            _ => Vec::new(),
+        };
+        // One copy of the bitstream, into FFmpeg's padded packet, behind any prefix.
         let packet = src.read(|bytes| {
             let start = job.src_offset as usize;
             let end = start.checked_add(job.src_bytes as usize);
-            match end {
-                Some(end) if end <= bytes.len() => Ok(Packet::copy(&bytes[start..end])),
-                _ => Err(DecodeError::BadRange {
+            let Some(coded) = end
+                .filter(|&end| end <= bytes.len())
+                .map(|end| &bytes[start..end])
+            else {
+                return Err(DecodeError::BadRange {
                     offset: job.src_offset,
                     len: job.src_bytes,
                     size: bytes.len(),
-                }),
-            }
+                });
+            };
+            let mut packet = Packet::new(prefix.len() + coded.len());
+            let data = packet.data_mut().expect("a packet of that size");
+            data[..prefix.len()].copy_from_slice(&prefix);
+            data[prefix.len()..].copy_from_slice(coded);
+            Ok(packet)
         })??;
-        if self.codec == Codec::H264 {
-            return self.decode_h264(job, &packet, dst);
+        // SAFETY: a valid AVFrame owned by the session.
+        unsafe { ffi::av_frame_unref(self.caught.as_mut_ptr()) };
+        let sent = self.decoder.send_packet(&packet);
+        // Display-order output is not what the job wants; take it so FFmpeg keeps accepting
+        // input. A VP9 packet that only shows an existing picture allocates none: its output is
+        // its picture (VP9 has no reorder delay; H.264 output may be an older picture).
+        let mut shown = false;
+        while self.decoder.receive_frame(&mut self.picture).is_ok() {
+            shown = true;
         }
-        let header = match self.codec {
-            Codec::Vp9 => Some(vp9::parse_header(packet.data().unwrap_or_default())?),
-            _ => None,
-        };
-        self.decoder.send_packet(&packet)?;
-        match self.decoder.receive_frame(&mut self.picture) {
-            Ok(()) => {}
-            Err(ffmpeg::Error::Other {
-                errno: libc::EAGAIN,
-            }) => {
-                let Some(h) = header.filter(|h| !h.show_frame) else {
-                    return Err(DecodeError::NoPicture);
-                };
-                // A hidden frame: show the slot it was stored into.
-                if h.refresh_frame_flags == 0 {
-                    return Err(DecodeError::HiddenNowhere);
-                }
-                let slot = h.refresh_frame_flags.trailing_zeros() as u8;
-                let show = Packet::copy(&vp9::show_existing_frame(h.profile, slot));
-                self.decoder.send_packet(&show)?;
-                self.decoder.receive_frame(&mut self.picture)?;
-            }
-            Err(e) => return Err(e.into()),
+        if let Err(e) = sent {
+            // FFmpeg may not have taken the parameter sets in: send them again next time.
+            self.h264_sent = None;
+            return Err(e.into());
         }
-        write_picture(&self.picture, job, dst)
-    }
-}
-
-impl Session {
-    /// H.264: SPS and PPS rebuilt from the job's controls, then the picture's slices; the
-    /// picture is the one caught as FFmpeg allocated it.
-    fn decode_h264(
-        &mut self,
-        job: &DecodeJob,
-        slices: &Packet,
-        dst: &mut [MappedDmaBuf],
-    ) -> Result<(), DecodeError> {
-        let headers = h264::Headers::from_ctrls(|id| {
-            job.ctrls
-                .iter()
-                .find(|c| c.id == id)
-                .map(|c| c.data.as_slice())
-        })?;
-        let mut bytes = headers.nals();
-        bytes.extend_from_slice(slices.data().unwrap_or_default());
-        let caught = self.caught.as_mut().expect("H.264 sessions catch pictures");
-        // SAFETY: a valid AVFrame owned by `caught`.
-        unsafe { ffi::av_frame_unref(caught.as_mut_ptr()) };
-        let sent = self.decoder.send_packet(&Packet::copy(&bytes));
-        // Display-order output is not ours to use; take it so FFmpeg keeps accepting input.
-        while self.decoder.receive_frame(&mut self.picture).is_ok() {}
-        sent?;
-        // SAFETY: a valid AVFrame owned by `caught`; buf[0] is set iff it references a picture.
-        if unsafe { (*caught.as_ptr()).buf[0].is_null() } {
-            return Err(DecodeError::NoPicture);
+        // SAFETY: a valid AVFrame owned by the session; buf[0] is set iff it holds a picture.
+        let caught = unsafe { !(*self.caught.as_ptr()).buf[0].is_null() };
+        match (caught, shown) {
+            (true, _) => write_picture(&self.caught, job, dst),
+            (false, true) if self.codec == Codec::Vp9 => write_picture(&self.picture, job, dst),
+            _ => Err(DecodeError::NoPicture),
         }
-        write_picture(caught, job, dst)
     }
 }
 

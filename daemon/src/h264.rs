@@ -40,7 +40,6 @@ const PPS_FLAG_REDUNDANT_PIC_CNT_PRESENT: u16 = 0x0020;
 const PPS_FLAG_TRANSFORM_8X8_MODE: u16 = 0x0040;
 const PPS_FLAG_SCALING_MATRIX_PRESENT: u16 = 0x0080;
 
-const DECODE_PARAM_FLAG_IDR_PIC: u32 = 0x01;
 const DECODE_PARAM_FLAG_FIELD_PIC: u32 = 0x02;
 
 #[derive(Debug, Error, PartialEq)]
@@ -333,10 +332,10 @@ impl ScalingMatrix {
     }
 }
 
-/// What this decoder needs of `struct v4l2_ctrl_h264_decode_params`.
+/// What this decoder needs of `struct v4l2_ctrl_h264_decode_params` (FFmpeg reads the rest
+/// from the slice headers).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DecodeParams {
-    pub idr: bool,
     pub field_pic: bool,
 }
 
@@ -345,7 +344,6 @@ impl DecodeParams {
         let b = sized(CID_DECODE_PARAMS, data, DECODE_PARAMS_SIZE)?;
         let flags = u32_at(b, 556);
         Ok(DecodeParams {
-            idr: flags & DECODE_PARAM_FLAG_IDR_PIC != 0,
             field_pic: flags & DECODE_PARAM_FLAG_FIELD_PIC != 0,
         })
     }
@@ -356,7 +354,6 @@ pub struct Headers {
     pub sps: Sps,
     pub pps: Pps,
     pub matrix: Option<ScalingMatrix>,
-    pub params: DecodeParams,
 }
 
 impl Headers {
@@ -368,18 +365,12 @@ impl Headers {
         let matrix = find(CID_SCALING_MATRIX)
             .map(ScalingMatrix::parse)
             .transpose()?;
-        let params = DecodeParams::parse(get(CID_DECODE_PARAMS)?)?;
         sps.check_supported()?;
         pps.check_supported()?;
-        if params.field_pic {
+        if DecodeParams::parse(get(CID_DECODE_PARAMS)?)?.field_pic {
             return Err(H264Error::Unsupported("field pictures (interlaced)".into()));
         }
-        Ok(Headers {
-            sps,
-            pps,
-            matrix,
-            params,
-        })
+        Ok(Headers { sps, pps, matrix })
     }
 
     /// SPS and PPS NAL units to put before the picture's slices.
@@ -591,8 +582,8 @@ mod tests {
         assert!(Sps::parse(&sps[1..]).is_err());
 
         let mut dp = vec![0u8; DECODE_PARAMS_SIZE];
-        dp[556] = 0x01;
-        assert!(DecodeParams::parse(&dp).unwrap().idr);
+        dp[556] = 0x01; // IDR: not a field picture
+        assert!(!DecodeParams::parse(&dp).unwrap().field_pic);
         dp[556] = 0x02;
         assert!(DecodeParams::parse(&dp).unwrap().field_pic);
     }

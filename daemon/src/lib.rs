@@ -8,4 +8,3 @@ pub mod h264;
 pub mod proto;
 pub mod status;
 pub mod upcall;
-pub mod vp9;
