@@ -111,8 +111,9 @@ impl Stream {
     }
 }
 
+/// What the daemon keeps across attachments to the module (the netlink side, `Upcall`, is
+/// per attachment and passed in).
 struct Daemon {
-    upcall: Upcall,
     allocation: Allocation,
     threads: usize,
     /// CAPTURE buffers this daemon allocated, mapped, by buffer id.
@@ -152,9 +153,9 @@ fn init_logging(filter: &str) -> Result<()> {
 
 impl Daemon {
     /// Take and handle jobs until none waits.
-    async fn drain(&mut self) -> Result<()> {
-        while let Some(job) = self.upcall.job_get().await? {
-            self.handle(job).await?;
+    async fn drain(&mut self, upcall: &Upcall) -> Result<()> {
+        while let Some(job) = upcall.job_get().await? {
+            self.handle(upcall, job).await?;
             self.refresh_status();
         }
         Ok(())
@@ -214,7 +215,7 @@ impl Daemon {
         }
     }
 
-    async fn handle(&mut self, job: Job) -> Result<()> {
+    async fn handle(&mut self, upcall: &Upcall, job: Job) -> Result<()> {
         match job.body {
             JobBody::Alloc(a) => {
                 let result = self
@@ -231,7 +232,7 @@ impl Daemon {
                     });
                 match result {
                     Ok(buf) => {
-                        if let Err(e) = self.upcall.job_done(job.id, 0, Some(buf.as_fd())).await {
+                        if let Err(e) = upcall.job_done(job.id, 0, Some(buf.as_fd())).await {
                             // ENOENT: the kernel gave up waiting; the buffer is nobody's.
                             warn!(stream = job.stream, buf = job.id, "alloc job-done: {e}");
                             return Ok(());
@@ -254,7 +255,7 @@ impl Daemon {
                             "cannot allocate a CAPTURE buffer: {e}"
                         );
                         let status = libc::ENOMEM as u32;
-                        if let Err(e) = self.upcall.job_done(job.id, status, None).await {
+                        if let Err(e) = upcall.job_done(job.id, status, None).await {
                             warn!(stream = job.stream, "alloc job-done: {e}");
                         }
                     }
@@ -313,7 +314,7 @@ impl Daemon {
                         e.errno()
                     }
                 };
-                if let Err(e) = self.upcall.job_done(job.id, status, None).await {
+                if let Err(e) = upcall.job_done(job.id, status, None).await {
                     // ENOENT: the job already timed out in the kernel; nothing to undo.
                     warn!(stream = job.stream, frame = d.sequence, "job-done: {e}");
                 }
@@ -502,6 +503,7 @@ async fn attach(
 /// Serve jobs until told to stop or the module goes away.
 async fn serve(
     daemon: &mut Daemon,
+    upcall: &Upcall,
     notifications: &mut upcall::Notifications,
     ctl: &mut Control,
 ) -> Result<Detach> {
@@ -515,7 +517,7 @@ async fn serve(
         let drained = tokio::select! {
             msg = notifications.next::<u16, neli::genl::Genlmsghdr<proto::Cmd, proto::JobAttr>>() => {
                 match msg {
-                    Some(Ok(_)) => daemon.drain().await,
+                    Some(Ok(_)) => daemon.drain(upcall).await,
                     Some(Err(e)) => { warn!("notification: {e:?}"); Ok(()) }
                     None => anyhow::bail!("netlink socket closed"),
                 }
@@ -523,7 +525,7 @@ async fn serve(
             _ = ctl.tick.tick() => {
                 // A lost notification costs at most a tick; the watchdog is fed only from here,
                 // so a daemon stuck in a job stops feeding it.
-                let r = daemon.drain().await;
+                let r = daemon.drain(upcall).await;
                 daemon.refresh_status();
                 ctl.feed_watchdog();
                 r
@@ -589,33 +591,25 @@ async fn main() -> Result<()> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let mut ctl = Control::new()?;
-    let mut allocation = Some(allocation);
-    let started = Instant::now();
+    let mut daemon = Daemon {
+        allocation,
+        threads,
+        buffers: HashMap::new(),
+        streams: HashMap::new(),
+        started: Instant::now(),
+        frames_decoded: 0,
+        decode_errors: 0,
+        streams_started: 0,
+        status: shared.clone(),
+    };
     while let Some((upcall, mut notifications)) = attach(&mut ctl, &shared, first.take()).await? {
         info!(threads, "attached to the daedalus-v4l2 module");
         set_attached(&shared, true);
-        let mut daemon = Daemon {
-            upcall,
-            allocation: allocation
-                .take()
-                .expect("allocation returned after each attachment"),
-            threads,
-            buffers: HashMap::new(),
-            streams: HashMap::new(),
-            started,
-            frames_decoded: 0,
-            decode_errors: 0,
-            streams_started: 0,
-            status: shared.clone(),
-        };
-        if let Ok(st) = shared.lock() {
-            daemon.frames_decoded = st.frames_decoded;
-            daemon.decode_errors = st.decode_errors;
-            daemon.streams_started = st.streams_started;
-        }
         daemon.refresh_status();
-        let outcome = serve(&mut daemon, &mut notifications, &mut ctl).await?;
-        allocation = Some(daemon.allocation);
+        let outcome = serve(&mut daemon, &upcall, &mut notifications, &mut ctl).await?;
+        // The module's buffers and streams died with it (or die with this socket).
+        daemon.buffers.clear();
+        daemon.streams.clear();
         set_attached(&shared, false);
         if let Detach::Stop = outcome {
             break;
