@@ -11,7 +11,7 @@ fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
 media_dev() {
 	local m
 	for m in /dev/media*; do
-		if media-ctl -d "$m" -p 2>/dev/null | grep -q "^driver *$1\$"; then
+		if media-ctl -d "$m" -p 2>/dev/null | grep "^driver *$1\$" >/dev/null; then
 			echo "$m"; return 0
 		fi
 	done

@@ -42,7 +42,7 @@ if [ ! -e "$STATE/installed" ]; then
 	echo "apt install took $(seconds "$t0" "$(now)") s"
 	dkms status daedalus-v4l2 | tee /tmp/dkms-status
 	grep -q ": installed" /tmp/dkms-status || fail "DKMS did not install the module"
-	modinfo -n daedalus-v4l2 | grep -q /updates/dkms/ || fail "the module is not DKMS's"
+	modinfo -n daedalus-v4l2 | grep /updates/dkms/ >/dev/null || fail "the module is not DKMS's"
 	dpkg -L daedalus-v4l2d | grep -E "\.(service|socket|rules|toml)$|/(man[18])/"
 	# No reboot needed to start using it: the postinst loaded the module, udev started the daemon.
 	wait_for 60 active "$UNIT" || fail "$UNIT not active after apt install"
@@ -62,7 +62,7 @@ wait_for 60 active "$UNIT" || { systemctl status "$UNIT" --no-pager || true; fai
 echo "systemctl is-active $UNIT: $(systemctl is-active "$UNIT")"
 # Started by the device (SYSTEMD_WANTS), not by the socket: nothing has connected to it yet.
 systemctl show -p WantedBy -p TriggeredBy "$UNIT"
-systemctl show -p WantedBy --value "$UNIT" | grep -q "\.device" ||
+systemctl show -p WantedBy --value "$UNIT" | grep "\.device" >/dev/null ||
 	fail "$UNIT is not wanted by the decoder's device unit"
 [ "$(systemctl show -p NAccepted --value daedalus-v4l2d.socket)" = 0 ] ||
 	fail "something connected to the control socket already"
@@ -78,7 +78,7 @@ for dev in /dev/video-dec0 /dev/media-dec0; do
 	[ "$(stat -L -c %G:%a "$dev")" = video:660 ] || fail "$dev: $(stat -L -c %G:%a "$dev")"
 done
 udevadm info -q property -n /dev/video-dec0 | grep -E "^(TAGS|CURRENT_TAGS|SYSTEMD_WANTS)="
-udevadm info -q property -n /dev/video-dec0 | grep -q "^TAGS=.*:uaccess:" || fail "no uaccess tag"
+udevadm info -q property -n /dev/video-dec0 | grep "^TAGS=.*:uaccess:" >/dev/null || fail "no uaccess tag"
 
 step "an unprivileged user in group video decodes $CLIP with GStreamer"
 id tester
@@ -115,7 +115,7 @@ PY
 
 step "per-stream counters on request (SIGUSR1)"
 systemctl kill -s USR1 "$UNIT"
-wait_for 10 sh -c "journalctl -b -u $UNIT -o cat --no-pager | grep -q '^counters'" ||
+wait_for 10 sh -c "journalctl -b -u $UNIT -o cat --no-pager | grep '^counters'" >/dev/null ||
 	fail "no counters line after SIGUSR1"
 journalctl -b -u "$UNIT" -o cat --no-pager | grep "^counters" | tail -1
 
