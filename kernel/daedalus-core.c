@@ -55,9 +55,12 @@ static int daedalus_init_ctrls(struct daedalus_ctx *ctx, size_t *snapshot)
 		size_t size = 0;
 
 		for (j = 0; j < fmt->num_ctrls; j++) {
+			struct v4l2_ctrl_config cfg = fmt->ctrls[j].cfg;
 			struct v4l2_ctrl *ctrl;
 
-			ctrl = v4l2_ctrl_new_custom(hdl, &fmt->ctrls[j].cfg, NULL);
+			if (cfg.id == fmt->depth_ctrl)
+				cfg.ops = &daedalus_depth_ctrl_ops;
+			ctrl = v4l2_ctrl_new_custom(hdl, &cfg, NULL);
 
 			if (ctrl && fmt->ctrls[j].forward)
 				size += daedalus_ctrl_max_size(ctrl);

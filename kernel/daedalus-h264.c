@@ -6,8 +6,24 @@
  * The client parses the stream and passes SPS and PPS (and the scaling matrix) only as
  * controls; the daemon rebuilds SPS and PPS NAL units from them for its decoder, which parses
  * the slice headers itself. The decode parameters tell it a field picture (which it refuses).
+ * The SPS also tells the bit depth, which picks the CAPTURE format.
  */
 #include "daedalus-v4l2.h"
+
+/*
+ * 4:2:0 (or monochrome, which the daemon refuses per frame) in 8 or 10 bits, the same for luma
+ * and chroma; 4:2:2, 4:4:4 and other depths are refused.
+ */
+static int daedalus_h264_bit_depth(const void *p)
+{
+	const struct v4l2_ctrl_h264_sps *sps = p;
+
+	if (sps->chroma_format_idc > 1 ||
+	    sps->bit_depth_luma_minus8 != sps->bit_depth_chroma_minus8 ||
+	    (sps->bit_depth_luma_minus8 != 0 && sps->bit_depth_luma_minus8 != 2))
+		return -EINVAL;
+	return 8 + sps->bit_depth_luma_minus8;
+}
 
 static const struct daedalus_ctrl_desc daedalus_h264_ctrls[] = {
 	{ .cfg.id = V4L2_CID_STATELESS_H264_SPS, .forward = true },
@@ -31,11 +47,11 @@ static const struct daedalus_ctrl_desc daedalus_h264_ctrls[] = {
 		},
 	},
 	{
-		/* 8-bit 4:2:0, progressive; extended profile (data partitioning) is not offered */
+		/* 4:2:0 up to 10 bits, progressive; extended (data partitioning) is not offered */
 		.cfg = {
 			.id = V4L2_CID_MPEG_VIDEO_H264_PROFILE,
 			.min = V4L2_MPEG_VIDEO_H264_PROFILE_BASELINE,
-			.max = V4L2_MPEG_VIDEO_H264_PROFILE_HIGH,
+			.max = V4L2_MPEG_VIDEO_H264_PROFILE_HIGH_10,
 			.menu_skip_mask = BIT(V4L2_MPEG_VIDEO_H264_PROFILE_EXTENDED),
 			.def = V4L2_MPEG_VIDEO_H264_PROFILE_HIGH,
 		},
@@ -57,4 +73,6 @@ const struct daedalus_coded_fmt daedalus_h264_fmt = {
 		     .min_height = 16, .max_height = 2304, .step_height = 16 },
 	.ctrls = daedalus_h264_ctrls,
 	.num_ctrls = ARRAY_SIZE(daedalus_h264_ctrls),
+	.depth_ctrl = V4L2_CID_STATELESS_H264_SPS,
+	.bit_depth = daedalus_h264_bit_depth,
 };

@@ -64,6 +64,11 @@ struct daedalus_ctrl_desc {
  * @frmsize:	frame sizes the decoder accepts
  * @ctrls:	controls of this codec
  * @num_ctrls:	number of @ctrls
+ * @depth_ctrl:	the control (one of @ctrls) that describes the stream's bit depth and chroma
+ *		format: setting it picks the CAPTURE formats
+ * @bit_depth:	bit depth (8 or 10) of the stream that a value of @depth_ctrl describes, or
+ *		-EINVAL when the stream is one the daemon cannot decode (wrong chroma format or
+ *		depth): the control is refused
  */
 struct daedalus_coded_fmt {
 	u32 fourcc;
@@ -71,6 +76,8 @@ struct daedalus_coded_fmt {
 	struct v4l2_frmsize_stepwise frmsize;
 	const struct daedalus_ctrl_desc *ctrls;
 	unsigned int num_ctrls;
+	u32 depth_ctrl;
+	int (*bit_depth)(const void *p);
 };
 
 extern const struct daedalus_coded_fmt *const daedalus_coded_fmts[];
@@ -168,6 +175,8 @@ struct daedalus_decode_job {
  * @coded_fmt:	OUTPUT format
  * @decoded_fmt: CAPTURE format
  * @coded_desc:	descriptor of @coded_fmt's pixel format
+ * @bit_depth:	bit depth of the stream, from @coded_desc's depth control: picks the
+ *		CAPTURE formats (NV12 for 8, P010 for 10)
  * @stream:	stream id on the wire
  * @decode:	the decode job (owned by the m2m scheduler between device_run and its end)
  * @next_sequence: number of the next decode job (reset at OUTPUT STREAMON)
@@ -180,6 +189,7 @@ struct daedalus_ctx {
 	struct v4l2_format coded_fmt;
 	struct v4l2_format decoded_fmt;
 	const struct daedalus_coded_fmt *coded_desc;
+	unsigned int bit_depth;
 	u32 stream;
 	struct daedalus_decode_job decode;
 	u32 next_sequence;
@@ -192,6 +202,7 @@ static inline struct daedalus_ctx *daedalus_file_to_ctx(struct file *file)
 
 /* daedalus-video.c */
 extern const struct v4l2_ioctl_ops daedalus_ioctl_ops;
+extern const struct v4l2_ctrl_ops daedalus_depth_ctrl_ops;
 int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *dst_vq);
 int daedalus_request_validate(struct media_request *req);
 void daedalus_set_default_formats(struct daedalus_ctx *ctx);

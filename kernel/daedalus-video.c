@@ -2,10 +2,12 @@
 /*
  * Formats, ioctls and vb2 queues of the stateless decoder node.
  *
- * OUTPUT carries one coded frame per buffer in a format of daedalus_coded_fmts[]; CAPTURE is
- * NV12 (one memory plane, the default: what GStreamer and FFmpeg's request API clients map) or
- * NV12M. The CAPTURE size is the coded size rounded up to whole 16x16 blocks; the visible
- * rectangle (the OUTPUT size) is reported through G_SELECTION.
+ * OUTPUT carries one coded frame per buffer in a format of daedalus_coded_fmts[]. CAPTURE
+ * follows the stream's bit depth, which the codec's sequence control tells (set it before
+ * ENUM_FMT on CAPTURE, as the stateless decoder interface asks): 8-bit streams decode to NV12 (one
+ * memory plane, the default: what GStreamer and FFmpeg's request API clients map) or NV12M,
+ * 10-bit ones to P010. The CAPTURE size is the coded size rounded up to whole 16x16 blocks; the
+ * visible rectangle (the OUTPUT size) is reported through G_SELECTION.
  */
 #include <linux/videodev2.h>
 #include <media/v4l2-event.h>
@@ -18,10 +20,25 @@
 #define DAEDALUS_DEFAULT_WIDTH	320
 #define DAEDALUS_DEFAULT_HEIGHT	240
 
-static const u32 daedalus_decoded_fmts[] = {
+static const u32 daedalus_decoded_fmts_8[] = {
 	V4L2_PIX_FMT_NV12,
 	V4L2_PIX_FMT_NV12M,
 };
+
+static const u32 daedalus_decoded_fmts_10[] = {
+	V4L2_PIX_FMT_P010,
+};
+
+/* The CAPTURE formats for the context's bit depth, the first one the default. */
+static const u32 *daedalus_decoded_fmts(const struct daedalus_ctx *ctx, unsigned int *n)
+{
+	if (ctx->bit_depth == 10) {
+		*n = ARRAY_SIZE(daedalus_decoded_fmts_10);
+		return daedalus_decoded_fmts_10;
+	}
+	*n = ARRAY_SIZE(daedalus_decoded_fmts_8);
+	return daedalus_decoded_fmts_8;
+}
 
 static const struct daedalus_coded_fmt *daedalus_find_coded(u32 fourcc)
 {
@@ -33,12 +50,13 @@ static const struct daedalus_coded_fmt *daedalus_find_coded(u32 fourcc)
 	return NULL;
 }
 
-static bool daedalus_is_decoded(u32 fourcc)
+static bool daedalus_is_decoded(const struct daedalus_ctx *ctx, u32 fourcc)
 {
-	unsigned int i;
+	unsigned int i, n;
+	const u32 *fmts = daedalus_decoded_fmts(ctx, &n);
 
-	for (i = 0; i < ARRAY_SIZE(daedalus_decoded_fmts); i++)
-		if (daedalus_decoded_fmts[i] == fourcc)
+	for (i = 0; i < n; i++)
+		if (fmts[i] == fourcc)
 			return true;
 	return false;
 }
@@ -53,9 +71,12 @@ static int daedalus_querycap(struct file *file, void *priv, struct v4l2_capabili
 
 static int daedalus_enum_fmt_cap(struct file *file, void *priv, struct v4l2_fmtdesc *f)
 {
-	if (f->index >= ARRAY_SIZE(daedalus_decoded_fmts))
+	unsigned int n;
+	const u32 *fmts = daedalus_decoded_fmts(daedalus_file_to_ctx(file), &n);
+
+	if (f->index >= n)
 		return -EINVAL;
-	f->pixelformat = daedalus_decoded_fmts[f->index];
+	f->pixelformat = fmts[f->index];
 	return 0;
 }
 
@@ -140,12 +161,94 @@ static int daedalus_try_fmt_cap(struct file *file, void *priv, struct v4l2_forma
 {
 	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
 	u32 fourcc = f->fmt.pix_mp.pixelformat;
+	unsigned int n;
 
-	if (!daedalus_is_decoded(fourcc))
-		fourcc = daedalus_decoded_fmts[0];
+	if (!daedalus_is_decoded(ctx, fourcc))
+		fourcc = daedalus_decoded_fmts(ctx, &n)[0];
 	daedalus_fill_decoded(&f->fmt.pix_mp, fourcc, &ctx->coded_fmt.fmt.pix_mp);
 	return 0;
 }
+
+/* The default CAPTURE format for the context's coded format, size and bit depth. */
+static void daedalus_reset_decoded(struct daedalus_ctx *ctx)
+{
+	unsigned int n;
+
+	daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp, daedalus_decoded_fmts(ctx, &n)[0],
+			      &ctx->coded_fmt.fmt.pix_mp);
+}
+
+/* Bit depth of the stream that the current value of @desc's depth control describes. */
+static unsigned int daedalus_cur_bit_depth(struct daedalus_ctx *ctx,
+					   const struct daedalus_coded_fmt *desc)
+{
+	struct v4l2_ctrl *ctrl = v4l2_ctrl_find(&ctx->hdl, desc->depth_ctrl);
+	int depth = ctrl ? desc->bit_depth(ctrl->p_cur.p) : -EINVAL;
+
+	return depth > 0 ? depth : 8;
+}
+
+static struct daedalus_ctx *daedalus_ctrl_to_ctx(struct v4l2_ctrl *ctrl)
+{
+	return container_of(ctrl->handler, struct daedalus_ctx, hdl);
+}
+
+static const struct daedalus_coded_fmt *daedalus_depth_desc(u32 id)
+{
+	unsigned int i;
+
+	for (i = 0; i < daedalus_num_coded_fmts; i++)
+		if (daedalus_coded_fmts[i]->depth_ctrl == id)
+			return daedalus_coded_fmts[i];
+	return NULL;
+}
+
+/* A stream the daemon cannot decode (chroma format, bit depth) is refused here. */
+static int daedalus_depth_try_ctrl(struct v4l2_ctrl *ctrl)
+{
+	struct daedalus_ctx *ctx = daedalus_ctrl_to_ctx(ctrl);
+	const struct daedalus_coded_fmt *desc = daedalus_depth_desc(ctrl->id);
+	int depth = desc->bit_depth(ctrl->p_new.p);
+
+	if (depth < 0)
+		dev_info_ratelimited(ctx->dev->v4l2_dev.dev,
+				     "stream %u: %s refused: %p4cc streams of this chroma format or bit depth are not supported\n",
+				     ctx->stream, ctrl->name, &desc->fourcc);
+	return depth < 0 ? depth : 0;
+}
+
+/*
+ * A new bit depth for the current coded format switches the CAPTURE format to that depth's
+ * default, which a busy CAPTURE queue forbids (the client must reallocate, as after a
+ * resolution change). Depth controls of other coded formats only take their value.
+ */
+static int daedalus_depth_s_ctrl(struct v4l2_ctrl *ctrl)
+{
+	struct daedalus_ctx *ctx = daedalus_ctrl_to_ctx(ctrl);
+	const struct daedalus_coded_fmt *desc = daedalus_depth_desc(ctrl->id);
+	int depth;
+
+	/* at open, before the formats exist */
+	if (!ctx->coded_desc || ctx->coded_desc != desc)
+		return 0;
+	depth = desc->bit_depth(ctrl->p_new.p);
+	if (depth < 0)
+		return depth;
+	if (depth == ctx->bit_depth)
+		return 0;
+	if (vb2_is_busy(v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx)))
+		return -EBUSY;
+	ctx->bit_depth = depth;
+	daedalus_reset_decoded(ctx);
+	dd_dbg(DAEDALUS_DBG_FMT, ctx->dev->v4l2_dev.dev, "stream %u: %u-bit, CAPTURE %p4cc\n",
+	       ctx->stream, depth, &ctx->decoded_fmt.fmt.pix_mp.pixelformat);
+	return 0;
+}
+
+const struct v4l2_ctrl_ops daedalus_depth_ctrl_ops = {
+	.try_ctrl	= daedalus_depth_try_ctrl,
+	.s_ctrl		= daedalus_depth_s_ctrl,
+};
 
 static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
 {
@@ -153,6 +256,8 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 	struct vb2_queue *out_q = v4l2_m2m_get_src_vq(ctx->fh.m2m_ctx);
 	struct vb2_queue *cap_q = v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx);
 	struct v4l2_pix_format_mplane *pix = &f->fmt.pix_mp;
+	const struct daedalus_coded_fmt *desc;
+	unsigned int depth;
 	int ret;
 
 	if (vb2_is_busy(out_q))
@@ -160,7 +265,11 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 	ret = daedalus_try_fmt_out(file, priv, f);
 	if (ret)
 		return ret;
-	/* A new coded format (or size) means a new CAPTURE format, which a busy queue forbids. */
+	/*
+	 * A new coded format (or size) means a new CAPTURE format, which a busy queue forbids.
+	 * (The bit depth cannot have changed meanwhile: its control refuses that while CAPTURE
+	 * is busy.)
+	 */
 	if (vb2_is_busy(cap_q) &&
 	    (pix->pixelformat != ctx->coded_fmt.fmt.pix_mp.pixelformat ||
 	     pix->width != ctx->coded_fmt.fmt.pix_mp.width ||
@@ -168,9 +277,16 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 		return -EBUSY;
 
 	ctx->coded_fmt = *f;
-	ctx->coded_desc = daedalus_find_coded(pix->pixelformat);
-	daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp,
-			      ctx->decoded_fmt.fmt.pix_mp.pixelformat, pix);
+	desc = daedalus_find_coded(pix->pixelformat);
+	depth = daedalus_cur_bit_depth(ctx, desc);
+	if (desc != ctx->coded_desc || depth != ctx->bit_depth) {
+		ctx->coded_desc = desc;
+		ctx->bit_depth = depth;
+		daedalus_reset_decoded(ctx);
+	} else {
+		daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp,
+				      ctx->decoded_fmt.fmt.pix_mp.pixelformat, pix);
+	}
 	dd_dbg(DAEDALUS_DBG_FMT, ctx->dev->v4l2_dev.dev, "stream %u: OUTPUT %p4cc %ux%u\n",
 	       ctx->stream, &pix->pixelformat, pix->width, pix->height);
 	return 0;
@@ -263,9 +379,10 @@ void daedalus_set_default_formats(struct daedalus_ctx *ctx)
 	pix->field = V4L2_FIELD_NONE;
 	pix->plane_fmt[0].sizeimage = daedalus_coded_sizeimage(pix->width, pix->height);
 	ctx->coded_desc = daedalus_coded_fmts[0];
+	ctx->bit_depth = daedalus_cur_bit_depth(ctx, ctx->coded_desc);
 
 	ctx->decoded_fmt.type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
-	daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp, daedalus_decoded_fmts[0], pix);
+	daedalus_reset_decoded(ctx);
 }
 
 static int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers,

@@ -5,19 +5,30 @@
  * The daemon decodes the frame's own bytes (uncompressed and compressed header, tiles) and
  * needs the frame control for what the bytes do not say to a stateless decoder: whether the
  * frame is shown and which reference slots it refreshes (a hidden frame's CAPTURE buffer must
- * still receive its picture).
+ * still receive its picture). The frame control also tells the bit depth, which picks the
+ * CAPTURE format.
  */
 #include "daedalus-v4l2.h"
+
+/* Profiles 0 and 2 (4:2:0 in 8 or 10 bits); 1 and 3 (other chroma formats) and 12 bits are not. */
+static int daedalus_vp9_bit_depth(const void *p)
+{
+	const struct v4l2_ctrl_vp9_frame *frame = p;
+
+	if (frame->profile & 1 || (frame->bit_depth != 8 && frame->bit_depth != 10))
+		return -EINVAL;
+	return frame->bit_depth;
+}
 
 static const struct daedalus_ctrl_desc daedalus_vp9_ctrls[] = {
 	{ .cfg.id = V4L2_CID_STATELESS_VP9_FRAME, .forward = true },
 	{ .cfg.id = V4L2_CID_STATELESS_VP9_COMPRESSED_HDR, .forward = true },
 	{
-		/* 8-bit 4:2:0 only for now */
 		.cfg = {
 			.id = V4L2_CID_MPEG_VIDEO_VP9_PROFILE,
 			.min = V4L2_MPEG_VIDEO_VP9_PROFILE_0,
-			.max = V4L2_MPEG_VIDEO_VP9_PROFILE_0,
+			.max = V4L2_MPEG_VIDEO_VP9_PROFILE_2,
+			.menu_skip_mask = BIT(V4L2_MPEG_VIDEO_VP9_PROFILE_1),
 			.def = V4L2_MPEG_VIDEO_VP9_PROFILE_0,
 		},
 	},
@@ -30,4 +41,6 @@ const struct daedalus_coded_fmt daedalus_vp9_fmt = {
 		     .min_height = 16, .max_height = 2304, .step_height = 1 },
 	.ctrls = daedalus_vp9_ctrls,
 	.num_ctrls = ARRAY_SIZE(daedalus_vp9_ctrls),
+	.depth_ctrl = V4L2_CID_STATELESS_VP9_FRAME,
+	.bit_depth = daedalus_vp9_bit_depth,
 };

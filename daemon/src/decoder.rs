@@ -1,5 +1,5 @@
 //! One decoder session per stream: FFmpeg's software decoder, fed one coded frame per job, whose
-//! picture is written straight into the job's CAPTURE dmabuf as NV12.
+//! picture is written straight into the job's CAPTURE dmabuf as NV12 (8-bit) or P010 (10-bit).
 //!
 //! The stateless contract: when a job ends, its CAPTURE buffer holds the picture decoded in that
 //! job. FFmpeg hands pictures out in display order, after a reorder delay (H.264 with B-frames),
@@ -16,7 +16,7 @@ use thiserror::Error;
 use crate::{
     dmabuf::{DmaBufError, MappedDmaBuf},
     h264,
-    proto::{Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M},
+    proto::{Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M, PIX_FMT_P010},
 };
 
 #[derive(Debug, Error)]
@@ -31,8 +31,10 @@ pub enum DecodeError {
     BadRange { offset: u32, len: u32, size: usize },
     #[error("the frame produced no picture")]
     NoPicture,
-    #[error("picture is {got}, unsupported (only 8-bit 4:2:0 so far)")]
+    #[error("picture is {got}, unsupported (only 4:2:0 in 8 or 10 bits)")]
     Unsupported { got: String },
+    #[error("a {got} picture does not go into a {pixfmt} CAPTURE buffer (the bit depth changed without a new CAPTURE format)")]
+    WrongCapture { got: String, pixfmt: String },
     #[error("picture {w}x{h} does not fit the {bw}x{bh} CAPTURE buffer")]
     TooLarge { w: u32, h: u32, bw: u32, bh: u32 },
     #[error("CAPTURE format {0:#x} unsupported")]
@@ -207,20 +209,31 @@ fn write_picture(
     job: &DecodeJob,
     dst: &mut [MappedDmaBuf],
 ) -> Result<(), DecodeError> {
-    if pic.format() != Pixel::YUV420P {
-        return Err(DecodeError::Unsupported {
-            got: format!("{:?}", pic.format()),
-        });
-    }
+    let depth = match (pic.format(), job.pixfmt) {
+        (Pixel::YUV420P, PIX_FMT_NV12 | PIX_FMT_NV12M) => Depth::Eight,
+        (Pixel::YUV420P10LE, PIX_FMT_P010) => Depth::Ten,
+        (Pixel::YUV420P | Pixel::YUV420P10LE, other) => {
+            return Err(DecodeError::WrongCapture {
+                got: format!("{:?}", pic.format()),
+                pixfmt: fourcc_str(other),
+            })
+        }
+        (other, _) => {
+            return Err(DecodeError::Unsupported {
+                got: format!("{other:?}"),
+            })
+        }
+    };
     let (w, h) = (pic.width(), pic.height());
     let bpl = job.bytesperline[0];
-    if w > bpl || h > job.height {
-        return Err(DecodeError::TooLarge {
-            w,
-            h,
-            bw: bpl,
-            bh: job.height,
-        });
+    let too_large = || DecodeError::TooLarge {
+        w,
+        h,
+        bw: bpl / depth.bytes() as u32,
+        bh: job.height,
+    };
+    if w as usize * depth.bytes() > bpl as usize || h > job.height {
+        return Err(too_large());
     }
     let src = Planes {
         y: (pic.data(0), pic.stride(0)),
@@ -228,37 +241,64 @@ fn write_picture(
         v: (pic.data(2), pic.stride(2)),
         width: w as usize,
         height: h as usize,
+        depth,
     };
     let luma_len = bpl as usize * job.height as usize;
-    match (job.pixfmt, dst) {
-        (PIX_FMT_NV12, [plane]) => plane.write(|mem| {
+    match dst {
+        // NV12, P010: the chroma plane follows the luma rows, with the same pitch
+        [plane] => plane.write(|mem| {
             if mem.len() < luma_len + luma_len / 2 {
-                return Err(DecodeError::TooLarge {
-                    w,
-                    h,
-                    bw: bpl,
-                    bh: job.height,
-                });
+                return Err(too_large());
             }
             let (y, uv) = mem.split_at_mut(luma_len);
-            src.write_nv12(y, bpl as usize, uv, bpl as usize);
+            src.write_semi_planar(y, bpl as usize, uv, bpl as usize);
             Ok(())
         })?,
-        (PIX_FMT_NV12M, [luma, chroma]) => {
+        // NV12M
+        [luma, chroma] => {
             let uv_bpl = job.bytesperline[1] as usize;
             let need_uv = uv_bpl * (job.height as usize).div_ceil(2);
             if luma.len() < luma_len || chroma.len() < need_uv || uv_bpl < bpl as usize {
-                return Err(DecodeError::TooLarge {
-                    w,
-                    h,
-                    bw: bpl,
-                    bh: job.height,
-                });
+                return Err(too_large());
             }
-            luma.write(|y| chroma.write(|uv| src.write_nv12(y, bpl as usize, uv, uv_bpl)))??;
+            luma.write(|y| chroma.write(|uv| src.write_semi_planar(y, bpl as usize, uv, uv_bpl)))??;
             Ok(())
         }
-        (other, _) => Err(DecodeError::BadPixfmt(other)),
+        _ => Err(DecodeError::BadPixfmt(job.pixfmt)),
+    }
+}
+
+fn fourcc_str(code: u32) -> String {
+    code.to_le_bytes().iter().map(|&b| b as char).collect()
+}
+
+/// Sample storage: 8-bit (NV12), or 10-bit in 16-bit little-endian words with the value in
+/// the top bits (P010).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Depth {
+    Eight,
+    Ten,
+}
+
+impl Depth {
+    fn bytes(self) -> usize {
+        match self {
+            Depth::Eight => 1,
+            Depth::Ten => 2,
+        }
+    }
+
+    /// Copy samples, FFmpeg's (8-bit, or 10-bit in the low bits of LE words) to ours.
+    fn copy(self, dst: &mut [u8], src: &[u8]) {
+        match self {
+            Depth::Eight => dst.copy_from_slice(src),
+            Depth::Ten => {
+                for (d, s) in dst.chunks_exact_mut(2).zip(src.chunks_exact(2)) {
+                    let v = u16::from_le_bytes([s[0], s[1]]) << 6;
+                    d.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
     }
 }
 
@@ -269,24 +309,32 @@ struct Planes<'a> {
     v: (&'a [u8], usize),
     width: usize,
     height: usize,
+    depth: Depth,
 }
 
 impl Planes<'_> {
-    /// Copy luma rows and interleave chroma into NV12 planes with the given pitches.
-    fn write_nv12(&self, y: &mut [u8], y_pitch: usize, uv: &mut [u8], uv_pitch: usize) {
-        let (w, h) = (self.width, self.height);
+    /// Copy luma rows and interleave chroma into NV12 or P010 planes with the given pitches.
+    fn write_semi_planar(&self, y: &mut [u8], y_pitch: usize, uv: &mut [u8], uv_pitch: usize) {
+        let b = self.depth.bytes();
+        let (w, h) = (self.width * b, self.height);
         for row in 0..h {
-            y[row * y_pitch..row * y_pitch + w]
-                .copy_from_slice(&self.y.0[row * self.y.1..row * self.y.1 + w]);
+            self.depth.copy(
+                &mut y[row * y_pitch..row * y_pitch + w],
+                &self.y.0[row * self.y.1..row * self.y.1 + w],
+            );
         }
-        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let (cw, ch) = (self.width.div_ceil(2) * b, self.height.div_ceil(2));
         for row in 0..ch {
             let u = &self.u.0[row * self.u.1..row * self.u.1 + cw];
             let v = &self.v.0[row * self.v.1..row * self.v.1 + cw];
             let out = &mut uv[row * uv_pitch..row * uv_pitch + 2 * cw];
-            for ((pair, &cb), &cr) in out.chunks_exact_mut(2).zip(u).zip(v) {
-                pair[0] = cb;
-                pair[1] = cr;
+            for ((pair, cb), cr) in out
+                .chunks_exact_mut(2 * b)
+                .zip(u.chunks_exact(b))
+                .zip(v.chunks_exact(b))
+            {
+                self.depth.copy(&mut pair[..b], cb);
+                self.depth.copy(&mut pair[b..], cr);
             }
         }
     }
@@ -308,14 +356,42 @@ mod tests {
             v: (&v, 3),
             width: 3,
             height: 3,
+            depth: Depth::Eight,
         };
         let mut ly = vec![0xee; 8 * 4];
         let mut luv = vec![0xee; 8 * 2];
-        p.write_nv12(&mut ly, 8, &mut luv, 8);
+        p.write_semi_planar(&mut ly, 8, &mut luv, 8);
         assert_eq!(&ly[0..8], &[0, 1, 2, 0xee, 0xee, 0xee, 0xee, 0xee]);
         assert_eq!(&ly[8..11], &[4, 5, 6]);
         assert_eq!(&ly[16..19], &[8, 9, 10]);
         assert_eq!(&luv[0..5], &[100, 200, 101, 201, 0xee]);
         assert_eq!(&luv[8..12], &[102, 202, 103, 203]);
+    }
+
+    #[test]
+    fn p010_puts_ten_bits_at_the_top_of_each_word() {
+        // 2x2 picture, 10-bit samples in LE words: Y 0x3ff 0x001 / 0x200 0x000, U 0x155, V 0x2aa
+        let le = |v: &[u16]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let y = le(&[0x3ff, 0x001, 0x200, 0x000]);
+        let (u, v) = (le(&[0x155]), le(&[0x2aa]));
+        let p = Planes {
+            y: (&y, 4),
+            u: (&u, 2),
+            v: (&v, 2),
+            width: 2,
+            height: 2,
+            depth: Depth::Ten,
+        };
+        let mut ly = vec![0xee; 6 * 2];
+        let mut luv = vec![0xee; 6];
+        p.write_semi_planar(&mut ly, 6, &mut luv, 6);
+        assert_eq!(&ly[..6], &le(&[0xffc0, 0x0040, 0xeeee])[..]);
+        assert_eq!(&ly[6..10], &le(&[0x8000, 0x0000])[..]);
+        assert_eq!(&luv[..6], &le(&[0x5540, 0xaa80, 0xeeee])[..]);
+    }
+
+    #[test]
+    fn fourcc_names() {
+        assert_eq!(fourcc_str(PIX_FMT_P010), "P010");
     }
 }

@@ -202,11 +202,13 @@ impl Sps {
             ));
         }
         if self.has_chroma_format()
-            && (self.bit_depth_luma_minus8 != 0 || self.bit_depth_chroma_minus8 != 0)
+            && (self.bit_depth_luma_minus8 != self.bit_depth_chroma_minus8
+                || ![0, 2].contains(&self.bit_depth_luma_minus8))
         {
             return unsupported(format!(
-                "{}-bit (only 8-bit so far)",
-                8 + self.bit_depth_luma_minus8
+                "{}-bit luma, {}-bit chroma (only 8 or 10 bits, the same for both)",
+                8 + u32::from(self.bit_depth_luma_minus8),
+                8 + u32::from(self.bit_depth_chroma_minus8)
             ));
         }
         if self.flags & SPS_FLAG_FRAME_MBS_ONLY == 0 {
@@ -612,6 +614,11 @@ mod tests {
         assert!(s.check_supported().is_err());
         s = x264_sps();
         s.bit_depth_luma_minus8 = 2;
+        assert!(s.check_supported().is_err());
+        s.bit_depth_chroma_minus8 = 2;
+        assert!(s.check_supported().is_ok());
+        s.bit_depth_luma_minus8 = 1;
+        s.bit_depth_chroma_minus8 = 1;
         assert!(s.check_supported().is_err());
         s = x264_sps();
         s.flags &= !SPS_FLAG_FRAME_MBS_ONLY;

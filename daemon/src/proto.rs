@@ -125,6 +125,7 @@ pub const fn fourcc(code: &[u8; 4]) -> u32 {
 }
 pub const PIX_FMT_NV12: u32 = fourcc(b"NV12");
 pub const PIX_FMT_NV12M: u32 = fourcc(b"NM12");
+pub const PIX_FMT_P010: u32 = fourcc(b"P010");
 
 /// One V4L2 control of a decode job's request.
 #[derive(Debug, Clone)]
