@@ -33,13 +33,15 @@ def frame_md5(sample) -> str:
     assert ok, "cannot map a decoded frame"
     try:
         data = info.data
+        # NV12, or P010 (16-bit samples): FFmpeg's nv12 or p010le
+        b = 2 if vinfo.finfo.format == GstVideo.VideoFormat.P010_10LE else 1
         plane = bytearray()
         for row in range(h):
             off = meta.offset[0] + row * meta.stride[0]
-            plane += data[off:off + w]
+            plane += data[off:off + b * w]
         for row in range((h + 1) // 2):
             off = meta.offset[1] + row * meta.stride[1]
-            plane += data[off:off + 2 * ((w + 1) // 2)]
+            plane += data[off:off + b * 2 * ((w + 1) // 2)]
     finally:
         buf.unmap(info)
     return hashlib.md5(plane).hexdigest()
@@ -51,7 +53,7 @@ def main() -> int:
     Gst.init(None)
     pipe = Gst.parse_launch(
         f"filesrc location={clip} ! matroskademux ! {PARSERS[decoder]} ! {decoder} ! "
-        "appsink name=sink sync=false caps=video/x-raw,format=NV12")
+        "appsink name=sink sync=false caps=video/x-raw,format={NV12,P010_10LE}")
     sink = pipe.get_by_name("sink")
     pipe.set_state(Gst.State.PAUSED)
     if pipe.get_state(60 * Gst.SECOND)[0] != Gst.StateChangeReturn.SUCCESS:

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Generate the test clips with trixie's FFmpeg encoders, and their reference output from FFmpeg's
-# own software decoders: NAME.nv12 (`ffmpeg -i NAME -pix_fmt nv12 -f rawvideo`), NAME.framemd5
-# (one MD5 per NV12 frame, so a mismatch names the frame) and NAME.info (size, frame count).
+# own software decoders: NAME.framemd5 (`ffmpeg -i NAME -pix_fmt FORMAT -f framemd5`: one MD5 per
+# frame, so a mismatch names the frame; FORMAT is nv12, or p010le for the 10-bit clips, whose
+# names say 10bit) and NAME.info (size, frame count, format).
 # Also writes a fluster test suite per codec (build/clips/fluster/*.json).
 #
 # Clips are deterministic for a given FFmpeg build (single-threaded encoders, fixed sources).
@@ -20,22 +21,28 @@ rm -f "$OUT/.stamp"
 in_buildenv /bin/bash -euo pipefail -c '
 	cd /build/clips
 	ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
-	src() { echo "testsrc2=size=$1:rate=30,format=yuv420p"; }
+	src() { echo "testsrc2=size=$1:rate=30,format=${2:-yuv420p}"; }
 
 	# VP9 with hidden alt-ref frames: libvpx emits them only with two-pass encoding. A key
 	# frame every 30 frames (1 s), for the seek test.
-	vp9_2pass() { # NAME SIZE FRAMES BITRATE
-		ff -f lavfi -i "$(src "$2")" -frames:v "$3" -c:v libvpx-vp9 -b:v "$4" \
+	vp9_2pass() { # NAME SIZE FRAMES BITRATE [FFMPEG OPTIONS...]
+		local name=$1 size=$2 frames=$3 rate=$4 fmt=yuv420p
+		shift 4
+		case $name in *10bit*) fmt=yuv420p10le ;; esac
+		ff -f lavfi -i "$(src "$size" $fmt)" -frames:v "$frames" -c:v libvpx-vp9 -b:v "$rate" \
 			-deadline good -cpu-used 4 -auto-alt-ref 1 -lag-in-frames 16 -g 30 -threads 1 \
-			-pass 1 -passlogfile "$1.pass" -f null -
-		ff -f lavfi -i "$(src "$2")" -frames:v "$3" -c:v libvpx-vp9 -b:v "$4" \
+			"$@" -pass 1 -passlogfile "$name.pass" -f null -
+		ff -f lavfi -i "$(src "$size" $fmt)" -frames:v "$frames" -c:v libvpx-vp9 -b:v "$rate" \
 			-deadline good -cpu-used 4 -auto-alt-ref 1 -lag-in-frames 16 -g 30 -threads 1 \
-			-pass 2 -passlogfile "$1.pass" "$1"
-		rm -f "$1".pass*
+			"$@" -pass 2 -passlogfile "$name.pass" "$name"
+		rm -f "$name".pass*
 	}
 	vp9_2pass vp9-320x240.ivf 320x240 60 300k
 	vp9_2pass vp9-1920x1080.ivf 1920x1080 120 3M
+	# Profile 2: 10-bit 4:2:0, to P010.
+	vp9_2pass vp9-10bit-320x240.ivf 320x240 60 300k -profile:v 2 -pix_fmt yuv420p10le
 	ff -i vp9-320x240.ivf -c copy vp9-320x240.mkv
+	ff -i vp9-10bit-320x240.ivf -c copy vp9-10bit-320x240.mkv
 
 	# H.264 from x264, each clip exercising a part of the bridge: Matroska (timestamps, for
 	# the seek test) and the Annex B elementary stream taken from it.
@@ -61,16 +68,27 @@ in_buildenv /bin/bash -euo pipefail -c '
 	# and emulated CPUs in the VM are ~40x slower than real ones.
 	x264 h264-1920x1080-idr.h264 "$(src 1920x1080)" 24 high \
 		keyint=8:min-keyint=8:scenecut=0:slices=4 -bf 2
+	# High 10: 10-bit 4:2:0 with B-frames, to P010.
+	x264 h264-10bit-320x240.h264 "$(src 320x240 yuv420p10le)" 60 high10 \
+		b-pyramid=normal:keyint=30 -bf 3 -pix_fmt yuv420p10le
+
+	# Streams the decoder refuses (tests/vm/robustness.sh), kept out of the suites: VP9 profile 1
+	# (4:4:4) and H.264 High 4:2:2.
+	mkdir -p unsupported
+	ff -f lavfi -i "$(src 320x240 yuv444p)" -frames:v 10 -c:v libvpx-vp9 -deadline good \
+		-cpu-used 8 -threads 1 unsupported/vp9-444-320x240.ivf
+	ff -f lavfi -i "$(src 320x240 yuv422p)" -frames:v 10 -c:v libx264 -profile:v high422 \
+		-x264-params threads=1 -f h264 unsupported/h264-422-320x240.h264
 
 	# AV1 from libaom, random access (hidden frames shown later).
 	ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libaom-av1 -cpu-used 8 -b:v 200k \
 		-lag-in-frames 16 -threads 1 av1-320x240.ivf
 
 	for clip in vp9-*.ivf h264-*.h264 av1-*.ivf; do
-		dec=
+		dec= fmt=nv12
 		case $clip in av1*) dec="-c:v libdav1d" ;; esac
-		ff $dec -i "$clip" -pix_fmt nv12 -f rawvideo "${clip%.*}.nv12"
-		ff $dec -i "$clip" -pix_fmt nv12 -f framemd5 "${clip%.*}.framemd5"
+		case $clip in *10bit*) fmt=p010le ;; esac
+		ff $dec -i "$clip" -pix_fmt $fmt -f framemd5 "${clip%.*}.framemd5"
 		frames=$(grep -vc "^#" "${clip%.*}.framemd5")
 		size=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height \
 			-of csv=p=0:s=x "$clip")
@@ -82,8 +100,8 @@ in_buildenv /bin/bash -euo pipefail -c '
 				-f framecrc - | grep -vc "^#")
 			hidden=$((split - packets)) ;;
 		esac
-		printf "clip=%s\nsize=%s\nframes=%s\npackets=%s\nhidden_frames=%s\n" \
-			"$clip" "$size" "$frames" "$packets" "$hidden" > "${clip%.*}.info"
+		printf "clip=%s\nsize=%s\nformat=%s\nframes=%s\npackets=%s\nhidden_frames=%s\n" \
+			"$clip" "$size" "$fmt" "$frames" "$packets" "$hidden" > "${clip%.*}.info"
 	done
 	# The VP9 clips are only useful if they really have hidden frames.
 	for info in vp9-*.info; do
@@ -104,6 +122,8 @@ in_buildenv /bin/bash -euo pipefail -c '
 	has h264-main-cavlc-wp-320x240.h264 "implicit bi-prediction" "weighted_bipred_idc +10 = 2"
 	has h264-cqm-320x240.h264 "scaling matrices" "pic_scaling_matrix_present_flag +1 = 1"
 	has h264-1920x1080-idr.h264 "IDR pictures" "nal_unit_type +00101 = 5" 3
+	has h264-10bit-320x240.h264 "10-bit samples" "bit_depth_luma_minus8 +[01]+ = 2"
+	has h264-10bit-320x240.h264 "B slices" "slice_type +[0-9]+ = (1|6)$"
 	python3 /src/tools/fluster-suite.py /build/clips
 	# The reference score: FFmpeg'"'"'s software decoders on the same suites, natively (the VM
 	# runs only our device through fluster: tests/vm/fluster.sh).

@@ -80,16 +80,20 @@ stop_daemon() {
 
 # clip_size CLIP: WIDTHxHEIGHT from the clip's .info
 clip_size() { sed -n 's/^size=//p' "$CLIPS/${1%.*}.info"; }
+# clip_format CLIP: FFmpeg's name of the clip's decoded format (nv12, or p010le when 10-bit)
+clip_format() { sed -n 's/^format=//p' "$CLIPS/${1%.*}.info" 2>/dev/null; }
 
-# gst_decode CLIP OUT: decode CLIP through our stateless decoder with GStreamer into NV12 OUT
+# gst_decode CLIP OUT: decode CLIP through our stateless decoder with GStreamer into OUT, NV12 or
+# P010 frames (clip_format)
 gst_decode() {
-	local clip=$1 out=$2 parse
-	case $clip in
+	local clip=$1 out=$2 parse caps=NV12
+	case ${clip##*/} in
 	vp9*) parse="ivfparse ! vp9parse ! v4l2slvp9dec" ;;
 	h264*) parse="h264parse ! v4l2slh264dec" ;;
 	av1*) parse="ivfparse ! av1parse ! v4l2slav1dec" ;;
 	esac
-	gst filesrc location="$CLIPS/$clip" ! $parse ! video/x-raw,format=NV12 ! \
+	[ "$(clip_format "$clip")" = p010le ] && caps=P010_10LE
+	gst filesrc location="$CLIPS/$clip" ! $parse ! video/x-raw,format=$caps ! \
 		filesink location="$out"
 }
 
@@ -97,7 +101,8 @@ gst_decode() {
 byte_exact() {
 	local size
 	size=$(clip_size "$1")
-	python3 /src/tests/framecmp.py "$2" "$CLIPS/${1%.*}.framemd5" "${size%x*}" "${size#*x}"
+	python3 /src/tests/framecmp.py "$2" "$CLIPS/${1%.*}.framemd5" "${size%x*}" "${size#*x}" \
+		"$(clip_format "$1")"
 }
 
 # reboot_and_rerun: (tools/vm-run --systemd only) reboot the guest on the same disk and run this

@@ -62,6 +62,20 @@ grep -c "frame not decoded" "$OUT/daemon.log" | sed 's/^/frames the daemon refus
 gst_decode vp9-320x240.ivf /tmp/out.nv12
 byte_exact vp9-320x240.ivf /tmp/out.nv12
 
+step "streams of a chroma format or bit depth the daemon cannot decode are refused"
+why="refused: .* streams of this chroma format or bit depth are not supported"
+for clip in unsupported/vp9-444-320x240.ivf unsupported/h264-422-320x240.h264; do
+	before=$(dmesg | grep -c "$why" || true)
+	if gst_decode "$clip" /tmp/out.nv12 >/tmp/gst.log 2>&1; then
+		fail "$clip: decoded (to what?) instead of refused"
+	fi
+	grep -m1 "ERROR" /tmp/gst.log || true
+	[ "$(dmesg | grep -c "$why" || true)" -gt "$before" ] ||
+		fail "$clip: no kernel log line says why the stream was refused"
+	dmesg | grep "$why" | tail -n 1
+done
+rm -f /tmp/out.nv12
+
 step "kill the daemon mid-stream"
 GST_TIMEOUT=120 gst filesrc location="$CLIPS/vp9-1920x1080.ivf" ! ivfparse ! vp9parse ! \
 	v4l2slvp9dec ! fakesink >"$OUT/gst-killed.log" 2>&1 &
