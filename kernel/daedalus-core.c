@@ -26,6 +26,7 @@ MODULE_PARM_DESC(timeout_ms, "time the daemon has to answer a job before it fail
 const struct daedalus_coded_fmt *const daedalus_coded_fmts[] = {
 	&daedalus_vp9_fmt,
 	&daedalus_h264_fmt,
+	&daedalus_av1_fmt,
 };
 
 const unsigned int daedalus_num_coded_fmts = ARRAY_SIZE(daedalus_coded_fmts);

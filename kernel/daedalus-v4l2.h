@@ -84,6 +84,7 @@ extern const struct daedalus_coded_fmt *const daedalus_coded_fmts[];
 extern const unsigned int daedalus_num_coded_fmts;
 extern const struct daedalus_coded_fmt daedalus_vp9_fmt;
 extern const struct daedalus_coded_fmt daedalus_h264_fmt;
+extern const struct daedalus_coded_fmt daedalus_av1_fmt;
 
 struct daedalus_job;
 struct genl_info;

@@ -17,7 +17,7 @@ PACKAGES=(
 	# Rust daemon (Debian's toolchain, as Debian would build the package)
 	rustc cargo rustfmt rust-clippy clang libclang-dev pkgconf
 	libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
-	libdrm-dev libgbm-dev libsystemd-dev
+	libdrm-dev libgbm-dev libsystemd-dev libdav1d-dev
 	# test clips and reference output (fluster scores FFmpeg's software decoders on our suites)
 	ffmpeg fluster
 	# guest image and the VM

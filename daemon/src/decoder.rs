@@ -1,11 +1,13 @@
-//! One decoder session per stream: FFmpeg's software decoder, fed one coded frame per job, whose
-//! picture is written straight into the job's CAPTURE dmabuf as NV12 (8-bit) or P010 (10-bit).
+//! One decoder session per stream: a software decoder (FFmpeg's for VP9 and H.264, libdav1d for
+//! AV1) fed one coded frame per job, whose picture is written straight into the job's CAPTURE
+//! dmabuf as NV12 (8-bit) or P010 (10-bit).
 //!
 //! The stateless contract: when a job ends, its CAPTURE buffer holds the picture decoded in that
 //! job. FFmpeg hands pictures out in display order, after a reorder delay (H.264 with B-frames),
 //! or not at all (VP9 hidden frames). So the session catches each picture as FFmpeg allocates
 //! it (`get_buffer2`): once `send_packet` has returned, the packet's picture is complete there,
 //! in decode order, shown or not; FFmpeg's display-order output is drained and dropped.
+//! libdav1d is asked for exactly that: no frame delay, and invisible frames output too.
 
 use std::ffi::{c_int, c_void};
 
@@ -14,6 +16,7 @@ use ffmpeg_next as ffmpeg;
 use thiserror::Error;
 
 use crate::{
+    av1,
     dmabuf::{DmaBufError, MappedDmaBuf},
     h264,
     proto::{Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M, PIX_FMT_P010},
@@ -27,6 +30,10 @@ pub enum DecodeError {
     Ffmpeg(#[from] ffmpeg::Error),
     #[error("H.264: {0}")]
     H264(#[from] h264::H264Error),
+    #[error("AV1: {0}")]
+    Av1(#[from] av1::Av1Error),
+    #[error("libdav1d: {0}")]
+    Dav1d(#[from] dav1d::Error),
     #[error("bitstream range {offset}+{len} outside a {size}-byte buffer")]
     BadRange { offset: u32, len: u32, size: usize },
     #[error("the frame produced no picture")]
@@ -55,15 +62,29 @@ impl DecodeError {
 
 pub struct Session {
     codec: Codec,
+    backend: Backend,
+    /// H.264: the SPS, PPS and scaling-matrix controls last sent to FFmpeg as NAL units;
+    /// AV1: the sequence control last sent as a sequence header OBU (they are sent again only
+    /// when they change).
+    headers_sent: Option<Vec<u8>>,
+}
+
+enum Backend {
+    Ffmpeg(Ffmpeg),
+    Dav1d {
+        decoder: dav1d::Decoder,
+        /// The reference slots as libdav1d holds them.
+        refs: Box<av1::Refs>,
+    },
+}
+
+struct Ffmpeg {
     // Declared (so dropped) before `caught`, which the decoder's get_buffer2 writes to.
     decoder: decoder::Video,
     /// FFmpeg's display-order output, drained after each packet.
     picture: frame::Video,
     /// A reference to the last picture FFmpeg allocated (see `catch_get_buffer2`).
     caught: frame::Video,
-    /// H.264: the SPS, PPS and scaling-matrix controls last sent to FFmpeg as NAL units
-    /// (they are sent again only when they change).
-    h264_sent: Option<Vec<u8>>,
 }
 
 /// FFmpeg's own `get_buffer2`, plus a reference to the new picture's buffers in the frame that
@@ -90,14 +111,9 @@ unsafe extern "C" fn catch_get_buffer2(
     ret
 }
 
-impl Session {
-    pub fn new(codec: Codec, threads: usize) -> Result<Session, DecodeError> {
-        let found = match codec {
-            Codec::Vp9 => decoder::find(codec::Id::VP9),
-            Codec::H264 => decoder::find(codec::Id::H264),
-            Codec::Av1 => decoder::find_by_name("libdav1d"),
-        }
-        .ok_or(DecodeError::NoDecoder(codec.name()))?;
+impl Ffmpeg {
+    fn new(id: codec::Id, threads: usize) -> Result<Ffmpeg, DecodeError> {
+        let found = decoder::find(id).ok_or(DecodeError::NoDecoder(id.name()))?;
         let mut ctx = codec::context::Context::new_with_codec(found);
         // One job is one frame and its picture is due when the job ends: frame threading
         // would hold pictures back, slice/tile threads do not.
@@ -114,12 +130,59 @@ impl Session {
             (*raw).get_buffer2 = Some(catch_get_buffer2);
         }
         let decoder = ctx.decoder().video()?;
-        Ok(Session {
-            codec,
+        Ok(Ffmpeg {
             decoder,
             picture: frame::Video::empty(),
             caught,
-            h264_sent: None,
+        })
+    }
+
+    /// Decode one packet; the picture it produced, in decode order.
+    fn decode(&mut self, codec: Codec, packet: &Packet) -> Result<&frame::Video, DecodeError> {
+        // SAFETY: a valid AVFrame owned by the session.
+        unsafe { ffi::av_frame_unref(self.caught.as_mut_ptr()) };
+        let sent = self.decoder.send_packet(packet);
+        // Display-order output is not what the job wants; take it so FFmpeg keeps accepting
+        // input. A VP9 packet that only shows an existing picture allocates none: its output is
+        // its picture (VP9 has no reorder delay; H.264 output may be an older picture).
+        let mut shown = false;
+        while self.decoder.receive_frame(&mut self.picture).is_ok() {
+            shown = true;
+        }
+        sent?;
+        // SAFETY: a valid AVFrame owned by the session; buf[0] is set iff it holds a picture.
+        let caught = unsafe { !(*self.caught.as_ptr()).buf[0].is_null() };
+        match (caught, shown) {
+            (true, _) => Ok(&self.caught),
+            (false, true) if codec == Codec::Vp9 => Ok(&self.picture),
+            _ => Err(DecodeError::NoPicture),
+        }
+    }
+}
+
+impl Session {
+    pub fn new(codec: Codec, threads: usize) -> Result<Session, DecodeError> {
+        let backend = match codec {
+            Codec::Vp9 => Backend::Ffmpeg(Ffmpeg::new(codec::Id::VP9, threads)?),
+            Codec::H264 => Backend::Ffmpeg(Ffmpeg::new(codec::Id::H264, threads)?),
+            Codec::Av1 => {
+                let mut settings = dav1d::Settings::new();
+                settings.set_n_threads(threads as u32);
+                // the picture of each frame as soon as it is decoded, hidden frames too, with
+                // film grain applied (as FFmpeg's libdav1d decoder does by default)
+                settings.set_max_frame_delay(1);
+                settings.set_output_invisible_frames(true);
+                settings.set_apply_grain(true);
+                Backend::Dav1d {
+                    decoder: dav1d::Decoder::with_settings(&settings)?,
+                    refs: Box::default(),
+                }
+            }
+        };
+        Ok(Session {
+            codec,
+            backend,
+            headers_sent: None,
         })
     }
 
@@ -127,29 +190,60 @@ impl Session {
         self.codec
     }
 
-    /// H.264: SPS and PPS NAL units rebuilt from the job's controls, when they differ from
-    /// what FFmpeg was last given; the controls are checked on every job.
-    fn h264_prefix(&mut self, job: &DecodeJob) -> Result<Vec<u8>, DecodeError> {
-        let find = |id| {
+    /// The job's controls, by id.
+    fn ctrl<'a>(job: &'a DecodeJob) -> impl Fn(u32) -> Option<&'a [u8]> {
+        |id| {
             job.ctrls
                 .iter()
                 .find(|c| c.id == id)
                 .map(|c| c.data.as_slice())
-        };
-        let headers = h264::Headers::from_ctrls(find)?;
+        }
+    }
+
+    /// `bytes`, unless they are what was sent last (checked on every job).
+    fn changed(&mut self, raw: Vec<u8>) -> bool {
+        if self.headers_sent.as_ref() == Some(&raw) {
+            return false;
+        }
+        self.headers_sent = Some(raw);
+        true
+    }
+
+    /// H.264: SPS and PPS NAL units rebuilt from the job's controls, when they differ from
+    /// what FFmpeg was last given.
+    fn h264_prefix(&mut self, job: &DecodeJob) -> Result<Vec<u8>, DecodeError> {
+        let find = Self::ctrl(job);
+        let headers = h264::Headers::from_ctrls(&find)?;
         let raw: Vec<u8> = [h264::CID_SPS, h264::CID_PPS, h264::CID_SCALING_MATRIX]
             .into_iter()
             .flat_map(|id| find(id).unwrap_or_default().iter().copied())
             .collect();
-        if self.h264_sent.as_ref() == Some(&raw) {
-            return Ok(Vec::new());
-        }
-        self.h264_sent = Some(raw);
-        Ok(headers.nals())
+        Ok(if self.changed(raw) {
+            headers.nals()
+        } else {
+            Vec::new()
+        })
     }
 
     /// Decode the job's bitstream into its CAPTURE planes.
     pub fn decode(
+        &mut self,
+        job: &DecodeJob,
+        src: &MappedDmaBuf,
+        dst: &mut [MappedDmaBuf],
+    ) -> Result<(), DecodeError> {
+        let result = match self.codec {
+            Codec::Av1 => self.decode_av1(job, src, dst),
+            _ => self.decode_ffmpeg(job, src, dst),
+        };
+        if result.is_err() {
+            // The decoder may not have taken the headers in: send them again next time.
+            self.headers_sent = None;
+        }
+        result
+    }
+
+    fn decode_ffmpeg(
         &mut self,
         job: &DecodeJob,
         src: &MappedDmaBuf,
@@ -161,70 +255,99 @@ impl Session {
         };
         // One copy of the bitstream, into FFmpeg's padded packet, behind any prefix.
         let packet = src.read(|bytes| {
-            let start = job.src_offset as usize;
-            let end = start.checked_add(job.src_bytes as usize);
-            let Some(coded) = end
-                .filter(|&end| end <= bytes.len())
-                .map(|end| &bytes[start..end])
-            else {
-                return Err(DecodeError::BadRange {
-                    offset: job.src_offset,
-                    len: job.src_bytes,
-                    size: bytes.len(),
-                });
-            };
+            let coded = coded_bytes(job, bytes)?;
             let mut packet = Packet::new(prefix.len() + coded.len());
             let data = packet.data_mut().expect("a packet of that size");
             data[..prefix.len()].copy_from_slice(&prefix);
             data[prefix.len()..].copy_from_slice(coded);
-            Ok(packet)
+            Ok::<_, DecodeError>(packet)
         })??;
-        // SAFETY: a valid AVFrame owned by the session.
-        unsafe { ffi::av_frame_unref(self.caught.as_mut_ptr()) };
-        let sent = self.decoder.send_packet(&packet);
-        // Display-order output is not what the job wants; take it so FFmpeg keeps accepting
-        // input. A VP9 packet that only shows an existing picture allocates none: its output is
-        // its picture (VP9 has no reorder delay; H.264 output may be an older picture).
-        let mut shown = false;
-        while self.decoder.receive_frame(&mut self.picture).is_ok() {
-            shown = true;
+        let Backend::Ffmpeg(ffmpeg) = &mut self.backend else {
+            unreachable!("FFmpeg codecs have an FFmpeg backend")
+        };
+        let pic = ffmpeg.decode(self.codec, &packet)?;
+        write_picture(&Planes::of_frame(pic)?, job, dst)
+    }
+
+    /// AV1: sequence header (when it changed), frame header and tile group OBUs rebuilt from
+    /// the controls and the tiles; the picture libdav1d outputs for them is this frame's.
+    fn decode_av1(
+        &mut self,
+        job: &DecodeJob,
+        src: &MappedDmaBuf,
+        dst: &mut [MappedDmaBuf],
+    ) -> Result<(), DecodeError> {
+        let find = Self::ctrl(job);
+        let frame = av1::Frame::from_ctrls(&find)?;
+        let seq_raw = find(av1::CID_SEQUENCE).unwrap_or_default().to_vec();
+        let mut obus = if self.changed(seq_raw) {
+            frame.seq.obu()
+        } else {
+            Vec::new()
+        };
+        let Backend::Dav1d { decoder, refs } = &mut self.backend else {
+            unreachable!("AV1 has the libdav1d backend")
+        };
+        let built = src.read(|bytes| -> Result<Vec<u8>, DecodeError> {
+            Ok(frame.obus(refs, coded_bytes(job, bytes)?)?)
+        });
+        // The client's reference slots move on whether or not this frame decodes.
+        frame.update_refs(refs);
+        obus.extend(built??);
+        let mut sent = decoder.send_data(obus, None, Some(i64::from(job.sequence)), None);
+        let mut picture = None;
+        loop {
+            match decoder.get_picture() {
+                Ok(p) => picture = Some(p),
+                Err(e) if e.is_again() => {}
+                Err(e) => return Err(e.into()),
+            }
+            match sent {
+                Err(e) if e.is_again() => sent = decoder.send_pending_data(),
+                Err(e) => return Err(e.into()),
+                Ok(()) => break,
+            }
         }
-        if let Err(e) = sent {
-            // FFmpeg may not have taken the parameter sets in: send them again next time.
-            self.h264_sent = None;
-            return Err(e.into());
+        while let Ok(p) = decoder.get_picture() {
+            picture = Some(p);
         }
-        // SAFETY: a valid AVFrame owned by the session; buf[0] is set iff it holds a picture.
-        let caught = unsafe { !(*self.caught.as_ptr()).buf[0].is_null() };
-        match (caught, shown) {
-            (true, _) => write_picture(&self.caught, job, dst),
-            (false, true) if self.codec == Codec::Vp9 => write_picture(&self.picture, job, dst),
-            _ => Err(DecodeError::NoPicture),
-        }
+        let picture = picture.ok_or(DecodeError::NoPicture)?;
+        use dav1d::PlanarImageComponent::{U, V, Y};
+        let planes = [Y, U, V].map(|c| picture.plane(c));
+        write_picture(&Planes::of_dav1d(&picture, &planes)?, job, dst)
     }
 }
 
+/// The job's bitstream within its OUTPUT buffer.
+fn coded_bytes<'a>(job: &DecodeJob, bytes: &'a [u8]) -> Result<&'a [u8], DecodeError> {
+    let start = job.src_offset as usize;
+    start
+        .checked_add(job.src_bytes as usize)
+        .filter(|&end| end <= bytes.len())
+        .map(|end| &bytes[start..end])
+        .ok_or(DecodeError::BadRange {
+            offset: job.src_offset,
+            len: job.src_bytes,
+            size: bytes.len(),
+        })
+}
+
 fn write_picture(
-    pic: &frame::Video,
+    src: &Planes,
     job: &DecodeJob,
     dst: &mut [MappedDmaBuf],
 ) -> Result<(), DecodeError> {
-    let depth = match (pic.format(), job.pixfmt) {
-        (Pixel::YUV420P, PIX_FMT_NV12 | PIX_FMT_NV12M) => Depth::Eight,
-        (Pixel::YUV420P10LE, PIX_FMT_P010) => Depth::Ten,
-        (Pixel::YUV420P | Pixel::YUV420P10LE, other) => {
+    let depth = src.depth;
+    match (depth, job.pixfmt) {
+        (Depth::Eight, PIX_FMT_NV12 | PIX_FMT_NV12M) | (Depth::Ten, PIX_FMT_P010) => {}
+        (_, other) => {
             return Err(DecodeError::WrongCapture {
-                got: format!("{:?}", pic.format()),
+                got: format!("{:?}-bit", depth.bits()),
                 pixfmt: fourcc_str(other),
             })
         }
-        (other, _) => {
-            return Err(DecodeError::Unsupported {
-                got: format!("{other:?}"),
-            })
-        }
-    };
-    let (w, h) = (pic.width(), pic.height());
+    }
+    let (w, h) = (src.width as u32, src.height as u32);
     let bpl = job.bytesperline[0];
     let too_large = || DecodeError::TooLarge {
         w,
@@ -235,14 +358,6 @@ fn write_picture(
     if w as usize * depth.bytes() > bpl as usize || h > job.height {
         return Err(too_large());
     }
-    let src = Planes {
-        y: (pic.data(0), pic.stride(0)),
-        u: (pic.data(1), pic.stride(1)),
-        v: (pic.data(2), pic.stride(2)),
-        width: w as usize,
-        height: h as usize,
-        depth,
-    };
     let luma_len = bpl as usize * job.height as usize;
     match dst {
         // NV12, P010: the chroma plane follows the luma rows, with the same pitch
@@ -281,6 +396,13 @@ enum Depth {
 }
 
 impl Depth {
+    fn bits(self) -> u32 {
+        match self {
+            Depth::Eight => 8,
+            Depth::Ten => 10,
+        }
+    }
+
     fn bytes(self) -> usize {
         match self {
             Depth::Eight => 1,
@@ -312,7 +434,56 @@ struct Planes<'a> {
     depth: Depth,
 }
 
-impl Planes<'_> {
+impl<'a> Planes<'a> {
+    /// An FFmpeg picture: yuv420p or yuv420p10le.
+    fn of_frame(pic: &'a frame::Video) -> Result<Planes<'a>, DecodeError> {
+        let depth = match pic.format() {
+            Pixel::YUV420P => Depth::Eight,
+            Pixel::YUV420P10LE => Depth::Ten,
+            other => {
+                return Err(DecodeError::Unsupported {
+                    got: format!("{other:?}"),
+                })
+            }
+        };
+        Ok(Planes {
+            y: (pic.data(0), pic.stride(0)),
+            u: (pic.data(1), pic.stride(1)),
+            v: (pic.data(2), pic.stride(2)),
+            width: pic.width() as usize,
+            height: pic.height() as usize,
+            depth,
+        })
+    }
+
+    /// A libdav1d picture (4:2:0 in 8 bits, or 10 bits in 16-bit words) and its Y, U, V planes.
+    fn of_dav1d(
+        pic: &dav1d::Picture,
+        planes: &'a [dav1d::Plane; 3],
+    ) -> Result<Planes<'a>, DecodeError> {
+        use dav1d::PlanarImageComponent::{U, V, Y};
+        let depth = match (pic.pixel_layout(), pic.bit_depth()) {
+            (dav1d::PixelLayout::I420, 8) => Depth::Eight,
+            (dav1d::PixelLayout::I420, 16) if pic.bits_per_component().map(|b| b.0) == Some(10) => {
+                Depth::Ten
+            }
+            (layout, _) => {
+                return Err(DecodeError::Unsupported {
+                    got: format!("{layout:?} {:?}-bit", pic.bits_per_component()),
+                })
+            }
+        };
+        let plane = |i: usize, c| (&planes[i][..], pic.stride(c) as usize);
+        Ok(Planes {
+            y: plane(0, Y),
+            u: plane(1, U),
+            v: plane(2, V),
+            width: pic.width() as usize,
+            height: pic.height() as usize,
+            depth,
+        })
+    }
+
     /// Copy luma rows and interleave chroma into NV12 or P010 planes with the given pitches.
     fn write_semi_planar(&self, y: &mut [u8], y_pitch: usize, uv: &mut [u8], uv_pitch: usize) {
         let b = self.depth.bytes();

@@ -11,6 +11,8 @@
 
 use thiserror::Error;
 
+use crate::bits::{i32_at, u16_at, u32_at, BitWriter};
+
 /// `V4L2_CID_STATELESS_H264_*` control ids (`V4L2_CID_CODEC_STATELESS_BASE` 0xa40900 + n).
 pub const CID_SPS: u32 = 0x00a4_0900 + 2;
 pub const CID_PPS: u32 = 0x00a4_0900 + 3;
@@ -50,18 +52,6 @@ pub enum H264Error {
     CtrlSize { id: u32, got: usize, want: usize },
     #[error("unsupported stream: {0}")]
     Unsupported(String),
-}
-
-fn u16_at(b: &[u8], off: usize) -> u16 {
-    u16::from_ne_bytes([b[off], b[off + 1]])
-}
-
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_ne_bytes(b[off..off + 4].try_into().expect("4 bytes"))
-}
-
-fn i32_at(b: &[u8], off: usize) -> i32 {
-    u32_at(b, off) as i32
 }
 
 fn sized(id: u32, data: &[u8], want: usize) -> Result<&[u8], H264Error> {
@@ -391,49 +381,8 @@ const ZIGZAG_8X8: [usize; 64] = [
     52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
-/// An RBSP bit writer: fixed-width and Exp-Golomb codes (9.1), then the NAL unit around it.
-#[derive(Default)]
-pub struct BitWriter {
-    bytes: Vec<u8>,
-    /// Bits used in the last byte (0: start a new one).
-    used: u8,
-}
-
+/// H.264's parts of the bit writer: scaling lists and the NAL unit around an RBSP.
 impl BitWriter {
-    pub fn flag(&mut self, b: bool) {
-        if self.used == 0 {
-            self.bytes.push(0);
-        }
-        if b {
-            *self.bytes.last_mut().expect("pushed") |= 0x80 >> self.used;
-        }
-        self.used = (self.used + 1) % 8;
-    }
-
-    /// u(n): the `n` low bits of `v`, most significant first.
-    pub fn u(&mut self, n: u32, v: u32) {
-        for i in (0..n).rev() {
-            self.flag((v >> i) & 1 != 0);
-        }
-    }
-
-    /// ue(v): unsigned Exp-Golomb.
-    pub fn ue(&mut self, v: u32) {
-        let x = u64::from(v) + 1;
-        let bits = 64 - x.leading_zeros();
-        self.u(bits - 1, 0);
-        for i in (0..bits).rev() {
-            self.flag((x >> i) & 1 != 0);
-        }
-    }
-
-    /// se(v): signed Exp-Golomb (positive k -> 2k-1, non-positive k -> -2k).
-    pub fn se(&mut self, v: i32) {
-        let k = i64::from(v);
-        let code = if k > 0 { 2 * k - 1 } else { -2 * k };
-        self.ue(code as u32);
-    }
-
     /// scaling_list() (7.3.2.1.1.1) for a list given in raster order: every value coded
     /// explicitly as a delta from the previous one in scan order.
     fn scaling_list(&mut self, raster: &[u8], scan: &[usize]) {
@@ -450,13 +399,10 @@ impl BitWriter {
     /// rbsp_trailing_bits(), then the NAL unit: start code, header, payload with emulation
     /// prevention bytes (7.4.1).
     pub fn nal(mut self, nal_ref_idc: u8, nal_unit_type: u8) -> Vec<u8> {
-        self.flag(true);
-        while self.used != 0 {
-            self.flag(false);
-        }
+        self.trailing_bits();
         let mut out = vec![0, 0, 0, 1, (nal_ref_idc << 5) | nal_unit_type];
         let mut zeros = 0;
-        for &b in &self.bytes {
+        for &b in &self.into_bytes() {
             if zeros == 2 && b <= 3 {
                 out.push(3);
                 zeros = 0;
@@ -475,16 +421,7 @@ mod tests {
     fn bits(f: impl FnOnce(&mut BitWriter)) -> String {
         let mut w = BitWriter::default();
         f(&mut w);
-        let total = w.bytes.len() * 8 - if w.used == 0 { 0 } else { 8 - w.used as usize };
-        w.bytes
-            .iter()
-            .flat_map(|b| {
-                (0..8)
-                    .rev()
-                    .map(move |i| if (b >> i) & 1 == 1 { '1' } else { '0' })
-            })
-            .take(total)
-            .collect()
+        w.to_bit_string()
     }
 
     #[test]

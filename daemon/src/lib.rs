@@ -1,6 +1,8 @@
 //! daedalus-v4l2d as a library: everything the daemon and `daedalus-v4l2ctl` share.
 
 pub mod alloc;
+pub mod av1;
+pub mod bits;
 pub mod config;
 pub mod decoder;
 pub mod dmabuf;

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AV1: V4L2_PIX_FMT_AV1_FRAME, one frame per OUTPUT buffer: its tile data, at the offsets the
+ * tile group entries give.
+ *
+ * The client parses the OBUs and passes the sequence header, the frame header and the film
+ * grain parameters only as controls; the daemon rebuilds sequence header, frame header and
+ * tile group OBUs from them and the tiles for its decoder. The sequence control also tells the
+ * bit depth, which picks the CAPTURE format.
+ */
+#include "daedalus-v4l2.h"
+
+/* Main profile (4:2:0 in 8 or 10 bits); monochrome, the other profiles and 12 bits are not. */
+static int daedalus_av1_bit_depth(const void *p)
+{
+	const struct v4l2_ctrl_av1_sequence *seq = p;
+
+	if (seq->seq_profile != 0 || seq->flags & V4L2_AV1_SEQUENCE_FLAG_MONO_CHROME ||
+	    (seq->bit_depth != 8 && seq->bit_depth != 10))
+		return -EINVAL;
+	return seq->bit_depth;
+}
+
+static const struct daedalus_ctrl_desc daedalus_av1_ctrls[] = {
+	{ .cfg.id = V4L2_CID_STATELESS_AV1_SEQUENCE, .forward = true },
+	{ .cfg.id = V4L2_CID_STATELESS_AV1_FRAME, .forward = true },
+	{
+		.cfg = {
+			.id = V4L2_CID_STATELESS_AV1_TILE_GROUP_ENTRY,
+			.dims = { V4L2_AV1_MAX_TILE_COUNT },
+		},
+		.forward = true,
+	},
+	{ .cfg.id = V4L2_CID_STATELESS_AV1_FILM_GRAIN, .forward = true },
+	{
+		.cfg = {
+			.id = V4L2_CID_MPEG_VIDEO_AV1_PROFILE,
+			.min = V4L2_MPEG_VIDEO_AV1_PROFILE_MAIN,
+			.max = V4L2_MPEG_VIDEO_AV1_PROFILE_MAIN,
+			.def = V4L2_MPEG_VIDEO_AV1_PROFILE_MAIN,
+		},
+	},
+	{
+		.cfg = {
+			.id = V4L2_CID_MPEG_VIDEO_AV1_LEVEL,
+			.min = V4L2_MPEG_VIDEO_AV1_LEVEL_2_0,
+			.max = V4L2_MPEG_VIDEO_AV1_LEVEL_5_1,
+			.def = V4L2_MPEG_VIDEO_AV1_LEVEL_5_1,
+		},
+	},
+};
+
+const struct daedalus_coded_fmt daedalus_av1_fmt = {
+	.fourcc = V4L2_PIX_FMT_AV1_FRAME,
+	.codec = DAEDALUS_CODEC_AV1,
+	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
+		     .min_height = 16, .max_height = 2304, .step_height = 1 },
+	.ctrls = daedalus_av1_ctrls,
+	.num_ctrls = ARRAY_SIZE(daedalus_av1_ctrls),
+	.depth_ctrl = V4L2_CID_STATELESS_AV1_SEQUENCE,
+	.bit_depth = daedalus_av1_bit_depth,
+};
