@@ -19,7 +19,7 @@ PACKAGES=(
 	libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
 	libdrm-dev libgbm-dev libsystemd-dev libdav1d-dev
 	# test clips and reference output (fluster scores FFmpeg's software decoders on our suites)
-	ffmpeg fluster
+	ffmpeg fluster dav1d
 	# guest image and the VM
 	debootstrap e2fsprogs qemu-system-x86 qemu-utils
 	ca-certificates

@@ -80,10 +80,21 @@ in_buildenv /bin/bash -euo pipefail -c '
 	ff -f lavfi -i "$(src 320x240 yuv422p)" -frames:v 10 -c:v libx264 -profile:v high422 \
 		-x264-params threads=1 -f h264 unsupported/h264-422-320x240.h264
 
-	# AV1 from libaom, random access (hidden frames shown later).
+	# AV1 from libaom, random access (hidden frames shown later), 8- and 10-bit.
 	ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libaom-av1 -cpu-used 8 -b:v 200k \
 		-lag-in-frames 16 -threads 1 av1-320x240.ivf
+	ff -f lavfi -i "$(src 320x240 yuv420p10le)" -frames:v 30 -c:v libaom-av1 -cpu-used 8 \
+		-b:v 200k -lag-in-frames 16 -threads 1 -pix_fmt yuv420p10le av1-10bit-320x240.ivf
+	# AV1 from SVT-AV1: random access with hierarchical B-frames (half of them hidden), a key
+	# frame every 30 frames (seek test); and with film grain synthesis.
+	export SVT_LOG=1
+	ff -f lavfi -i "$(src 320x240)" -frames:v 60 -c:v libsvtav1 -preset 8 -g 30 \
+		-svtav1-params lp=1 av1-svt-320x240.ivf
+	ff -i av1-svt-320x240.ivf -c copy av1-svt-320x240.mkv
+	ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libsvtav1 -preset 8 \
+		-svtav1-params lp=1:film-grain=8 av1-grain-320x240.ivf
 
+	th() { ffmpeg -nostdin -hide_banner -i "$1" -c copy -bsf:v trace_headers -f null - 2>&1; }
 	for clip in vp9-*.ivf h264-*.h264 av1-*.ivf; do
 		dec= fmt=nv12
 		case $clip in av1*) dec="-c:v libdav1d" ;; esac
@@ -99,16 +110,17 @@ in_buildenv /bin/bash -euo pipefail -c '
 			split=$(ffmpeg -nostdin -v error -i "$clip" -c copy -bsf:v vp9_superframe_split \
 				-f framecrc - | grep -vc "^#")
 			hidden=$((split - packets)) ;;
+		av1*)
+			hidden=$(th "$clip" | grep -cE "show_frame +0 = 0" || true) ;;
 		esac
 		printf "clip=%s\nsize=%s\nformat=%s\nframes=%s\npackets=%s\nhidden_frames=%s\n" \
 			"$clip" "$size" "$fmt" "$frames" "$packets" "$hidden" > "${clip%.*}.info"
 	done
-	# The VP9 clips are only useful if they really have hidden frames.
-	for info in vp9-*.info; do
+	# The VP9 and AV1 clips are only useful if they really have hidden frames.
+	for info in vp9-*.info av1-*.info; do
 		grep -q "^hidden_frames=[1-9]" "$info" || { echo "$info: no hidden frames"; exit 1; }
 	done
-	# ... and the H.264 clips only if they use what they are meant to exercise.
-	th() { ffmpeg -nostdin -hide_banner -i "$1" -c copy -bsf:v trace_headers -f null - 2>&1; }
+	# ... and the others only if they use what they are meant to exercise.
 	has() { # CLIP WHAT REGEX [MIN-COUNT]
 		local n
 		n=$(th "$1" | grep -cE "$3" || true)
@@ -124,13 +136,19 @@ in_buildenv /bin/bash -euo pipefail -c '
 	has h264-1920x1080-idr.h264 "IDR pictures" "nal_unit_type +00101 = 5" 3
 	has h264-10bit-320x240.h264 "10-bit samples" "bit_depth_luma_minus8 +[01]+ = 2"
 	has h264-10bit-320x240.h264 "B slices" "slice_type +[0-9]+ = (1|6)$"
+	has av1-320x240.ivf "frames shown later" "show_existing_frame +1 = 1"
+	has av1-svt-320x240.ivf "frames shown later" "show_existing_frame +1 = 1" 10
+	has av1-svt-320x240.ivf "key frames" "frame_type +00 = 0" 2
+	has av1-grain-320x240.ivf "film grain" "apply_grain +1 = 1" 10
+	has av1-10bit-320x240.ivf "10-bit samples" "high_bitdepth +1 = 1"
 	python3 /src/tools/fluster-suite.py /build/clips
-	# The reference score: FFmpeg'"'"'s software decoders on the same suites, natively (the VM
-	# runs only our device through fluster: tests/vm/fluster.sh).
-	for pair in DAEDALUS-VP9:VP9 DAEDALUS-H264:H.264; do
+	# The reference score: the software decoders on the same suites, natively (the VM runs only
+	# our device through fluster: tests/vm/fluster.sh). FFmpeg'"'"'s for VP9 and H.264; fluster has
+	# no FFmpeg software AV1 decoder, so for AV1 the dav1d tool, on libdav1d as FFmpeg uses it.
+	for pair in DAEDALUS-VP9:FFmpeg-VP9 DAEDALUS-H264:FFmpeg-H.264 DAEDALUS-AV1:dav1d-AV1; do
 		suite=${pair%%:*}
 		fluster -ne -tsd fluster/suites -r fluster/resources -o /tmp/fluster-out run -j 2 \
-			-ts "$suite" -d "FFmpeg-${pair#*:}" -s -so "fluster/reference-$suite.md" >/dev/null
+			-ts "$suite" -d "${pair#*:}" -s -so "fluster/reference-$suite.md" >/dev/null
 		grep -H "^|TOTAL|" "fluster/reference-$suite.md"
 	done
 '
