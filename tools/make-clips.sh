@@ -73,12 +73,14 @@ in_buildenv /bin/bash -euo pipefail -c '
 		b-pyramid=normal:keyint=30 -bf 3 -pix_fmt yuv420p10le
 
 	# Streams the decoder refuses (tests/vm/robustness.sh), kept out of the suites: VP9 profile 1
-	# (4:4:4) and H.264 High 4:2:2.
+	# (4:4:4), H.264 High 4:2:2 and AV1 high profile (4:4:4).
 	mkdir -p unsupported
 	ff -f lavfi -i "$(src 320x240 yuv444p)" -frames:v 10 -c:v libvpx-vp9 -deadline good \
 		-cpu-used 8 -threads 1 unsupported/vp9-444-320x240.ivf
 	ff -f lavfi -i "$(src 320x240 yuv422p)" -frames:v 10 -c:v libx264 -profile:v high422 \
 		-x264-params threads=1 -f h264 unsupported/h264-422-320x240.h264
+	ff -f lavfi -i "$(src 320x240 yuv444p)" -frames:v 5 -c:v libaom-av1 -cpu-used 8 \
+		-threads 1 unsupported/av1-444-320x240.ivf
 
 	# AV1 from libaom, random access (hidden frames shown later), 8- and 10-bit.
 	ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libaom-av1 -cpu-used 8 -b:v 200k \

@@ -462,14 +462,14 @@ impl<'a> Planes<'a> {
         planes: &'a [dav1d::Plane; 3],
     ) -> Result<Planes<'a>, DecodeError> {
         use dav1d::PlanarImageComponent::{U, V, Y};
-        let depth = match (pic.pixel_layout(), pic.bit_depth()) {
-            (dav1d::PixelLayout::I420, 8) => Depth::Eight,
-            (dav1d::PixelLayout::I420, 16) if pic.bits_per_component().map(|b| b.0) == Some(10) => {
-                Depth::Ten
-            }
-            (layout, _) => {
+        // (bits_per_component is what the stream codes; bit_depth() says the same, whatever
+        // its documentation says: 10-bit samples come in 16-bit words)
+        let depth = match (pic.pixel_layout(), pic.bits_per_component().map(|b| b.0)) {
+            (dav1d::PixelLayout::I420, Some(8)) => Depth::Eight,
+            (dav1d::PixelLayout::I420, Some(10)) => Depth::Ten,
+            (layout, bits) => {
                 return Err(DecodeError::Unsupported {
-                    got: format!("{layout:?} {:?}-bit", pic.bits_per_component()),
+                    got: format!("{layout:?} {bits:?}-bit"),
                 })
             }
         };

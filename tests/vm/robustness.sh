@@ -64,7 +64,8 @@ byte_exact vp9-320x240.ivf /tmp/out.nv12
 
 step "streams of a chroma format or bit depth the daemon cannot decode are refused"
 why="refused: .* streams of this chroma format or bit depth are not supported"
-for clip in unsupported/vp9-444-320x240.ivf unsupported/h264-422-320x240.h264; do
+for clip in unsupported/vp9-444-320x240.ivf unsupported/h264-422-320x240.h264 \
+	unsupported/av1-444-320x240.ivf; do
 	before=$(dmesg | grep -c "$why" || true)
 	if gst_decode "$clip" /tmp/out.nv12 >/tmp/gst.log 2>&1; then
 		fail "$clip: decoded (to what?) instead of refused"
