@@ -3,7 +3,8 @@
 # Generate the test clips with trixie's FFmpeg encoders, and their reference output from FFmpeg's
 # own software decoders: NAME.framemd5 (`ffmpeg -i NAME -pix_fmt FORMAT -f framemd5`: one MD5 per
 # frame, so a mismatch names the frame; FORMAT is nv12, or p010le for the 10-bit clips, whose
-# names say 10bit) and NAME.info (size, frame count, format).
+# names say 10bit) and NAME.info (size, frame count, format). Every clip has a key frame in the
+# middle and a Matroska copy (NAME.mkv, with timestamps), for the seek tests.
 # Also writes a fluster test suite per codec (build/clips/fluster/*.json).
 #
 # Clips are deterministic for a given FFmpeg build (single-threaded encoders, fixed sources).
@@ -41,8 +42,6 @@ in_buildenv /bin/bash -euo pipefail -c '
 	vp9_2pass vp9-1920x1080.ivf 1920x1080 120 3M
 	# Profile 2: 10-bit 4:2:0, to P010.
 	vp9_2pass vp9-10bit-320x240.ivf 320x240 60 300k -profile:v 2 -pix_fmt yuv420p10le
-	ff -i vp9-320x240.ivf -c copy vp9-320x240.mkv
-	ff -i vp9-10bit-320x240.ivf -c copy vp9-10bit-320x240.mkv
 
 	# H.264 from x264, each clip exercising a part of the bridge: Matroska (timestamps, for
 	# the seek test) and the Annex B elementary stream taken from it.
@@ -56,13 +55,13 @@ in_buildenv /bin/bash -euo pipefail -c '
 	# High, 3 B-frames with b-pyramid (decode order is not display order).
 	x264 h264-320x240.h264 "$(src 320x240)" 60 high b-pyramid=normal:keyint=30 -bf 3
 	# Baseline (CAVLC, no B), four slices per picture.
-	x264 h264-baseline-slices-320x240.h264 "$(src 320x240)" 30 baseline slices=4:keyint=30
+	x264 h264-baseline-slices-320x240.h264 "$(src 320x240)" 60 baseline slices=4:keyint=30
 	# Main, CAVLC, explicit weighted P prediction and implicit weighted bi-prediction, on a
 	# fade (weights are only chosen where brightness changes).
-	x264 h264-main-cavlc-wp-320x240.h264 "$(src 320x240),fade=in:0:30" 30 main \
+	x264 h264-main-cavlc-wp-320x240.h264 "$(src 320x240),fade=in:0:30" 60 main \
 		weightp=2:weightb=1:keyint=30 -coder 0 -bf 2
 	# High with the JVT scaling matrices (the scaling-matrix control, rebuilt into the PPS).
-	x264 h264-cqm-320x240.h264 "$(src 320x240)" 30 high cqm=jvt:keyint=30 -bf 2
+	x264 h264-cqm-320x240.h264 "$(src 320x240)" 60 high cqm=jvt:keyint=30 -bf 2
 	# 1080p with an IDR every 8 frames (the decoder starts over at each). Four slices, so
 	# that the slice threads of the daemon share a picture: GStreamer gives a request one second,
 	# and emulated CPUs in the VM are ~40x slower than real ones.
@@ -83,19 +82,21 @@ in_buildenv /bin/bash -euo pipefail -c '
 		-threads 1 unsupported/av1-444-320x240.ivf
 
 	# AV1 from libaom, random access (hidden frames shown later), 8- and 10-bit.
-	ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libaom-av1 -cpu-used 8 -b:v 200k \
-		-lag-in-frames 16 -threads 1 av1-320x240.ivf
-	ff -f lavfi -i "$(src 320x240 yuv420p10le)" -frames:v 30 -c:v libaom-av1 -cpu-used 8 \
-		-b:v 200k -lag-in-frames 16 -threads 1 -pix_fmt yuv420p10le av1-10bit-320x240.ivf
+	ff -f lavfi -i "$(src 320x240)" -frames:v 60 -c:v libaom-av1 -cpu-used 8 -b:v 200k \
+		-lag-in-frames 16 -g 30 -threads 1 av1-320x240.ivf
+	ff -f lavfi -i "$(src 320x240 yuv420p10le)" -frames:v 60 -c:v libaom-av1 -cpu-used 8 \
+		-b:v 200k -lag-in-frames 16 -g 30 -threads 1 -pix_fmt yuv420p10le av1-10bit-320x240.ivf
 	# AV1 from SVT-AV1: random access with hierarchical B-frames (half of them hidden), a key
 	# frame every 30 frames (seek test); and with film grain synthesis.
 	export SVT_LOG=1
 	ff -f lavfi -i "$(src 320x240)" -frames:v 60 -c:v libsvtav1 -preset 8 -g 30 \
 		-svtav1-params lp=1 av1-svt-320x240.ivf
-	ff -i av1-svt-320x240.ivf -c copy av1-svt-320x240.mkv
-	ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libsvtav1 -preset 8 \
+	ff -f lavfi -i "$(src 320x240)" -frames:v 60 -c:v libsvtav1 -preset 8 -g 30 \
 		-svtav1-params lp=1:film-grain=8 av1-grain-320x240.ivf
 
+	for clip in vp9-*.ivf av1-*.ivf; do
+		ff -i "$clip" -c copy "${clip%.ivf}.mkv"
+	done
 	th() { ffmpeg -nostdin -hide_banner -i "$1" -c copy -bsf:v trace_headers -f null - 2>&1; }
 	for clip in vp9-*.ivf h264-*.h264 av1-*.ivf; do
 		dec= fmt=nv12

@@ -105,6 +105,19 @@ byte_exact() {
 		"$(clip_format "$1")"
 }
 
+# seek_test CLIP [SECONDS]: a seek to SECONDS (default 0.5) in the clip's Matroska copy resumes
+# byte-exact at the next key frame (tests/seek.py)
+seek_test() {
+	local clip=${1%.*} dec
+	case $clip in
+	vp9*) dec=v4l2slvp9dec ;;
+	h264*) dec=v4l2slh264dec ;;
+	av1*) dec=v4l2slav1dec ;;
+	esac
+	GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/seek.py \
+		"$CLIPS/$clip.mkv" "$CLIPS/$clip.framemd5" "$dec" "${2:-0.5}"
+}
+
 # reboot_and_rerun: (tools/vm-run --systemd only) reboot the guest on the same disk and run this
 # script again from the start; it finds its progress in its own files on the guest's disk.
 reboot_and_rerun() {
