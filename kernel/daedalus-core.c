@@ -113,7 +113,7 @@ static int daedalus_open(struct file *file)
 	}
 	daedalus_set_default_formats(ctx);
 	daedalus_decode_job_init(ctx);
-	v4l2_fh_add(&ctx->fh);
+	daedalus_fh_add(&ctx->fh, file);
 	mutex_unlock(&dev->dev_mutex);
 	return 0;
 
@@ -134,7 +134,7 @@ static int daedalus_release(struct file *file)
 	struct daedalus_dev *dev = video_drvdata(file);
 	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
 
-	v4l2_fh_del(&ctx->fh);
+	daedalus_fh_del(&ctx->fh, file);
 	v4l2_fh_exit(&ctx->fh);
 	mutex_lock(&dev->dev_mutex);
 	/* waits for a running job to end: the daemon answers or the watchdog fires */

@@ -103,7 +103,7 @@ void daedalus_device_run(void *priv)
 	dj->src = v4l2_m2m_next_src_buf(ctx->fh.m2m_ctx);
 	dj->dst = v4l2_m2m_next_dst_buf(ctx->fh.m2m_ctx);
 	v4l2_ctrl_request_setup(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
-	v4l2_m2m_buf_copy_metadata(dj->src, dj->dst, true);
+	daedalus_copy_metadata(dj->src, dj->dst);
 
 	/*
 	 * The daemon reads the controls later, in job-get: snapshot this request's values (the

@@ -14,6 +14,8 @@ PACKAGES=(
 	perl sparse python3-yaml python3-jsonschema "$LINUX_SOURCE_PKG=$LINUX_SOURCE_VERSION"
 	# the test kernel's .debs (bindeb-pkg), later our own packages
 	dpkg-dev debhelper dh-dkms gcc-x86-64-linux-gnu lintian liblzma-dev
+	# the module cross-checked against arm64 kernels (tools/cross-module.sh)
+	gcc-aarch64-linux-gnu dwarves
 	# Rust daemon (Debian's toolchain, as Debian would build the package)
 	rustc cargo rustfmt rust-clippy clang libclang-dev pkgconf
 	libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
