@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the two Debian packages in the trixie build environment and check them with lintian:
 #   daedalus-v4l2-dkms_<ver>_all.deb   debian/ (debhelper, dh-sequence-dkms): module source, DKMS
-#   daedalus-v4l2d_<ver>_<arch>.deb    daemon/Cargo.toml (cargo-deb): daemon, ctl, units, rules
+#   daedalus-v4l2d_<ver>_amd64.deb     daemon/Cargo.toml (cargo-deb): daemon, ctl, units, rules
+#   daedalus-v4l2d_<ver>_arm64.deb     the same, cross-built for arm64 (Raspberry Pi OS) with
+#                                      Debian's multiarch toolchain and arm64 libraries
 # Output: $BUILD/debs/. lintian fails the build on any error or warning that debian/ does not
 # override with a reason.
 . "$(dirname "$0")/lib.sh"
@@ -26,6 +28,20 @@ in_buildenv /bin/bash -euo pipefail -c '
 	cd /src/daemon
 	export CARGO_TARGET_DIR=/build/target
 	cargo deb --locked --strip --output /build/debs/ --deb-revision "${1##*-}"
+
+	# arm64: linker and pkg-config of the target triplet. ffmpeg-sys-next compiles a check
+	# program against FFMPEG_DIR/include with the host compiler: give it a directory holding
+	# only the arm64 FFmpeg headers (and the arm64 libraries as lib/).
+	ff=/build/arm64-ffmpeg
+	rm -rf "$ff"
+	mkdir -p "$ff/include"
+	ln -s /usr/include/aarch64-linux-gnu/lib{avcodec,avformat,avutil,swresample,swscale} \
+		"$ff/include/"
+	ln -s /usr/lib/aarch64-linux-gnu "$ff/lib"
+	FFMPEG_DIR=$ff CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+	PKG_CONFIG_aarch64_unknown_linux_gnu=aarch64-linux-gnu-pkg-config \
+		cargo deb --locked --strip --target aarch64-unknown-linux-gnu --output /build/debs/ \
+		--deb-revision "${1##*-}"
 
 	cd /build/debs
 	for deb in *.deb; do

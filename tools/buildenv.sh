@@ -22,6 +22,11 @@ PACKAGES=(
 	libdrm-dev libgbm-dev libsystemd-dev libdav1d-dev
 	# test clips and reference output (fluster scores FFmpeg's software decoders on our suites)
 	ffmpeg fluster dav1d
+	# the daemon cross-built for arm64 (Raspberry Pi OS): multiarch libraries and Rust std
+	libstd-rust-dev:arm64 libc6-dev:arm64 pkgconf:arm64
+	libavcodec-dev:arm64 libavformat-dev:arm64 libavutil-dev:arm64 libswresample-dev:arm64
+	libswscale-dev:arm64 libdrm-dev:arm64 libgbm-dev:arm64 libsystemd-dev:arm64
+	libdav1d-dev:arm64
 	# guest image and the VM
 	debootstrap e2fsprogs qemu-system-x86 qemu-utils
 	ca-certificates
@@ -63,6 +68,7 @@ main() {
 	log "installing build packages"
 	in_buildenv /bin/sh -ec '
 		export DEBIAN_FRONTEND=noninteractive
+		dpkg --add-architecture arm64
 		apt-get update -qq
 		apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 		update-ca-certificates >/dev/null
