@@ -34,11 +34,12 @@ if [ ! -e "$STATE/installed" ]; then
 	modprobe vkms
 	echo vkms >/etc/modules-load.d/test-drm.conf
 
-	step "apt install ./daedalus-v4l2-dkms_*.deb ./daedalus-v4l2d_*.deb"
+	arch=$(dpkg --print-architecture)
+	step "apt install ./daedalus-v4l2-dkms_*.deb ./daedalus-v4l2d_*_$arch.deb"
 	cp /build/debs/*.deb /tmp/
 	t0=$(now)
-	DEBIAN_FRONTEND=noninteractive apt-get install -y \
-		/tmp/daedalus-v4l2-dkms_*_all.deb /tmp/daedalus-v4l2d_*.deb 2>&1 | tee "$OUT/apt-install.log"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y /tmp/daedalus-v4l2-dkms_*_all.deb \
+		/tmp/daedalus-v4l2d_*_"$arch".deb 2>&1 | tee "$OUT/apt-install.log"
 	echo "apt install took $(seconds "$t0" "$(now)") s"
 	dkms status daedalus-v4l2 | tee /tmp/dkms-status
 	grep -q ": installed" /tmp/dkms-status || fail "DKMS did not install the module"
