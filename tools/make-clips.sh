@@ -86,6 +86,11 @@ in_buildenv /bin/bash -euo pipefail -c '
 		-lag-in-frames 16 -g 30 -threads 1 av1-320x240.ivf
 	ff -f lavfi -i "$(src 320x240 yuv420p10le)" -frames:v 60 -c:v libaom-av1 -cpu-used 8 \
 		-b:v 200k -lag-in-frames 16 -g 30 -threads 1 -pix_fmt yuv420p10le av1-10bit-320x240.ivf
+	# AV1 with global motion (a camera pan over the test picture; libaom at -cpu-used 3 models
+	# it as rotation and zoom, coded against the primary reference frame'"'"'s parameters).
+	ff -f lavfi -i "testsrc2=size=640x480:rate=30,crop=320:240:x=t*60:y=t*30,format=yuv420p" \
+		-frames:v 60 -c:v libaom-av1 -cpu-used 3 -b:v 300k -lag-in-frames 16 -g 30 -threads 1 \
+		-aom-params enable-global-motion=1 av1-gm-320x240.ivf
 	# AV1 from SVT-AV1: random access with hierarchical B-frames (half of them hidden), a key
 	# frame every 30 frames (seek test); and with film grain synthesis.
 	export SVT_LOG=1
@@ -144,6 +149,7 @@ in_buildenv /bin/bash -euo pipefail -c '
 	has av1-svt-320x240.ivf "key frames" "frame_type +00 = 0" 2
 	has av1-grain-320x240.ivf "film grain" "apply_grain +1 = 1" 10
 	has av1-10bit-320x240.ivf "10-bit samples" "high_bitdepth +1 = 1"
+	has av1-gm-320x240.ivf "global motion (rotation and zoom)" "is_rot_zoom\[[0-9]\] +1 = 1" 10
 	python3 /src/tools/fluster-suite.py /build/clips
 	# The reference score: the software decoders on the same suites, natively (the VM runs only
 	# our device through fluster: tests/vm/fluster.sh). FFmpeg'"'"'s for VP9 and H.264; fluster has
