@@ -91,6 +91,9 @@ in_buildenv /bin/bash -euo pipefail -c '
 	ff -f lavfi -i "testsrc2=size=640x480:rate=30,crop=320:240:x=t*60:y=t*30,format=yuv420p" \
 		-frames:v 60 -c:v libaom-av1 -cpu-used 3 -b:v 300k -lag-in-frames 16 -g 30 -threads 1 \
 		-aom-params enable-global-motion=1 av1-gm-320x240.ivf
+	# AV1 in error-resilient mode: every frame header repeats the reference order hints.
+	ff -f lavfi -i "$(src 320x240)" -frames:v 60 -c:v libaom-av1 -cpu-used 8 -b:v 200k \
+		-lag-in-frames 16 -g 30 -threads 1 -error-resilience default av1-er-320x240.ivf
 	# AV1 from SVT-AV1: random access with hierarchical B-frames (half of them hidden), a key
 	# frame every 30 frames (seek test); and with film grain synthesis.
 	export SVT_LOG=1
@@ -149,6 +152,8 @@ in_buildenv /bin/bash -euo pipefail -c '
 	has av1-svt-320x240.ivf "key frames" "frame_type +00 = 0" 2
 	has av1-grain-320x240.ivf "film grain" "apply_grain +1 = 1" 10
 	has av1-10bit-320x240.ivf "10-bit samples" "high_bitdepth +1 = 1"
+	has av1-er-320x240.ivf "error-resilient frames" "error_resilient_mode +1 = 1" 10
+	has av1-er-320x240.ivf "reference order hints" "ref_order_hint" 10
 	has av1-gm-320x240.ivf "global motion (rotation and zoom)" "is_rot_zoom\[[0-9]\] +1 = 1" 10
 	python3 /src/tools/fluster-suite.py /build/clips
 	# The reference score: the software decoders on the same suites, natively (the VM runs only
