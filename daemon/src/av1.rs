@@ -15,7 +15,7 @@
 
 use thiserror::Error;
 
-use crate::bits::{i16_at, i32_at, u16_at, u32_at, BitWriter};
+use crate::bits::{i16_at, i32_at, sized, u16_at, u32_at, BitWriter, CtrlError};
 
 /// `V4L2_CID_STATELESS_AV1_*` control ids (`V4L2_CID_CODEC_STATELESS_BASE` 0xa40900 + n).
 pub const CID_SEQUENCE: u32 = 0x00a4_0900 + 500;
@@ -109,26 +109,12 @@ const GM_DEFAULT: [i32; 6] = [0, 0, 1 << 16, 0, 0, 1 << 16];
 
 #[derive(Debug, Error, PartialEq)]
 pub enum Av1Error {
-    #[error("missing control {0:#x}")]
-    MissingCtrl(u32),
-    #[error("control {id:#x} is {got} bytes, expected {want}")]
-    CtrlSize { id: u32, got: usize, want: usize },
+    #[error(transparent)]
+    Ctrl(#[from] CtrlError),
     #[error("unsupported stream: {0}")]
     Unsupported(String),
     #[error("invalid frame: {0}")]
     Invalid(String),
-}
-
-fn sized(id: u32, data: &[u8], want: usize) -> Result<&[u8], Av1Error> {
-    if data.len() == want {
-        Ok(data)
-    } else {
-        Err(Av1Error::CtrlSize {
-            id,
-            got: data.len(),
-            want,
-        })
-    }
 }
 
 fn invalid<T>(what: String) -> Result<T, Av1Error> {
@@ -203,7 +189,7 @@ impl Sequence {
     /// sequence_header_obu() (5.5): one operating point, no timing or decoder model info, no
     /// frame ids; screen content tools and integer MVs chosen per frame (each frame header
     /// then says what the client's said).
-    pub fn obu(&self) -> Vec<u8> {
+    pub fn push_obu(&self, out: &mut Vec<u8>) {
         let mut w = BitWriter::default();
         w.u(3, u32::from(self.seq_profile));
         w.flag(self.has(SEQ_FLAG_STILL_PICTURE));
@@ -253,7 +239,7 @@ impl Sequence {
         w.flag(self.has(SEQ_FLAG_SEPARATE_UV_DELTA_Q));
         w.flag(self.has(SEQ_FLAG_FILM_GRAIN_PARAMS_PRESENT));
         w.trailing_bits();
-        obu(OBU_SEQUENCE_HEADER, &w.into_bytes())
+        push_obu(out, OBU_SEQUENCE_HEADER, &w.into_bytes());
     }
 }
 
@@ -262,21 +248,25 @@ fn bits_for(v: u32) -> u32 {
     (32 - v.leading_zeros()).max(1)
 }
 
-/// An OBU with obu_has_size_field (5.3).
-fn obu(obu_type: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![(obu_type << 3) | 0x02];
-    let mut n = payload.len();
+/// Append an OBU header with obu_has_size_field and the payload size (5.3) to `out`.
+fn obu_header(out: &mut Vec<u8>, obu_type: u8, payload_len: usize) {
+    out.push((obu_type << 3) | 0x02);
+    let mut n = payload_len;
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;
         if n == 0 {
             out.push(byte);
-            break;
+            return;
         }
         out.push(byte | 0x80);
     }
+}
+
+/// Append an OBU (header and payload) to `out`.
+fn push_obu(out: &mut Vec<u8>, obu_type: u8, payload: &[u8]) {
+    obu_header(out, obu_type, payload.len());
     out.extend_from_slice(payload);
-    out
 }
 
 /// One entry of `struct v4l2_ctrl_av1_tile_group_entry[]`.
@@ -291,11 +281,12 @@ pub struct TileEntry {
 impl TileEntry {
     pub fn parse_all(data: &[u8]) -> Result<Vec<TileEntry>, Av1Error> {
         if data.is_empty() || data.len() % TILE_GROUP_ENTRY_SIZE != 0 {
-            return Err(Av1Error::CtrlSize {
+            return Err(CtrlError::Size {
                 id: CID_TILE_GROUP_ENTRY,
                 got: data.len(),
                 want: TILE_GROUP_ENTRY_SIZE,
-            });
+            }
+            .into());
         }
         Ok(data
             .chunks_exact(TILE_GROUP_ENTRY_SIZE)
@@ -343,7 +334,7 @@ struct TileLayout {
 impl<'a> Frame<'a> {
     /// The job's controls, by id.
     pub fn from_ctrls(find: impl Fn(u32) -> Option<&'a [u8]>) -> Result<Frame<'a>, Av1Error> {
-        let need = |id| find(id).ok_or(Av1Error::MissingCtrl(id));
+        let need = |id| find(id).ok_or(CtrlError::Missing(id));
         let seq = Sequence::parse(need(CID_SEQUENCE)?)?;
         seq.check_supported()?;
         let b = sized(CID_FRAME, need(CID_FRAME)?, FRAME_SIZE)?;
@@ -445,12 +436,12 @@ impl<'a> Frame<'a> {
         }
     }
 
-    /// Frame header OBU and tile group OBU for this frame, its tiles taken from `data`.
-    pub fn obus(&self, refs: &Refs, data: &[u8]) -> Result<Vec<u8>, Av1Error> {
+    /// Append the frame header OBU and the tile group OBU of this frame, its tiles taken from
+    /// `data`, to `out`.
+    pub fn push_obus(&self, refs: &Refs, data: &[u8], out: &mut Vec<u8>) -> Result<(), Av1Error> {
         let (header, layout) = self.frame_header(refs)?;
-        let mut out = obu(OBU_FRAME_HEADER, &header);
-        out.extend(obu(OBU_TILE_GROUP, &self.tile_group(&layout, data)?));
-        Ok(out)
+        push_obu(out, OBU_FRAME_HEADER, &header);
+        self.push_tile_group(&layout, data, out)
     }
 
     /// uncompressed_header() (5.9.2) with trailing bits.
@@ -1066,9 +1057,14 @@ impl<'a> Frame<'a> {
         w.flag(g[0] & GRAIN_FLAG_CLIP_TO_RESTRICTED_RANGE != 0);
     }
 
-    /// tile_group_obu() (5.11.1): every tile of the frame, in tile order, each but the last
-    /// behind its 4-byte size.
-    fn tile_group(&self, layout: &TileLayout, data: &[u8]) -> Result<Vec<u8>, Av1Error> {
+    /// tile_group_obu() (5.11.1), appended to `out`: every tile of the frame, in tile order,
+    /// each but the last behind its 4-byte size. The tile data is copied once, from `data`.
+    fn push_tile_group(
+        &self,
+        layout: &TileLayout,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Av1Error> {
         let n = (layout.cols * layout.rows) as usize;
         let mut tiles: Vec<Option<&[u8]>> = vec![None; n];
         for t in &self.tiles {
@@ -1088,21 +1084,23 @@ impl<'a> Frame<'a> {
             }
             tiles[(t.row * layout.cols + t.col) as usize] = Some(&data[t.offset as usize..end]);
         }
-        let mut w = BitWriter::default();
-        if n > 1 {
-            w.flag(false); // tile_start_and_end_present_flag
+        if let Some(i) = tiles.iter().position(Option::is_none) {
+            return invalid(format!("tile {i} of {n} missing"));
         }
-        w.byte_align();
-        for (i, tile) in tiles.iter().enumerate() {
-            let Some(tile) = tile else {
-                return invalid(format!("tile {i} of {n} missing"));
-            };
+        let tiles = tiles.into_iter().flatten();
+        // tile_start_and_end_present_flag (0) and byte alignment: one zero byte, with several
+        // tiles; then each tile's size but the last's
+        let head = usize::from(n > 1);
+        let len = head + 4 * (n - 1) + tiles.clone().map(<[u8]>::len).sum::<usize>();
+        obu_header(out, OBU_TILE_GROUP, len);
+        out.resize(out.len() + head, 0);
+        for (i, tile) in tiles.enumerate() {
             if i + 1 < n {
-                w.bytes(&(tile.len() as u32 - 1).to_le_bytes());
+                out.extend_from_slice(&(tile.len() as u32 - 1).to_le_bytes());
             }
-            w.bytes(tile);
+            out.extend_from_slice(tile);
         }
-        Ok(w.into_bytes())
+        Ok(())
     }
 }
 
@@ -1265,8 +1263,11 @@ mod tests {
 
     #[test]
     fn obu_sizes_are_leb128() {
-        assert_eq!(obu(OBU_TILE_GROUP, &[7; 3])[..2], [0x22, 3]);
-        let big = obu(OBU_FRAME_HEADER, &[0; 300]);
+        let mut small = Vec::new();
+        push_obu(&mut small, OBU_TILE_GROUP, &[7; 3]);
+        assert_eq!(small[..2], [0x22, 3]);
+        let mut big = Vec::new();
+        push_obu(&mut big, OBU_FRAME_HEADER, &[0; 300]);
         assert_eq!(big[..3], [0x1a, 0xac, 0x02]);
         assert_eq!(big.len(), 303);
     }
@@ -1287,7 +1288,8 @@ mod tests {
 
     #[test]
     fn sequence_header() {
-        let obu = seq().obu();
+        let mut obu = Vec::new();
+        seq().push_obu(&mut obu);
         assert_eq!(obu[0], 0x0a); // OBU_SEQUENCE_HEADER, has_size_field
         let mut rd = Reader {
             bits: &obu[2..],

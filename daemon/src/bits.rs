@@ -3,6 +3,30 @@
 //! The uAPI structs (`<linux/v4l2-controls.h>`) have a fixed layout and arrive as the kernel's
 //! bytes, in the machine's byte order; the codec modules read their fields at fixed offsets.
 
+use thiserror::Error;
+
+/// A job's control that is missing, or whose payload is not the size of its uAPI struct.
+#[derive(Debug, Error, PartialEq)]
+pub enum CtrlError {
+    #[error("missing control {0:#x}")]
+    Missing(u32),
+    #[error("control {id:#x} is {got} bytes, expected {want}")]
+    Size { id: u32, got: usize, want: usize },
+}
+
+/// The payload of control `id`, if it is `want` bytes long.
+pub fn sized(id: u32, data: &[u8], want: usize) -> Result<&[u8], CtrlError> {
+    if data.len() == want {
+        Ok(data)
+    } else {
+        Err(CtrlError::Size {
+            id,
+            got: data.len(),
+            want,
+        })
+    }
+}
+
 /// A native-endian `u16` at `off`.
 pub fn u16_at(b: &[u8], off: usize) -> u16 {
     u16::from_ne_bytes([b[off], b[off + 1]])
@@ -98,12 +122,6 @@ impl BitWriter {
         while self.used != 0 {
             self.flag(false);
         }
-    }
-
-    /// Whole bytes: append after byte_align.
-    pub fn bytes(&mut self, b: &[u8]) {
-        debug_assert_eq!(self.used, 0);
-        self.bytes.extend_from_slice(b);
     }
 
     pub fn into_bytes(self) -> Vec<u8> {

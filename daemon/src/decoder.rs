@@ -200,7 +200,8 @@ impl Session {
         }
     }
 
-    /// `bytes`, unless they are what was sent last (checked on every job).
+    /// Whether the raw header controls `raw` differ from those last sent, which they then
+    /// become (checked on every job).
     fn changed(&mut self, raw: Vec<u8>) -> bool {
         if self.headers_sent.as_ref() == Some(&raw) {
             return false;
@@ -279,21 +280,20 @@ impl Session {
     ) -> Result<(), DecodeError> {
         let find = Self::ctrl(job);
         let frame = av1::Frame::from_ctrls(&find)?;
-        let seq_raw = find(av1::CID_SEQUENCE).unwrap_or_default().to_vec();
-        let mut obus = if self.changed(seq_raw) {
-            frame.seq.obu()
-        } else {
-            Vec::new()
-        };
+        let mut obus = Vec::new();
+        if self.changed(find(av1::CID_SEQUENCE).unwrap_or_default().to_vec()) {
+            frame.seq.push_obu(&mut obus);
+        }
         let Backend::Dav1d { decoder, refs } = &mut self.backend else {
             unreachable!("AV1 has the libdav1d backend")
         };
-        let built = src.read(|bytes| -> Result<Vec<u8>, DecodeError> {
-            Ok(frame.obus(refs, coded_bytes(job, bytes)?)?)
+        // The one copy of the tiles, into the OBUs libdav1d reads.
+        let built = src.read(|bytes| -> Result<(), DecodeError> {
+            Ok(frame.push_obus(refs, coded_bytes(job, bytes)?, &mut obus)?)
         });
         // The client's reference slots move on whether or not this frame decodes.
         frame.update_refs(refs);
-        obus.extend(built??);
+        built??;
         let mut sent = decoder.send_data(obus, None, Some(i64::from(job.sequence)), None);
         let mut picture = None;
         loop {

@@ -11,7 +11,7 @@
 
 use thiserror::Error;
 
-use crate::bits::{i32_at, u16_at, u32_at, BitWriter};
+use crate::bits::{i32_at, sized, u16_at, u32_at, BitWriter, CtrlError};
 
 /// `V4L2_CID_STATELESS_H264_*` control ids (`V4L2_CID_CODEC_STATELESS_BASE` 0xa40900 + n).
 pub const CID_SPS: u32 = 0x00a4_0900 + 2;
@@ -46,24 +46,10 @@ const DECODE_PARAM_FLAG_FIELD_PIC: u32 = 0x02;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum H264Error {
-    #[error("missing control {0:#x}")]
-    MissingCtrl(u32),
-    #[error("control {id:#x} is {got} bytes, expected {want}")]
-    CtrlSize { id: u32, got: usize, want: usize },
+    #[error(transparent)]
+    Ctrl(#[from] CtrlError),
     #[error("unsupported stream: {0}")]
     Unsupported(String),
-}
-
-fn sized(id: u32, data: &[u8], want: usize) -> Result<&[u8], H264Error> {
-    if data.len() == want {
-        Ok(data)
-    } else {
-        Err(H264Error::CtrlSize {
-            id,
-            got: data.len(),
-            want,
-        })
-    }
 }
 
 /// `struct v4l2_ctrl_h264_sps`.
@@ -351,7 +337,7 @@ pub struct Headers {
 impl Headers {
     /// Parse and check the job's controls (`find` looks one up by id).
     pub fn from_ctrls<'a>(find: impl Fn(u32) -> Option<&'a [u8]>) -> Result<Headers, H264Error> {
-        let get = |id| find(id).ok_or(H264Error::MissingCtrl(id));
+        let get = |id| find(id).ok_or(CtrlError::Missing(id));
         let sps = Sps::parse(get(CID_SPS)?)?;
         let pps = Pps::parse(get(CID_PPS)?)?;
         let matrix = find(CID_SCALING_MATRIX)
