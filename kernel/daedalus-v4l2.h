@@ -175,9 +175,8 @@ struct daedalus_decode_job {
  * @vb_mutex:	serializes the two vb2 queues (vb2_queue.lock)
  * @coded_fmt:	OUTPUT format
  * @decoded_fmt: CAPTURE format
- * @coded_desc:	descriptor of @coded_fmt's pixel format
- * @bit_depth:	bit depth of the stream, from @coded_desc's depth control: picks the
- *		CAPTURE formats (NV12 for 8, P010 for 10)
+ * @coded_desc:	descriptor of @coded_fmt's pixel format; its depth control's value picks the
+ *		CAPTURE formats (NV12 for 8 bits, P010 for 10)
  * @stream:	stream id on the wire
  * @decode:	the decode job (owned by the m2m scheduler between device_run and its end)
  * @next_sequence: number of the next decode job (reset at OUTPUT STREAMON)
@@ -190,7 +189,6 @@ struct daedalus_ctx {
 	struct v4l2_format coded_fmt;
 	struct v4l2_format decoded_fmt;
 	const struct daedalus_coded_fmt *coded_desc;
-	unsigned int bit_depth;
 	u32 stream;
 	struct daedalus_decode_job decode;
 	u32 next_sequence;

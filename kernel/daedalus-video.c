@@ -29,15 +29,45 @@ static const u32 daedalus_decoded_fmts_10[] = {
 	V4L2_PIX_FMT_P010,
 };
 
-/* The CAPTURE formats for the context's bit depth, the first one the default. */
-static const u32 *daedalus_decoded_fmts(const struct daedalus_ctx *ctx, unsigned int *n)
+/* The CAPTURE formats for a bit depth, the first one the default. */
+static const u32 *daedalus_decoded_fmts(unsigned int depth, unsigned int *n)
 {
-	if (ctx->bit_depth == 10) {
+	if (depth == 10) {
 		*n = ARRAY_SIZE(daedalus_decoded_fmts_10);
 		return daedalus_decoded_fmts_10;
 	}
 	*n = ARRAY_SIZE(daedalus_decoded_fmts_8);
 	return daedalus_decoded_fmts_8;
+}
+
+/* Bit depth of the stream that a value @p of @desc's depth control describes (8 if refused). */
+static unsigned int daedalus_depth_of(const struct daedalus_coded_fmt *desc, const void *p)
+{
+	int depth = desc->bit_depth(p);
+
+	return depth > 0 ? depth : 8;
+}
+
+/*
+ * The same for the control's current value, which a request applied at device_run may be
+ * changing: read under the control handler's lock.
+ */
+static unsigned int daedalus_cur_bit_depth(struct daedalus_ctx *ctx,
+					   const struct daedalus_coded_fmt *desc)
+{
+	struct v4l2_ctrl *ctrl = v4l2_ctrl_find(&ctx->hdl, desc->depth_ctrl);
+	unsigned int depth;
+
+	v4l2_ctrl_lock(ctrl);
+	depth = daedalus_depth_of(desc, ctrl->p_cur.p);
+	v4l2_ctrl_unlock(ctrl);
+	return depth;
+}
+
+/* The CAPTURE formats of the context's stream. */
+static const u32 *daedalus_ctx_decoded_fmts(struct daedalus_ctx *ctx, unsigned int *n)
+{
+	return daedalus_decoded_fmts(daedalus_cur_bit_depth(ctx, ctx->coded_desc), n);
 }
 
 static const struct daedalus_coded_fmt *daedalus_find_coded(u32 fourcc)
@@ -50,10 +80,10 @@ static const struct daedalus_coded_fmt *daedalus_find_coded(u32 fourcc)
 	return NULL;
 }
 
-static bool daedalus_is_decoded(const struct daedalus_ctx *ctx, u32 fourcc)
+static bool daedalus_is_decoded(struct daedalus_ctx *ctx, u32 fourcc)
 {
 	unsigned int i, n;
-	const u32 *fmts = daedalus_decoded_fmts(ctx, &n);
+	const u32 *fmts = daedalus_ctx_decoded_fmts(ctx, &n);
 
 	for (i = 0; i < n; i++)
 		if (fmts[i] == fourcc)
@@ -72,7 +102,7 @@ static int daedalus_querycap(struct file *file, void *priv, struct v4l2_capabili
 static int daedalus_enum_fmt_cap(struct file *file, void *priv, struct v4l2_fmtdesc *f)
 {
 	unsigned int n;
-	const u32 *fmts = daedalus_decoded_fmts(daedalus_file_to_ctx(file), &n);
+	const u32 *fmts = daedalus_ctx_decoded_fmts(daedalus_file_to_ctx(file), &n);
 
 	if (f->index >= n)
 		return -EINVAL;
@@ -164,28 +194,18 @@ static int daedalus_try_fmt_cap(struct file *file, void *priv, struct v4l2_forma
 	unsigned int n;
 
 	if (!daedalus_is_decoded(ctx, fourcc))
-		fourcc = daedalus_decoded_fmts(ctx, &n)[0];
+		fourcc = daedalus_ctx_decoded_fmts(ctx, &n)[0];
 	daedalus_fill_decoded(&f->fmt.pix_mp, fourcc, &ctx->coded_fmt.fmt.pix_mp);
 	return 0;
 }
 
-/* The default CAPTURE format for the context's coded format, size and bit depth. */
-static void daedalus_reset_decoded(struct daedalus_ctx *ctx)
+/* The default CAPTURE format of @depth for the context's coded format and size. */
+static void daedalus_reset_decoded(struct daedalus_ctx *ctx, unsigned int depth)
 {
 	unsigned int n;
 
-	daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp, daedalus_decoded_fmts(ctx, &n)[0],
+	daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp, daedalus_decoded_fmts(depth, &n)[0],
 			      &ctx->coded_fmt.fmt.pix_mp);
-}
-
-/* Bit depth of the stream that the current value of @desc's depth control describes. */
-static unsigned int daedalus_cur_bit_depth(struct daedalus_ctx *ctx,
-					   const struct daedalus_coded_fmt *desc)
-{
-	struct v4l2_ctrl *ctrl = v4l2_ctrl_find(&ctx->hdl, desc->depth_ctrl);
-	int depth = ctrl ? desc->bit_depth(ctrl->p_cur.p) : -EINVAL;
-
-	return depth > 0 ? depth : 8;
 }
 
 static struct daedalus_ctx *daedalus_ctrl_to_ctx(struct v4l2_ctrl *ctrl)
@@ -234,12 +254,12 @@ static int daedalus_depth_s_ctrl(struct v4l2_ctrl *ctrl)
 	depth = desc->bit_depth(ctrl->p_new.p);
 	if (depth < 0)
 		return depth;
-	if (depth == ctx->bit_depth)
+	/* the control still holds its old value (and its handler's lock is held) */
+	if (depth == daedalus_depth_of(desc, ctrl->p_cur.p))
 		return 0;
 	if (vb2_is_busy(v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx)))
 		return -EBUSY;
-	ctx->bit_depth = depth;
-	daedalus_reset_decoded(ctx);
+	daedalus_reset_decoded(ctx, depth);
 	dd_dbg(DAEDALUS_DBG_FMT, ctx->dev->v4l2_dev.dev, "stream %u: %u-bit, CAPTURE %p4cc\n",
 	       ctx->stream, depth, &ctx->decoded_fmt.fmt.pix_mp.pixelformat);
 	return 0;
@@ -257,7 +277,6 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 	struct vb2_queue *cap_q = v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx);
 	struct v4l2_pix_format_mplane *pix = &f->fmt.pix_mp;
 	const struct daedalus_coded_fmt *desc;
-	unsigned int depth;
 	int ret;
 
 	if (vb2_is_busy(out_q))
@@ -278,11 +297,9 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 
 	ctx->coded_fmt = *f;
 	desc = daedalus_find_coded(pix->pixelformat);
-	depth = daedalus_cur_bit_depth(ctx, desc);
-	if (desc != ctx->coded_desc || depth != ctx->bit_depth) {
+	if (desc != ctx->coded_desc) {
 		ctx->coded_desc = desc;
-		ctx->bit_depth = depth;
-		daedalus_reset_decoded(ctx);
+		daedalus_reset_decoded(ctx, daedalus_cur_bit_depth(ctx, desc));
 	} else {
 		daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp,
 				      ctx->decoded_fmt.fmt.pix_mp.pixelformat, pix);
@@ -379,10 +396,9 @@ void daedalus_set_default_formats(struct daedalus_ctx *ctx)
 	pix->field = V4L2_FIELD_NONE;
 	pix->plane_fmt[0].sizeimage = daedalus_coded_sizeimage(pix->width, pix->height);
 	ctx->coded_desc = daedalus_coded_fmts[0];
-	ctx->bit_depth = daedalus_cur_bit_depth(ctx, ctx->coded_desc);
 
 	ctx->decoded_fmt.type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
-	daedalus_reset_decoded(ctx);
+	daedalus_reset_decoded(ctx, daedalus_cur_bit_depth(ctx, ctx->coded_desc));
 }
 
 static int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers,
