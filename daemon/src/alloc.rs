@@ -93,11 +93,14 @@ struct UdmabufCreate {
 const UDMABUF_FLAGS_CLOEXEC: u32 = 1;
 nix::ioctl_write_ptr!(udmabuf_ioctl_create, b'u', 0x42, UdmabufCreate);
 
+/// The running system's page size (16 KiB on a Raspberry Pi 5): udmabuf sizes and memfd
+/// offsets are whole pages. POSIX requires sysconf to know it.
 fn page_size() -> u64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+    let size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()
         .flatten()
-        .map_or(4096, |p| p as u64)
+        .expect("sysconf(_SC_PAGESIZE) always answers on Linux");
+    size as u64
 }
 
 fn round_up(n: u64, to: u64) -> u64 {
@@ -124,31 +127,41 @@ fn drm_nodes() -> Vec<PathBuf> {
 }
 
 impl Allocator {
-    /// Pick the first allocator that can actually allocate and export a buffer.
-    pub fn probe(kind: Kind, drm_device: Option<&Path>) -> Result<Allocator, AllocError> {
+    /// Pick the first allocator that can actually allocate and export a buffer. Returns it with
+    /// why each one before it was passed over.
+    pub fn probe(
+        kind: Kind,
+        drm_device: Option<&Path>,
+    ) -> Result<(Allocator, Vec<String>), AllocError> {
         let mut tried = Vec::new();
-        let mut candidates: Vec<Box<dyn Fn() -> Result<Allocator, AllocError>>> = Vec::new();
+        // Each candidate with the device it would use, for the log of what was passed over.
+        type Candidate = Box<dyn Fn() -> Result<Allocator, AllocError>>;
+        let mut candidates: Vec<(PathBuf, Candidate)> = Vec::new();
         if matches!(kind, Kind::Auto | Kind::Gbm) {
             let nodes = match drm_device {
                 Some(p) => vec![p.to_path_buf()],
                 None => drm_nodes(),
             };
             for node in nodes {
-                candidates.push(Box::new(move || Allocator::gbm(&node)));
+                let path = node.clone();
+                candidates.push((path, Box::new(move || Allocator::gbm(&node))));
             }
         }
         if matches!(kind, Kind::Auto | Kind::DmaHeap) {
             for heap in ["/dev/dma_heap/system", "/dev/dma_heap/linux,cma"] {
-                candidates.push(Box::new(move || Allocator::dma_heap(Path::new(heap))));
+                candidates.push((
+                    heap.into(),
+                    Box::new(move || Allocator::dma_heap(Path::new(heap))),
+                ));
             }
         }
         if matches!(kind, Kind::Auto | Kind::Udmabuf) {
-            candidates.push(Box::new(Allocator::udmabuf));
+            candidates.push(("/dev/udmabuf".into(), Box::new(Allocator::udmabuf)));
         }
-        for candidate in candidates {
+        for (path, candidate) in candidates {
             match candidate().and_then(|a| a.check().map(|_| a)) {
-                Ok(a) => return Ok(a),
-                Err(e) => tried.push(e.to_string()),
+                Ok(a) => return Ok((a, tried)),
+                Err(e) => tried.push(format!("{}: {e}", path.display())),
             }
         }
         Err(AllocError::NoneWorks(tried.join("; ")))

@@ -387,9 +387,10 @@ impl Allocation {
     fn get(&mut self, status: &status::Shared) -> Result<&Allocator, alloc::AllocError> {
         if self.found.is_none() {
             match Allocator::probe(self.kind, self.drm_device.as_deref()) {
-                Ok(a) => {
+                Ok((a, skipped)) => {
                     info!(
                         allocator = a.name(),
+                        skipped = skipped.join("; "),
                         "CAPTURE buffers from {}",
                         a.describe()
                     );
