@@ -40,17 +40,8 @@ build_root() {
 		apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 		apt-get clean
 		rm -rf /var/lib/apt/lists/*
-		echo daedalus-vm > /etc/hostname
-		printf "127.0.0.1 localhost\n127.0.1.1 daedalus-vm\n" > /etc/hosts
-		printf "/dev/vda / ext4 rw,errors=remount-ro 0 1\n" > /etc/fstab
-		passwd -d root >/dev/null
-		# the unprivileged user that tests run clients as (group video, as a desktop user)
-		id tester >/dev/null 2>&1 || useradd -m -u 1000 -G video,render tester
 	' sh "${PACKAGES[@]}"
-	install -m 0755 "$TOP/vm/guest-init" "$ROOT/usr/local/sbin/daedalus-test-init"
-	# tools/vm-run --systemd: the same script runner, as a unit of a booted system
-	install -m 0644 "$TOP/vm/daedalus-test.service" "$ROOT/etc/systemd/system/"
-	in_chroot "$ROOT" systemctl enable --quiet daedalus-test.service
+	guest_configure "$ROOT"
 	echo "$want" >"$stamp"
 }
 

@@ -27,8 +27,9 @@ PACKAGES=(
 	libavcodec-dev:arm64 libavformat-dev:arm64 libavutil-dev:arm64 libswresample-dev:arm64
 	libswscale-dev:arm64 libdrm-dev:arm64 libgbm-dev:arm64 libsystemd-dev:arm64
 	libdav1d-dev:arm64
-	# guest image and the VM
+	# guest images and the VMs; the aarch64 guest's root is made under qemu-user (binfmt)
 	debootstrap e2fsprogs qemu-system-x86 qemu-utils
+	mmdebstrap arch-test qemu-user qemu-user-binfmt qemu-system-arm
 	ca-certificates
 )
 

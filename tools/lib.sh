@@ -35,16 +35,27 @@ stage() {
 # in_chroot ROOT CMD...: run CMD as root inside the chroot ROOT. With ROOT = the build
 # environment, the repository is mounted at /src and $BUILD at /build. Mounts live in a private
 # mount namespace, so they vanish when CMD exits and nothing is left mounted under $BUILD.
+# DAEDALUS_BINFMT=aarch64: arm64 programs run there through the build environment's qemu-user,
+# registered with binfmt_misc for as long as CMD runs (an instance mounted in that namespace:
+# nothing is left registered on the host).
 in_chroot() {
 	local root=$1 binds=0
 	shift
-	[ -x "$root/usr/bin/env" ] || die "no chroot at $root"
+	[ -e "$root/usr/bin/env" ] || die "no chroot at $root"
 	if [ "$root" = "$BUILDENV" ]; then
 		binds=1
 		mkdir -p "$root/src" "$root/build"
 	fi
 	unshare --mount --propagation private -- /bin/bash -euc '
-		root=$1; top=$2; build=$3; binds=$4; shift 4
+		root=$1; top=$2; build=$3; binds=$4; binfmt=$5; buildenv=$6; shift 6
+		if [ -n "$binfmt" ]; then
+			# F: the kernel opens the interpreter now, so its path is the host'"'"'s
+			mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+			sed "s|:/usr/libexec/|:$buildenv/usr/libexec/|" \
+				"$buildenv/usr/lib/binfmt.d/qemu-$binfmt.conf" >/proc/sys/fs/binfmt_misc/register
+		fi
+		# a mount point of its own, as / is for tools that remount it (mmdebstrap)
+		mount --bind "$root" "$root"
 		mount -t proc proc "$root/proc"
 		mount --rbind /sys "$root/sys"
 		mount --rbind /dev "$root/dev"
@@ -56,7 +67,7 @@ in_chroot() {
 		exec chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" \
 			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 			LANG=C.UTF-8 CI="${CI:-}" "$@"
-	' in_chroot "$root" "$TOP" "$BUILD" "$binds" "$@"
+	' in_chroot "$root" "$TOP" "$BUILD" "$binds" "${DAEDALUS_BINFMT:-}" "$BUILDENV" "$@"
 }
 
 # in_buildenv CMD...: in_chroot in the build environment (see tools/buildenv.sh).
@@ -76,4 +87,21 @@ debootstrap_root() {
 	EOF
 	rm -rf "$dir"
 	mv "$dir.tmp" "$dir"
+}
+
+# guest_configure ROOT: what both test guests (x86_64 and aarch64) need besides packages: names,
+# fstab, a passwordless root, the unprivileged user the tests run clients as (group video, as a
+# desktop user), and the test runner (vm/guest-init as init, or as a unit under systemd).
+guest_configure() {
+	local root=$1
+	in_chroot "$root" /bin/sh -ec '
+		echo daedalus-vm > /etc/hostname
+		printf "127.0.0.1 localhost\n127.0.1.1 daedalus-vm\n" > /etc/hosts
+		printf "/dev/vda / ext4 rw,errors=remount-ro 0 1\n" > /etc/fstab
+		passwd -d root >/dev/null
+		id tester >/dev/null 2>&1 || useradd -m -u 1000 -G video,render tester
+	'
+	install -m 0755 "$TOP/vm/guest-init" "$root/usr/local/sbin/daedalus-test-init"
+	install -m 0644 "$TOP/vm/daedalus-test.service" "$root/etc/systemd/system/"
+	in_chroot "$root" systemctl enable --quiet daedalus-test.service
 }

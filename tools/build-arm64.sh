@@ -1,0 +1,102 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the aarch64 guest: a minimal arm64 trixie root made with mmdebstrap under qemu-user
+# (binfmt_misc), with Debian's stock arm64-16k kernels -- 16 KiB pages, as on a Raspberry Pi 5 --
+# for every kernel in XHDR_KERNELS (vm/pins.env: trixie's 6.12 and trixie-backports' 7.3), their
+# headers (DKMS builds our module natively in the guest), and what the installed system test
+# (tests/vm/packages.sh) needs: systemd, GStreamer's v4l2codecs, v4l-utils, the daemon's
+# libraries. No kernel is built: the guest boots Debian's vmlinuz and initrd.
+#
+# Output under $BUILD/arm64: root.img (ext4), vmlinuz-VER and initrd.img-VER per kernel.
+# Emulated dpkg is the slow part: keep the package list short.
+. "$(dirname "$0")/lib.sh"
+
+A64=$BUILD/arm64
+FLAVOUR=arm64-16k
+PACKAGES=(
+	systemd systemd-sysv udev kmod procps util-linux passwd initramfs-tools
+	# the clients: GStreamer's stateless decoders, v4l2-compliance; python3 for the test helpers
+	v4l-utils gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-bad
+	python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+	# DKMS builds the module natively against the running kernel's headers
+	gcc make libc6-dev
+)
+# What our packages depend on, as they say it (apt in the guest has no network): the daemon's
+# run-time libraries, dkms.
+debs=("$BUILD"/debs/daedalus-v4l2d_*_arm64.deb "$BUILD"/debs/daedalus-v4l2-dkms_*_all.deb)
+[ -f "${debs[0]}" ] && [ -f "${debs[1]}" ] || die "build the packages first (tools/build-packages.sh)"
+mapfile -t deps < <(for deb in "${debs[@]}"; do dpkg-deb -f "$deb" Depends; done |
+	tr ',' '\n' | sed 's/[|(].*//; s/ //g' | grep -v '^daedalus-' | sort -u)
+PACKAGES+=("${deps[@]}")
+for k in $XHDR_KERNELS; do
+	PACKAGES+=("linux-image-$k-$FLAVOUR" "linux-headers-$k-$FLAVOUR")
+done
+# trixie-backports' kernels pre-depend on its newer linux-base (the 6.12 kernel takes it too)
+PACKAGES+=("linux-base/$DEBIAN_SUITE-backports")
+
+# qemu-user runs the arm64 programs (dpkg, maintainer scripts) while the root is made
+export DAEDALUS_BINFMT=aarch64
+
+build_root() {
+	local want stamp=$A64/root/.daedalus-stamp
+	want=$(printf '%s\n' "${PACKAGES[@]}" "$DEBIAN_SUITE" "$(cat "$TOP/vm/guest-init" \
+		"$TOP/vm/daedalus-test.service" "$0" | sha256sum)" | sha256sum | cut -c1-16)
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+		log "arm64 guest root up to date"
+		return
+	fi
+	log "mmdebstrap --arch=arm64 (${#PACKAGES[@]} packages, under qemu-user)"
+	rm -rf "$A64/root" "$A64/root.tmp"
+	mkdir -p "$A64"
+	local include
+	include=$(IFS=,; echo "${PACKAGES[*]}")
+	# The initrds hold only what mounts the root (virtio-blk, ext4): generating Debian's
+	# default ones (MODULES=most) under qemu-user takes minutes per kernel.
+	in_buildenv mmdebstrap --arch=arm64 --variant=apt --mode=root \
+		--aptopt='APT::Install-Recommends "false"' \
+		--setup-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/usr/share/initramfs-tools/modules.d"' \
+		--setup-hook='echo MODULES=list >"$1/etc/initramfs-tools/conf.d/daedalus-vm"' \
+		--setup-hook='printf "virtio_blk\next4\n" >"$1/usr/share/initramfs-tools/modules.d/daedalus-vm"' \
+		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+		--dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+		--include="$include" "$DEBIAN_SUITE" /build/arm64/root.tmp \
+		"deb $DEBIAN_MIRROR $DEBIAN_SUITE main" \
+		"deb $DEBIAN_MIRROR $DEBIAN_SUITE-updates main" \
+		"deb $DEBIAN_SECURITY_MIRROR $DEBIAN_SUITE-security main" \
+		"deb $DEBIAN_MIRROR $DEBIAN_SUITE-backports main" >"$A64/mmdebstrap.log" 2>&1 ||
+		{ tail -30 "$A64/mmdebstrap.log"; die "mmdebstrap failed"; }
+	mv "$A64/root.tmp" "$A64/root"
+	guest_configure "$A64/root"
+	echo "$want" >"$stamp"
+}
+
+build_image() {
+	local want img=$A64/root.img k ver found=0
+	want=$(cat "$A64/root/.daedalus-stamp")
+	if [ -f "$img" ] && [ "$(cat "$A64/.img-stamp" 2>/dev/null)" = "$want" ]; then
+		log "arm64 guest image up to date"
+		return
+	fi
+	for k in $XHDR_KERNELS; do
+		ver=$k-$FLAVOUR
+		# 6.12 keeps vmlinuz in /boot; from 7.x Debian's linux-binary package has it in
+		# /usr/lib/modules/VER
+		for f in "$A64/root/boot/vmlinuz-$ver" "$A64/root/usr/lib/modules/$ver/vmlinuz"; do
+			[ -f "$f" ] && { cp "$f" "$A64/vmlinuz-$ver"; found=$((found + 1)); break; }
+		done
+		[ -f "$A64/root/boot/initrd.img-$ver" ] || die "no initrd for $ver"
+		cp "$A64/root/boot/initrd.img-$ver" "$A64/initrd.img-$ver"
+		[ -e "$A64/root/usr/lib/modules/$ver/build/Makefile" ] || die "no headers for $ver"
+	done
+	[ "$found" = "$(wc -w <<<"$XHDR_KERNELS")" ] || die "a vmlinuz is missing"
+	local mb
+	mb=$(($(du -sm "$A64/root" | cut -f1) + 1024))
+	rm -f "$img.tmp"
+	in_buildenv mkfs.ext4 -q -L daedalus-root -d /build/arm64/root /build/arm64/root.img.tmp "${mb}M"
+	mv "$img.tmp" "$img"
+	echo "$want" >"$A64/.img-stamp"
+	log "arm64 guest: $(du -sh "$A64/root" | cut -f1) root, kernels: $XHDR_KERNELS ($FLAVOUR)"
+}
+
+build_root
+build_image
