@@ -43,11 +43,25 @@ gst() {
 		gst-launch-1.0 -q --no-position "$@"
 }
 
-DAEMON=/build/target/release/daedalus-v4l2d
-MODULE=${MODULE:-/build/module/daedalus-v4l2.ko}
+# What this guest runs: on x86_64 the test kernel and the module built against it, the daemon
+# built natively; on aarch64 Debian's own arm64-16k kernel, the module cross-built against its
+# headers package (tools/cross-module.sh) and the daemon cross-built for arm64.
+case $(uname -m) in
+aarch64)
+	DAEMON=/build/target/aarch64-unknown-linux-gnu/release/daedalus-v4l2d
+	MODULE=${MODULE:-/build/xhdr/build/$(uname -r)/daedalus-v4l2.ko}
+	;;
+*)
+	DAEMON=/build/target/release/daedalus-v4l2d
+	MODULE=${MODULE:-/build/module/daedalus-v4l2.ko}
+	;;
+esac
+CTL=$(dirname "$DAEMON")/daedalus-v4l2ctl
 
 # load_daedalus: the module and what it links against, plus vkms/vgem so GBM has a DRM device
+# (Debian's arm64 kernels have no vkms)
 load_daedalus() {
+	[ -f "$MODULE" ] || fail "$MODULE missing (on aarch64: run tools/cross-module.sh first)"
 	modprobe v4l2-mem2mem
 	modprobe videobuf2-vmalloc
 	modprobe vkms 2>/dev/null || true
@@ -80,21 +94,23 @@ stop_daemon() {
 
 # clip_size CLIP: WIDTHxHEIGHT from the clip's .info
 clip_size() { sed -n 's/^size=//p' "$CLIPS/${1%.*}.info"; }
+# clip_codec CLIP: vp9, h264 or av1, the first word of the clip's name
+clip_codec() {
+	local name=${1##*/}
+	echo "${name%%-*}"
+}
 # clip_format CLIP: FFmpeg's name of the clip's decoded format (nv12, or p010le when 10-bit)
 clip_format() { sed -n 's/^format=//p' "$CLIPS/${1%.*}.info" 2>/dev/null; }
 
 # gst_decode CLIP OUT: decode CLIP through our stateless decoder with GStreamer into OUT, NV12 or
 # P010 frames (clip_format)
 gst_decode() {
-	local clip=$1 out=$2 parse caps=NV12
-	case ${clip##*/} in
-	vp9*) parse="ivfparse ! vp9parse ! v4l2slvp9dec" ;;
-	h264*) parse="h264parse ! v4l2slh264dec" ;;
-	av1*) parse="ivfparse ! av1parse ! v4l2slav1dec" ;;
-	esac
+	local clip=$1 out=$2 codec parse= caps=NV12
+	codec=$(clip_codec "$clip")
+	case $clip in *.ivf) parse="ivfparse ! " ;; esac
 	[ "$(clip_format "$clip")" = p010le ] && caps=P010_10LE
-	gst filesrc location="$CLIPS/$clip" ! $parse ! video/x-raw,format=$caps ! \
-		filesink location="$out"
+	gst filesrc location="$CLIPS/$clip" ! ${parse}${codec}parse ! "v4l2sl${codec}dec" ! \
+		video/x-raw,format=$caps ! filesink location="$out"
 }
 
 # byte_exact CLIP OUT: compare OUT frame by frame with FFmpeg's reference decode of CLIP
@@ -108,21 +124,17 @@ byte_exact() {
 # seek_test CLIP [SECONDS]: a seek to SECONDS (default 0.5) in the clip's Matroska copy resumes
 # byte-exact at the next key frame (tests/seek.py)
 seek_test() {
-	local clip=${1%.*} dec
-	case $clip in
-	vp9*) dec=v4l2slvp9dec ;;
-	h264*) dec=v4l2slh264dec ;;
-	av1*) dec=v4l2slav1dec ;;
-	esac
+	local clip=${1%.*}
 	GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/seek.py \
-		"$CLIPS/$clip.mkv" "$CLIPS/$clip.framemd5" "$dec" "${2:-0.5}"
+		"$CLIPS/$clip.mkv" "$CLIPS/$clip.framemd5" "v4l2sl$(clip_codec "$clip")dec" "${2:-0.5}"
 }
 
-# reboot_and_rerun: (tools/vm-run --systemd only) reboot the guest on the same disk and run this
-# script again from the start; it finds its progress in its own files on the guest's disk.
+# reboot_and_rerun [KERNEL]: (tools/vm-run --systemd only) reboot the guest on the same disk
+# and run this script again from the start; it finds its progress in its own files on the
+# guest's disk. On aarch64, KERNEL (one of vm/pins.env's XHDR_KERNELS) is the kernel to boot.
 reboot_and_rerun() {
 	[ "$(cat /proc/1/comm)" = systemd ] || fail "reboot_and_rerun needs tools/vm-run --systemd"
-	touch "$OUT/reboot-requested"
+	echo "${1:-}" >"$OUT/reboot-requested"
 	exit 0
 }
 

@@ -1,12 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0
 # The user's path, on a booted trixie system with systemd as PID 1 (tools/vm-run --systemd):
-#   boot 1: apt install the two .debs from build/debs (DKMS builds the module against the test
-#           kernel's headers package), then reboot;
+#   boot 1: apt install the two .debs from build/debs (DKMS builds the module against the
+#           headers of every installed kernel), then reboot;
 #   boot 2: the module is loaded at boot, udev has started the service, an unprivileged user in
-#           group video decodes VP9 byte-exact, the journal has the stream's lines as fields,
-#           the control socket starts the stopped service, the watchdog restarts a stuck one,
-#           and apt remove / purge leave no daemon, no module and (purge) no config.
+#           group video decodes VP9 byte-exact, v4l2-compliance -m passes, the journal has the
+#           stream's lines as fields, the control socket starts the stopped service, the
+#           watchdog restarts a stuck one;
+#   then, with arguments (aarch64: the kernels to check, as vm/pins.env names them), boot 2
+#   again on each other kernel; last, apt remove / purge leave no daemon, no module and
+#   (purge) no config.
+# x86_64: tools/vm-run --systemd tests/vm/packages.sh (the test kernel and its headers);
+# aarch64: tools/vm-run --arch aarch64 --systemd tests/vm/packages.sh 6.12.117+deb13 7.3.4+deb13
+# (Debian's arm64-16k kernels, the first booted first).
 . /src/tests/vm/lib.sh
+KERNELS=("$@")
 
 STATE=/var/lib/daedalus-test
 CLIP=vp9-320x240.ivf
@@ -31,8 +38,11 @@ if [ ! -e "$STATE/installed" ]; then
 	dpkg-query -W -f '${Package} ${Version}\n' 'linux-headers-*' dkms systemd
 	ls /build/debs
 	# Stands in for a Pi's GPU: a DRM device for the daemon's GBM allocations, now and at boot.
-	modprobe vkms
-	echo vkms >/etc/modules-load.d/test-drm.conf
+	# Debian's arm64 kernels have no vkms: there the daemon takes udmabuf (tests/vm/allocators.sh).
+	if modinfo vkms >/dev/null 2>&1; then
+		modprobe vkms
+		echo vkms >/etc/modules-load.d/test-drm.conf
+	fi
 
 	arch=$(dpkg --print-architecture)
 	step "apt install ./daedalus-v4l2-dkms_*.deb ./daedalus-v4l2d_*_$arch.deb"
@@ -43,6 +53,9 @@ if [ ! -e "$STATE/installed" ]; then
 	echo "apt install took $(seconds "$t0" "$(now)") s"
 	dkms status daedalus-v4l2 | tee /tmp/dkms-status
 	grep -q ": installed" /tmp/dkms-status || fail "DKMS did not install the module"
+	for k in "${KERNELS[@]}"; do
+		grep -q "$k-.*: installed" /tmp/dkms-status || fail "DKMS did not build for $k"
+	done
 	modinfo -n daedalus-v4l2 | grep /updates/dkms/ >/dev/null || fail "the module is not DKMS's"
 	dpkg -L daedalus-v4l2d | grep -E "\.(service|socket|rules|toml)$|/(man[18])/"
 	# No reboot needed to start using it: the postinst loaded the module, udev started the daemon.
@@ -53,7 +66,7 @@ if [ ! -e "$STATE/installed" ]; then
 	reboot_and_rerun
 fi
 
-step "boot 2: the module was loaded at boot (modules-load.d)"
+step "boot $(($(cat /out/boots 2>/dev/null || echo 0) + 1)), $(uname -r): the module was loaded at boot (modules-load.d)"
 wait_for 30 test -d /sys/module/daedalus_v4l2 || fail "module not loaded"
 lsmod | grep daedalus
 journalctl -b -u systemd-modules-load --no-pager -o cat | grep -i daedalus || true
@@ -89,6 +102,9 @@ as_tester timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$
 	filesink location=/tmp/tester.nv12
 echo "decoded in $(seconds "$t0" "$(now)") s"
 byte_exact "$CLIP" /tmp/tester.nv12
+
+step "v4l2-compliance -m on the installed system ($(uname -m), page size $(getconf PAGESIZE))"
+compliance -m "$(media_dev daedalus-v4l2)"
 
 step "journalctl -u $UNIT: the stream's start and end lines, with fields"
 journalctl -b -u "$UNIT" --no-pager -o short-monotonic | tail -8
@@ -146,6 +162,14 @@ systemd-analyze security --no-pager "$UNIT" | tee "$OUT/security.txt" | grep -E 
 exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$OUT/security.txt")
 echo "exposure: $exposure"
 awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }' || fail "exposure $exposure > 2.0"
+
+touch "$STATE/checked-$(uname -r)"
+for k in "${KERNELS[@]}"; do
+	if ! compgen -G "$STATE/checked-$k-*" >/dev/null; then
+		echo "the installed system checked on $(uname -r); rebooting into $k"
+		reboot_and_rerun "$k"
+	fi
+done
 
 step "apt remove: no daemon, no module left; the config stays"
 DEBIAN_FRONTEND=noninteractive apt-get remove -y daedalus-v4l2-dkms daedalus-v4l2d 2>&1 |

@@ -30,7 +30,7 @@ step "zero-copy: frames read through VIDIOC_EXPBUF'd dmabufs, which are the daem
 GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
 	"$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" "$DAEMON_PID"
 step "daedalus-v4l2ctl status (as an unprivileged user)"
-ctl=/build/target/release/daedalus-v4l2ctl
+ctl=$CTL
 runuser -u tester -- "$ctl" status
 runuser -u tester -- "$ctl" status --json >/tmp/status.json
 python3 - /tmp/status.json <<'PY'
