@@ -14,96 +14,16 @@ MMAP buffers and checks, plane by plane, what a client relies on:
     (no copy between the two).
 Prints one line per plane; exits 0 when every check holds.
 """
-import ctypes
 import fcntl
 import mmap
 import os
 import sys
 
+from v4l2uapi import (CAPTURE_MPLANE, MEMORY_MMAP, OUTPUT_MPLANE, VIDIOC_EXPBUF, VIDIOC_G_FMT,
+                      VIDIOC_QUERYBUF, VIDIOC_REQBUFS, VIDIOC_S_FMT, Buffer, ExportBuffer,
+                      Format, Plane, RequestBuffers, fourcc)
+
 PAGE = os.sysconf("SC_PAGESIZE")
-OUTPUT_MPLANE, CAPTURE_MPLANE = 10, 9
-MEMORY_MMAP = 1
-
-
-class PlanePix(ctypes.Structure):
-    _fields_ = [("sizeimage", ctypes.c_uint32), ("bytesperline", ctypes.c_uint32),
-                ("reserved", ctypes.c_uint16 * 6)]
-
-
-class PixMp(ctypes.Structure):
-    _fields_ = [("width", ctypes.c_uint32), ("height", ctypes.c_uint32),
-                ("pixelformat", ctypes.c_uint32), ("field", ctypes.c_uint32),
-                ("colorspace", ctypes.c_uint32), ("plane_fmt", PlanePix * 8),
-                ("num_planes", ctypes.c_uint8), ("flags", ctypes.c_uint8),
-                ("ycbcr_enc", ctypes.c_uint8), ("quantization", ctypes.c_uint8),
-                ("xfer_func", ctypes.c_uint8), ("reserved", ctypes.c_uint8 * 7)]
-
-
-class FmtUnion(ctypes.Union):
-    # raw_data[200], aligned as the pointers in struct v4l2_window
-    _fields_ = [("pix_mp", PixMp), ("raw", ctypes.c_uint8 * 200), ("_align", ctypes.c_void_p)]
-
-
-class Format(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint32), ("fmt", FmtUnion)]
-
-
-class RequestBuffers(ctypes.Structure):
-    _fields_ = [("count", ctypes.c_uint32), ("type", ctypes.c_uint32),
-                ("memory", ctypes.c_uint32), ("capabilities", ctypes.c_uint32),
-                ("flags", ctypes.c_uint8), ("reserved", ctypes.c_uint8 * 3)]
-
-
-class PlaneM(ctypes.Union):
-    _fields_ = [("mem_offset", ctypes.c_uint32), ("userptr", ctypes.c_ulong),
-                ("fd", ctypes.c_int32)]
-
-
-class Plane(ctypes.Structure):
-    _fields_ = [("bytesused", ctypes.c_uint32), ("length", ctypes.c_uint32), ("m", PlaneM),
-                ("data_offset", ctypes.c_uint32), ("reserved", ctypes.c_uint32 * 11)]
-
-
-class Timeval(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long)]
-
-
-class Timecode(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint32), ("flags", ctypes.c_uint32),
-                ("frames", ctypes.c_uint8), ("seconds", ctypes.c_uint8),
-                ("minutes", ctypes.c_uint8), ("hours", ctypes.c_uint8),
-                ("userbits", ctypes.c_uint8 * 4)]
-
-
-class BufM(ctypes.Union):
-    _fields_ = [("offset", ctypes.c_uint32), ("userptr", ctypes.c_ulong),
-                ("planes", ctypes.POINTER(Plane)), ("fd", ctypes.c_int32)]
-
-
-class Buffer(ctypes.Structure):
-    _fields_ = [("index", ctypes.c_uint32), ("type", ctypes.c_uint32),
-                ("bytesused", ctypes.c_uint32), ("flags", ctypes.c_uint32),
-                ("field", ctypes.c_uint32), ("timestamp", Timeval), ("timecode", Timecode),
-                ("sequence", ctypes.c_uint32), ("memory", ctypes.c_uint32), ("m", BufM),
-                ("length", ctypes.c_uint32), ("reserved2", ctypes.c_uint32),
-                ("request_fd", ctypes.c_int32)]
-
-
-class ExportBuffer(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint32), ("index", ctypes.c_uint32),
-                ("plane", ctypes.c_uint32), ("flags", ctypes.c_uint32),
-                ("fd", ctypes.c_int32), ("reserved", ctypes.c_uint32 * 11)]
-
-
-def iowr(nr: int, struct) -> int:
-    return (3 << 30) | (ctypes.sizeof(struct) << 16) | (ord("V") << 8) | nr
-
-
-VIDIOC_G_FMT = iowr(4, Format)
-VIDIOC_S_FMT = iowr(5, Format)
-VIDIOC_REQBUFS = iowr(8, RequestBuffers)
-VIDIOC_QUERYBUF = iowr(9, Buffer)
-VIDIOC_EXPBUF = iowr(16, ExportBuffer)
 
 problems = []
 
@@ -112,10 +32,6 @@ def check(cond: bool, what: str) -> None:
     if not cond:
         problems.append(what)
         print(f"  FAIL: {what}")
-
-
-def fourcc(s: str) -> int:
-    return int.from_bytes(s.encode(), "little")
 
 
 def queue(fd: int, qtype: int, name: str, offsets: set) -> None:
