@@ -90,6 +90,7 @@ struct UdmabufCreate {
     offset: u64,
     size: u64,
 }
+const UDMABUF: &str = "/dev/udmabuf";
 const UDMABUF_FLAGS_CLOEXEC: u32 = 1;
 nix::ioctl_write_ptr!(udmabuf_ioctl_create, b'u', 0x42, UdmabufCreate);
 
@@ -133,33 +134,27 @@ impl Allocator {
         kind: Kind,
         drm_device: Option<&Path>,
     ) -> Result<(Allocator, Vec<String>), AllocError> {
-        let mut tried = Vec::new();
-        // Each candidate with the device it would use, for the log of what was passed over.
-        type Candidate = Box<dyn Fn() -> Result<Allocator, AllocError>>;
-        let mut candidates: Vec<(PathBuf, Candidate)> = Vec::new();
+        // Each candidate: the device it would use, and how to open it there.
+        type Open = fn(&Path) -> Result<Allocator, AllocError>;
+        let mut candidates: Vec<(PathBuf, Open)> = Vec::new();
         if matches!(kind, Kind::Auto | Kind::Gbm) {
             let nodes = match drm_device {
                 Some(p) => vec![p.to_path_buf()],
                 None => drm_nodes(),
             };
-            for node in nodes {
-                let path = node.clone();
-                candidates.push((path, Box::new(move || Allocator::gbm(&node))));
-            }
+            candidates.extend(nodes.into_iter().map(|node| (node, Allocator::gbm as Open)));
         }
         if matches!(kind, Kind::Auto | Kind::DmaHeap) {
             for heap in ["/dev/dma_heap/system", "/dev/dma_heap/linux,cma"] {
-                candidates.push((
-                    heap.into(),
-                    Box::new(move || Allocator::dma_heap(Path::new(heap))),
-                ));
+                candidates.push((heap.into(), Allocator::dma_heap));
             }
         }
         if matches!(kind, Kind::Auto | Kind::Udmabuf) {
-            candidates.push(("/dev/udmabuf".into(), Box::new(Allocator::udmabuf)));
+            candidates.push((UDMABUF.into(), Allocator::udmabuf));
         }
-        for (path, candidate) in candidates {
-            match candidate().and_then(|a| a.check().map(|_| a)) {
+        let mut tried = Vec::new();
+        for (path, open) in candidates {
+            match open(&path).and_then(|a| a.check().map(|_| a)) {
                 Ok(a) => return Ok((a, tried)),
                 Err(e) => tried.push(format!("{}: {e}", path.display())),
             }
@@ -191,11 +186,11 @@ impl Allocator {
         })
     }
 
-    fn udmabuf() -> Result<Allocator, AllocError> {
+    fn udmabuf(path: &Path) -> Result<Allocator, AllocError> {
         let dev = OpenOptions::new()
             .read(true)
             .write(true)
-            .open("/dev/udmabuf")
+            .open(path)
             .map_err(io("udmabuf"))?;
         Ok(Allocator::Udmabuf { dev })
     }
@@ -222,7 +217,7 @@ impl Allocator {
                 )
             }
             Allocator::DmaHeap { path, .. } => format!("dma-heap {}", path.display()),
-            Allocator::Udmabuf { .. } => "udmabuf (/dev/udmabuf)".to_string(),
+            Allocator::Udmabuf { .. } => format!("udmabuf ({UDMABUF})"),
         }
     }
 
