@@ -34,10 +34,12 @@ import sys
 
 from v4l2uapi import (BUF_CAP_SUPPORTS_DMABUF, BUF_CAP_SUPPORTS_M2M_HOLD_CAPTURE_BUF,
                       BUF_CAP_SUPPORTS_REQUESTS, CAP_DEVICE_CAPS, CAP_STREAMING,
-                      CAP_VIDEO_M2M, CAP_VIDEO_M2M_MPLANE, CAPTURE_MPLANE, CID_AV1_PROFILE,
+                      CAP_VIDEO_M2M, CAP_VIDEO_M2M_MPLANE, CAPTURE, CAPTURE_MPLANE,
+                      CID_AV1_PROFILE,
                       CID_H264_PROFILE, CID_STATELESS_H264_DECODE_MODE,
                       CID_STATELESS_H264_START_CODE, CID_VP9_PROFILE, MEDIA_INTF_T_V4L_VIDEO,
-                      MEDIA_IOC_DEVICE_INFO, MEDIA_IOC_G_TOPOLOGY, MEMORY_MMAP, OUTPUT_MPLANE,
+                      MEDIA_IOC_DEVICE_INFO, MEDIA_IOC_G_TOPOLOGY, MEMORY_MMAP, OUTPUT,
+                      OUTPUT_MPLANE,
                       SEL_TGT_COMPOSE, VIDIOC_CREATE_BUFS, VIDIOC_ENUM_FMT,
                       VIDIOC_ENUM_FRAMESIZES, VIDIOC_G_FMT, VIDIOC_G_SELECTION,
                       VIDIOC_QUERYCAP, VIDIOC_QUERYCTRL, VIDIOC_QUERYMENU, VIDIOC_REQBUFS,
@@ -45,7 +47,6 @@ from v4l2uapi import (BUF_CAP_SUPPORTS_DMABUF, BUF_CAP_SUPPORTS_M2M_HOLD_CAPTURE
                       MediaDeviceInfo, MediaInterface, MediaTopology, QueryCtrl, QueryMenu,
                       RequestBuffers, Selection, fourcc, fourcc_str, ioctl)
 
-OUTPUT, CAPTURE = 2, 1    # single-plane buffer types, for clients that use them
 STATELESS_PROFILE_CIDS = {"S264": CID_H264_PROFILE, "VP9F": CID_VP9_PROFILE,
                           "AV1F": CID_AV1_PROFILE}
 

@@ -6,6 +6,7 @@ import ctypes
 import fcntl
 
 OUTPUT_MPLANE, CAPTURE_MPLANE = 10, 9
+OUTPUT, CAPTURE = 2, 1    # the single-plane types (also what G_SELECTION takes for MPLANE)
 MEMORY_MMAP = 1
 
 CAP_VIDEO_M2M_MPLANE = 0x00004000

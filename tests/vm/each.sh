@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# Run several quick guest tests in one boot (an emulated aarch64 boot costs half a minute):
+# Run several quick guest tests in one boot (an emulated aarch64 boot costs ~15 s):
 #   tools/vm-run --arch aarch64 tests/vm/each.sh pagesize allocators compliance
 # Each runs as its own script; a leftover daemon or module is cleared between them.
 . /src/tests/vm/lib.sh

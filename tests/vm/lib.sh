@@ -129,6 +129,13 @@ seek_test() {
 		"$CLIPS/$clip.mkv" "$CLIPS/$clip.framemd5" "v4l2sl$(clip_codec "$clip")dec" "${2:-0.5}"
 }
 
+# expbuf_test CLIP: (VP9, daemon started) a client reads each frame through the VIDIOC_EXPBUF'd
+# dmabufs GStreamer hands out, checks they are the daemon's own and byte-exact (tests/expbuf.py)
+expbuf_test() {
+	GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
+		"$CLIPS/$1" "$CLIPS/${1%.*}.framemd5" "$DAEMON_PID"
+}
+
 # reboot_and_rerun [KERNEL]: (tools/vm-run --systemd only) reboot the guest on the same disk
 # and run this script again from the start; it finds its progress in its own files on the
 # guest's disk. On aarch64, KERNEL (one of vm/pins.env's XHDR_KERNELS) is the kernel to boot.

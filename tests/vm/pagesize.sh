@@ -23,7 +23,6 @@ rm -f /tmp/out.nv12
 # (expbuf.py takes GStreamer's frames from an appsink, which cannot take a frame with its own
 # strides: at 350x202 v4l2codecs copies them out, so this decode is at 320x240.)
 step "zero-copy at this page size: frames read through EXPBUF'd dmabufs, which are the daemon's"
-GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
-	"$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" "$DAEMON_PID"
+expbuf_test vp9-320x240.ivf
 stop_daemon
 rmmod daedalus-v4l2

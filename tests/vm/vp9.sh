@@ -27,12 +27,10 @@ for seek in vp9-320x240:0.5 vp9-10bit-320x240:0.5 vp9-1920x1080:2.5; do
 	seek_test "${seek%:*}" "${seek#*:}"
 done
 step "zero-copy: frames read through VIDIOC_EXPBUF'd dmabufs, which are the daemon's"
-GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
-	"$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" "$DAEMON_PID"
+expbuf_test vp9-320x240.ivf
 step "daedalus-v4l2ctl status (as an unprivileged user)"
-ctl=$CTL
-runuser -u tester -- "$ctl" status
-runuser -u tester -- "$ctl" status --json >/tmp/status.json
+runuser -u tester -- "$CTL" status
+runuser -u tester -- "$CTL" status --json >/tmp/status.json
 python3 - /tmp/status.json <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
