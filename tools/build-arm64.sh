@@ -7,7 +7,8 @@
 # (tests/vm/packages.sh) needs: systemd, GStreamer's v4l2codecs, v4l-utils, the daemon's
 # libraries. No kernel is built: the guest boots Debian's vmlinuz and initrd.
 #
-# Output under $BUILD/arm64: root.img (ext4), vmlinuz-VER and initrd.img-VER per kernel.
+# Output under $BUILD/arm64: root.img (ext4), vmlinuz-K and initrd.img-K per kernel K of
+# XHDR_KERNELS.
 # Emulated dpkg is the slow part: keep the package list short.
 . "$(dirname "$0")/lib.sh"
 
@@ -71,24 +72,23 @@ build_root() {
 }
 
 build_image() {
-	local want img=$A64/root.img k ver found=0
+	local want img=$A64/root.img k ver f
 	want=$(cat "$A64/root/.daedalus-stamp")
 	if [ -f "$img" ] && [ "$(cat "$A64/.img-stamp" 2>/dev/null)" = "$want" ]; then
 		log "arm64 guest image up to date"
 		return
 	fi
+	# Named as vm/pins.env names the kernels (tools/vm-run --kernel): the flavour is this file's.
 	for k in $XHDR_KERNELS; do
 		ver=$k-$FLAVOUR
+		[ -e "$A64/root/usr/lib/modules/$ver/build/Makefile" ] || die "no headers for $ver"
+		cp "$A64/root/boot/initrd.img-$ver" "$A64/initrd.img-$k" || die "no initrd for $ver"
 		# 6.12 keeps vmlinuz in /boot; from 7.x Debian's linux-binary package has it in
 		# /usr/lib/modules/VER
-		for f in "$A64/root/boot/vmlinuz-$ver" "$A64/root/usr/lib/modules/$ver/vmlinuz"; do
-			[ -f "$f" ] && { cp "$f" "$A64/vmlinuz-$ver"; found=$((found + 1)); break; }
-		done
-		[ -f "$A64/root/boot/initrd.img-$ver" ] || die "no initrd for $ver"
-		cp "$A64/root/boot/initrd.img-$ver" "$A64/initrd.img-$ver"
-		[ -e "$A64/root/usr/lib/modules/$ver/build/Makefile" ] || die "no headers for $ver"
+		f=$A64/root/boot/vmlinuz-$ver
+		[ -f "$f" ] || f=$A64/root/usr/lib/modules/$ver/vmlinuz
+		cp "$f" "$A64/vmlinuz-$k" || die "no vmlinuz for $ver"
 	done
-	[ "$found" = "$(wc -w <<<"$XHDR_KERNELS")" ] || die "a vmlinuz is missing"
 	local mb
 	mb=$(($(du -sm "$A64/root" | cut -f1) + 1024))
 	rm -f "$img.tmp"

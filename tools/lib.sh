@@ -41,7 +41,7 @@ stage() {
 in_chroot() {
 	local root=$1 binds=0
 	shift
-	[ -e "$root/usr/bin/env" ] || die "no chroot at $root"
+	[ -x "$root/usr/bin/env" ] || die "no chroot at $root"
 	if [ "$root" = "$BUILDENV" ]; then
 		binds=1
 		mkdir -p "$root/src" "$root/build"
