@@ -17,7 +17,7 @@ use thiserror::Error;
 pub const FAMILY_NAME: &str = "daedalus";
 pub const FAMILY_VERSION: u8 = 1;
 /// Protocol version sent in attach (`definitions: version`).
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const MCGRP_JOBS: &str = "jobs";
 /// Largest number of memory planes of a CAPTURE buffer (`definitions: max-planes`).
 pub const MAX_PLANES: usize = 3;
@@ -64,6 +64,7 @@ pub enum JobAttr {
     Buf = 16,
     Size = 17,
     Ctrl = 18,
+    Flags = 19,
 }
 impl neli::consts::genl::NlAttrType for JobAttr {}
 
@@ -72,6 +73,13 @@ pub enum DoneAttr {
     Id = 1,
     Status = 2,
     Fd = 3,
+    Flags = 4,
+    Timestamp = 5,
+    Width = 6,
+    Height = 7,
+    Pixfmt = 8,
+    MinBuffers = 9,
+    Pending = 10,
 }
 impl neli::consts::genl::NlAttrType for DoneAttr {}
 
@@ -82,7 +90,18 @@ pub enum JobKind {
     Alloc = 2,
     Release = 3,
     StreamClose = 4,
+    Feed = 5,
+    Flush = 6,
 }
+
+/// `flags feed-flags`: the client asked to drain; this is the last bitstream.
+pub const FEED_FLAG_DRAIN: u32 = 1;
+/// `flags done-flags`: the CAPTURE buffer holds a picture.
+pub const DONE_FLAG_FILLED: u32 = 1;
+/// `flags done-flags`: the CAPTURE buffer is the last of the drain or of the old format.
+pub const DONE_FLAG_LAST: u32 = 2;
+/// `flags done-flags`: the stream's format is new.
+pub const DONE_FLAG_FORMAT: u32 = 4;
 
 /// `enum codec`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,6 +118,8 @@ impl JobKind {
             2 => JobKind::Alloc,
             3 => JobKind::Release,
             4 => JobKind::StreamClose,
+            5 => JobKind::Feed,
+            6 => JobKind::Flush,
             value => {
                 return Err(ParseError::Unknown {
                     what: "job kind",
@@ -156,6 +177,63 @@ pub struct DecodeJob {
     pub ctrls: Vec<Ctrl>,
 }
 
+/// The bitstream a feed job carries: `bytes` at `offset` in the OUTPUT buffer `fd`.
+#[derive(Debug)]
+pub struct FeedSrc {
+    pub fd: OwnedFd,
+    pub offset: u32,
+    pub bytes: u32,
+    pub timestamp: u64,
+}
+
+/// The CAPTURE buffer a feed job carries (one memory plane: NV12 or P010).
+#[derive(Debug)]
+pub struct FeedDst {
+    pub fd: OwnedFd,
+    /// Width of the CAPTURE format.
+    pub width: u32,
+    /// Luma rows of the CAPTURE format.
+    pub height: u32,
+    pub pixfmt: u32,
+    pub bytesperline: u32,
+    pub plane_size: u32,
+    /// The daemon's id of the buffer, 0 when the client imported it.
+    pub buf: u32,
+}
+
+/// What a feed job asks (stateful node): feed `src`, drain if `drain`, fill `dst`.
+#[derive(Debug)]
+pub struct FeedJob {
+    pub codec: Codec,
+    pub sequence: u32,
+    pub drain: bool,
+    pub src: Option<FeedSrc>,
+    pub dst: Option<FeedDst>,
+}
+
+/// What a feed job did, for job-done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedDone {
+    /// `DONE_FLAG_*`
+    pub flags: u32,
+    /// The picture's OUTPUT timestamp (with `DONE_FLAG_FILLED`).
+    pub timestamp: u64,
+    /// The stream's format, once known: visible width and height, CAPTURE pixel format and
+    /// the fewest CAPTURE buffers it needs.
+    pub format: Option<StreamFormat>,
+    /// Decoded pictures waiting for CAPTURE buffers.
+    pub pending: u32,
+}
+
+/// The format of a stateful stream's pictures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamFormat {
+    pub width: u32,
+    pub height: u32,
+    pub pixfmt: u32,
+    pub min_buffers: u32,
+}
+
 /// What an alloc job asks: a dmabuf of at least `size` bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct AllocJob {
@@ -172,6 +250,8 @@ pub enum JobBody {
     Alloc(AllocJob),
     Release { buf: u32 },
     StreamClose,
+    Feed(Box<FeedJob>),
+    Flush,
 }
 
 #[derive(Debug)]
@@ -239,19 +319,22 @@ impl Job {
         let dst = take_fds(&h, JobAttr::DstFd)?;
         let id = get_u32(&h, JobAttr::Id)?;
         let stream = get_u32(&h, JobAttr::Stream)?;
+        let codec = || match get_u32(&h, JobAttr::Codec)? {
+            1 => Ok(Codec::Vp9),
+            2 => Ok(Codec::H264),
+            3 => Ok(Codec::Av1),
+            value => Err(ParseError::Unknown {
+                what: "codec",
+                value,
+            }),
+        };
+        let timestamp = || {
+            h.get_attr_payload_as::<u64>(JobAttr::Timestamp)
+                .map_err(|_| ParseError::Missing(JobAttr::Timestamp))
+        };
         let body = match JobKind::from_wire(get_u32(&h, JobAttr::Kind)?)? {
             JobKind::Decode => {
-                let codec = match get_u32(&h, JobAttr::Codec)? {
-                    1 => Codec::Vp9,
-                    2 => Codec::H264,
-                    3 => Codec::Av1,
-                    value => {
-                        return Err(ParseError::Unknown {
-                            what: "codec",
-                            value,
-                        })
-                    }
-                };
+                let codec = codec()?;
                 let bytesperline = all_u32(&h, JobAttr::Bytesperline)?;
                 let plane_size = all_u32(&h, JobAttr::PlaneSize)?;
                 if dst.is_empty() || dst.len() > MAX_PLANES {
@@ -290,9 +373,7 @@ impl Job {
                     src: src.pop().ok_or(ParseError::Missing(JobAttr::SrcFd))?,
                     src_offset: get_u32(&h, JobAttr::SrcOffset)?,
                     src_bytes: get_u32(&h, JobAttr::SrcBytes)?,
-                    timestamp: h
-                        .get_attr_payload_as::<u64>(JobAttr::Timestamp)
-                        .map_err(|_| ParseError::Missing(JobAttr::Timestamp))?,
+                    timestamp: timestamp()?,
                     dst,
                     buf: get_u32(&h, JobAttr::Buf)?,
                     ctrls,
@@ -309,6 +390,41 @@ impl Job {
                 buf: get_u32(&h, JobAttr::Buf)?,
             },
             JobKind::StreamClose => JobBody::StreamClose,
+            JobKind::Flush => JobBody::Flush,
+            JobKind::Feed => {
+                if src.len() > 1 || dst.len() > 1 {
+                    return Err(ParseError::Malformed(JobAttr::DstFd));
+                }
+                let mut dst = dst;
+                let src = match src.pop() {
+                    Some(fd) => Some(FeedSrc {
+                        fd,
+                        offset: get_u32(&h, JobAttr::SrcOffset)?,
+                        bytes: get_u32(&h, JobAttr::SrcBytes)?,
+                        timestamp: timestamp()?,
+                    }),
+                    None => None,
+                };
+                let dst = match dst.pop() {
+                    Some(fd) => Some(FeedDst {
+                        fd,
+                        width: get_u32(&h, JobAttr::Width)?,
+                        height: get_u32(&h, JobAttr::Height)?,
+                        pixfmt: get_u32(&h, JobAttr::Pixfmt)?,
+                        bytesperline: get_u32(&h, JobAttr::Bytesperline)?,
+                        plane_size: get_u32(&h, JobAttr::PlaneSize)?,
+                        buf: get_u32(&h, JobAttr::Buf)?,
+                    }),
+                    None => None,
+                };
+                JobBody::Feed(Box::new(FeedJob {
+                    codec: codec()?,
+                    sequence: get_u32(&h, JobAttr::Sequence)?,
+                    drain: get_u32(&h, JobAttr::Flags)? & FEED_FLAG_DRAIN != 0,
+                    src,
+                    dst,
+                }))
+            }
         };
         Ok(Job { id, stream, body })
     }
@@ -410,7 +526,11 @@ mod tests {
         }
         check_set!("attach", AttachAttr, [Version]);
         check_set!("ctrl", CtrlAttr, [Id, Data]);
-        check_set!("done", DoneAttr, [Id, Status, Fd]);
+        check_set!(
+            "done",
+            DoneAttr,
+            [Id, Status, Fd, Flags, Timestamp, Width, Height, Pixfmt, MinBuffers, Pending]
+        );
         check_set!(
             "job",
             JobAttr,
@@ -432,7 +552,8 @@ mod tests {
                 DstFd,
                 Buf,
                 Size,
-                Ctrl
+                Ctrl,
+                Flags
             ]
         );
 
@@ -454,12 +575,38 @@ mod tests {
             JobKind::Alloc,
             JobKind::Release,
             JobKind::StreamClose,
+            JobKind::Feed,
+            JobKind::Flush,
         ];
         let spec_kinds = enum_entries("job-kind");
         assert_eq!(spec_kinds.len(), kinds.len());
         for (i, k) in kinds.iter().enumerate() {
             assert_eq!((kebab(k), *k as usize), (spec_kinds[i].clone(), i + 1));
         }
+        // flags sets: entries are bits from 1 << 0, in order
+        let flag_values = |name: &str| -> Vec<(String, u32)> {
+            let e = named(list(&spec, "definitions"), name);
+            assert_eq!(e["type"].as_str(), Some("flags"), "{name}");
+            e["entries"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v["name"].as_str().unwrap().to_string(), 1 << i))
+                .collect()
+        };
+        assert_eq!(
+            flag_values("feed-flags"),
+            [("drain".into(), FEED_FLAG_DRAIN)]
+        );
+        assert_eq!(
+            flag_values("done-flags"),
+            [
+                ("filled".into(), DONE_FLAG_FILLED),
+                ("last".into(), DONE_FLAG_LAST),
+                ("format".into(), DONE_FLAG_FORMAT)
+            ]
+        );
         let codecs = [Codec::Vp9, Codec::H264, Codec::Av1];
         let spec_codecs = enum_entries("codec");
         assert_eq!(spec_codecs.len(), codecs.len());

@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use neli::{
     consts::{nl::NlmF, socket::NlFamily},
     err::RouterError,
-    genl::{AttrTypeBuilder, Genlmsghdr, GenlmsghdrBuilder, NlattrBuilder, NoUserHeader},
+    genl::{AttrTypeBuilder, Genlmsghdr, GenlmsghdrBuilder, Nlattr, NlattrBuilder, NoUserHeader},
     nl::{NlPayload, Nlmsghdr},
     router::asynchronous::{NlRouter, NlRouterReceiverHandle},
     types::{Buffer, GenlBuffer},
@@ -13,7 +13,7 @@ use neli::{
 };
 use thiserror::Error;
 
-use crate::proto::{self, AttachAttr, Cmd, DoneAttr, Job, JobAttr};
+use crate::proto::{self, AttachAttr, Cmd, DoneAttr, FeedDone, Job, JobAttr};
 
 #[derive(Debug, Error)]
 pub enum UpcallError {
@@ -204,17 +204,31 @@ impl Upcall {
         id: u32,
         status: u32,
         fd: Option<BorrowedFd<'_>>,
+        feed: Option<&FeedDone>,
     ) -> Result<(), UpcallError> {
-        let attr = |t: DoneAttr, v: u32| {
+        fn attr<P: neli::ToBytes + neli::Size>(t: DoneAttr, v: P) -> Nlattr<DoneAttr, Buffer> {
             NlattrBuilder::default()
                 .nla_type(AttrTypeBuilder::default().nla_type(t).build().unwrap())
                 .nla_payload(v)
                 .build()
                 .unwrap()
-        };
+        }
         let mut attrs = vec![attr(DoneAttr::Id, id), attr(DoneAttr::Status, status)];
         if let Some(fd) = fd {
             attrs.push(attr(DoneAttr::Fd, fd.as_raw_fd() as u32));
+        }
+        if let Some(f) = feed {
+            attrs.push(attr(DoneAttr::Flags, f.flags));
+            attrs.push(attr(DoneAttr::Pending, f.pending));
+            if f.flags & proto::DONE_FLAG_FILLED != 0 {
+                attrs.push(attr(DoneAttr::Timestamp, f.timestamp));
+            }
+            if let Some(fmt) = f.format {
+                attrs.push(attr(DoneAttr::Width, fmt.width));
+                attrs.push(attr(DoneAttr::Height, fmt.height));
+                attrs.push(attr(DoneAttr::Pixfmt, fmt.pixfmt));
+                attrs.push(attr(DoneAttr::MinBuffers, fmt.min_buffers));
+            }
         }
         let msg = GenlmsghdrBuilder::<Cmd, DoneAttr, NoUserHeader>::default()
             .cmd(Cmd::JobDone)

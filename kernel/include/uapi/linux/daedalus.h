@@ -9,7 +9,7 @@
 #define DAEDALUS_FAMILY_NAME	"daedalus"
 #define DAEDALUS_FAMILY_VERSION	1
 
-#define DAEDALUS_VERSION	1
+#define DAEDALUS_VERSION	2
 #define DAEDALUS_MAX_PLANES	3
 
 /**
@@ -23,12 +23,50 @@
  *   mapping of it. No job-done.
  * @DAEDALUS_JOB_KIND_STREAM_CLOSE: Stream (open file) stream closed; drop its
  *   decoder. No job-done.
+ * @DAEDALUS_JOB_KIND_FEED: A stream of the stateful decoder node. Feed the
+ *   bitstream in src-fd, if the job has one (any chunk of the byte stream for
+ *   H.264, one frame for VP9, one temporal unit for AV1), to the stream's
+ *   decoder; with the drain flag, then drain the decoder (end of stream).
+ *   Then, if the job has a CAPTURE buffer, write the next picture in display
+ *   order into it. Report job-done with what happened (done flags, the
+ *   picture's timestamp, the stream's format and how many frames wait).
+ * @DAEDALUS_JOB_KIND_FLUSH: A stream of the stateful decoder node was seeked
+ *   (OUTPUT STREAMOFF): drop every picture that waits and the decoder's
+ *   references, keep its parameter sets. No job-done.
  */
 enum daedalus_job_kind {
 	DAEDALUS_JOB_KIND_DECODE = 1,
 	DAEDALUS_JOB_KIND_ALLOC,
 	DAEDALUS_JOB_KIND_RELEASE,
 	DAEDALUS_JOB_KIND_STREAM_CLOSE,
+	DAEDALUS_JOB_KIND_FEED,
+	DAEDALUS_JOB_KIND_FLUSH,
+};
+
+/**
+ * enum daedalus_feed_flags - Flags of a feed job.
+ * @DAEDALUS_FEED_FLAGS_DRAIN: The client asked to drain (V4L2_DEC_CMD_STOP);
+ *   this is the last bitstream.
+ */
+enum daedalus_feed_flags {
+	DAEDALUS_FEED_FLAGS_DRAIN = 1,
+};
+
+/**
+ * enum daedalus_done_flags - What a feed job did.
+ * @DAEDALUS_DONE_FLAGS_FILLED: The CAPTURE buffer holds a picture (timestamp
+ *   is its OUTPUT buffer's).
+ * @DAEDALUS_DONE_FLAGS_LAST: The CAPTURE buffer is the last one: of the
+ *   drained stream, or (with format) of the old format. Without filled, it
+ *   holds nothing.
+ * @DAEDALUS_DONE_FLAGS_FORMAT: The stream's format is new (first known, or
+ *   changed): width, height, pixfmt and min-buffers describe it; CAPTURE must
+ *   be set up again before more pictures.
+ */
+enum daedalus_done_flags {
+	DAEDALUS_DONE_FLAGS_FILLED = 1,
+	DAEDALUS_DONE_FLAGS_LAST = 2,
+	DAEDALUS_DONE_FLAGS_FORMAT = 4,
 };
 
 /**
@@ -74,6 +112,7 @@ enum {
 	DAEDALUS_A_JOB_BUF,
 	DAEDALUS_A_JOB_SIZE,
 	DAEDALUS_A_JOB_CTRL,
+	DAEDALUS_A_JOB_FLAGS,
 
 	__DAEDALUS_A_JOB_MAX,
 	DAEDALUS_A_JOB_MAX = (__DAEDALUS_A_JOB_MAX - 1)
@@ -83,6 +122,13 @@ enum {
 	DAEDALUS_A_DONE_ID = 1,
 	DAEDALUS_A_DONE_STATUS,
 	DAEDALUS_A_DONE_FD,
+	DAEDALUS_A_DONE_FLAGS,
+	DAEDALUS_A_DONE_TIMESTAMP,
+	DAEDALUS_A_DONE_WIDTH,
+	DAEDALUS_A_DONE_HEIGHT,
+	DAEDALUS_A_DONE_PIXFMT,
+	DAEDALUS_A_DONE_MIN_BUFFERS,
+	DAEDALUS_A_DONE_PENDING,
 
 	__DAEDALUS_A_DONE_MAX,
 	DAEDALUS_A_DONE_MAX = (__DAEDALUS_A_DONE_MAX - 1)
