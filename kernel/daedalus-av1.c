@@ -32,6 +32,10 @@ static const struct daedalus_ctrl_desc daedalus_av1_ctrls[] = {
 		.forward = true,
 	},
 	{ .cfg.id = V4L2_CID_STATELESS_AV1_FILM_GRAIN, .forward = true },
+};
+
+/* Profiles (and levels) that both decoder nodes offer */
+static const struct daedalus_ctrl_desc daedalus_av1_profile_ctrls[] = {
 	{
 		.cfg = {
 			.id = V4L2_CID_MPEG_VIDEO_AV1_PROFILE,
@@ -50,6 +54,11 @@ static const struct daedalus_ctrl_desc daedalus_av1_ctrls[] = {
 	},
 };
 
+const struct daedalus_ctrl_set daedalus_av1_profiles = {
+	.ctrls = daedalus_av1_profile_ctrls,
+	.num = ARRAY_SIZE(daedalus_av1_profile_ctrls),
+};
+
 const struct daedalus_coded_fmt daedalus_av1_fmt = {
 	.fourcc = V4L2_PIX_FMT_AV1_FRAME,
 	.codec = DAEDALUS_CODEC_AV1,
@@ -57,6 +66,7 @@ const struct daedalus_coded_fmt daedalus_av1_fmt = {
 		     .min_height = 16, .max_height = 2304, .step_height = 1 },
 	.ctrls = daedalus_av1_ctrls,
 	.num_ctrls = ARRAY_SIZE(daedalus_av1_ctrls),
+	.profiles = &daedalus_av1_profiles,
 	.depth_ctrl = V4L2_CID_STATELESS_AV1_SEQUENCE,
 	.bit_depth = daedalus_av1_bit_depth,
 };

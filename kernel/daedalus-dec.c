@@ -88,8 +88,12 @@ static const struct daedalus_job_ops daedalus_decode_ops = {
 /* Once per context: the watchdog must not be re-initialized while it may run. */
 void daedalus_decode_job_init(struct daedalus_ctx *ctx)
 {
-	daedalus_job_init(&ctx->decode.job, DAEDALUS_JOB_KIND_DECODE, ctx->stream,
-			  &daedalus_decode_ops, msecs_to_jiffies(daedalus_timeout_ms));
+	if (ctx->stateful)
+		daedalus_job_init(&ctx->decode.job, DAEDALUS_JOB_KIND_FEED, ctx->stream,
+				  &daedalus_sf_job_ops, msecs_to_jiffies(daedalus_timeout_ms));
+	else
+		daedalus_job_init(&ctx->decode.job, DAEDALUS_JOB_KIND_DECODE, ctx->stream,
+				  &daedalus_decode_ops, msecs_to_jiffies(daedalus_timeout_ms));
 }
 
 void daedalus_device_run(void *priv)

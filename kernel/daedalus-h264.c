@@ -46,6 +46,10 @@ static const struct daedalus_ctrl_desc daedalus_h264_ctrls[] = {
 			.def = V4L2_STATELESS_H264_START_CODE_ANNEX_B,
 		},
 	},
+};
+
+/* Profiles (and levels) that both decoder nodes offer */
+static const struct daedalus_ctrl_desc daedalus_h264_profile_ctrls[] = {
 	{
 		/* 4:2:0 up to 10 bits, progressive; extended (data partitioning) is not offered */
 		.cfg = {
@@ -66,6 +70,11 @@ static const struct daedalus_ctrl_desc daedalus_h264_ctrls[] = {
 	},
 };
 
+const struct daedalus_ctrl_set daedalus_h264_profiles = {
+	.ctrls = daedalus_h264_profile_ctrls,
+	.num = ARRAY_SIZE(daedalus_h264_profile_ctrls),
+};
+
 const struct daedalus_coded_fmt daedalus_h264_fmt = {
 	.fourcc = V4L2_PIX_FMT_H264_SLICE,
 	.codec = DAEDALUS_CODEC_H264,
@@ -73,6 +82,7 @@ const struct daedalus_coded_fmt daedalus_h264_fmt = {
 		     .min_height = 16, .max_height = 2304, .step_height = 16 },
 	.ctrls = daedalus_h264_ctrls,
 	.num_ctrls = ARRAY_SIZE(daedalus_h264_ctrls),
+	.profiles = &daedalus_h264_profiles,
 	.depth_ctrl = V4L2_CID_STATELESS_H264_SPS,
 	.bit_depth = daedalus_h264_bit_depth,
 };

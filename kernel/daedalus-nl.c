@@ -94,7 +94,8 @@ void daedalus_job_init(struct daedalus_job *job, enum daedalus_job_kind kind, u3
 	job->kind = kind;
 	job->stream = stream;
 	job->ops = ops;
-	job->oneway = kind == DAEDALUS_JOB_KIND_RELEASE || kind == DAEDALUS_JOB_KIND_STREAM_CLOSE;
+	job->oneway = kind == DAEDALUS_JOB_KIND_RELEASE || kind == DAEDALUS_JOB_KIND_STREAM_CLOSE ||
+		      kind == DAEDALUS_JOB_KIND_FLUSH;
 	job->timeout = timeout;
 	job->reply_size = 0;
 }
@@ -212,26 +213,30 @@ static void daedalus_detach(u32 portid, const char *why)
 		failed);
 }
 
-static void daedalus_stream_close_end(struct daedalus_job *job, int status,
-				      struct genl_info *info)
+static void daedalus_stream_note_end(struct daedalus_job *job, int status,
+				     struct genl_info *info)
 {
 	kfree(job);
 }
 
-static const struct daedalus_job_ops daedalus_stream_close_ops = {
-	.end = daedalus_stream_close_end,
+static const struct daedalus_job_ops daedalus_stream_note_ops = {
+	.end = daedalus_stream_note_end,
 };
 
-/* Tell the daemon that a stream is gone, so it drops its decoder. Best effort. */
-void daedalus_notify_stream_close(u32 stream)
+/**
+ * daedalus_notify_stream - tell the daemon something of a stream, best effort (one-way job)
+ * @stream:	the stream
+ * @kind:	DAEDALUS_JOB_KIND_STREAM_CLOSE (drop its decoder) or DAEDALUS_JOB_KIND_FLUSH (drop
+ *		its pictures and references)
+ */
+void daedalus_notify_stream(u32 stream, enum daedalus_job_kind kind)
 {
 	struct daedalus_job *job;
 
 	job = kzalloc(sizeof(*job), GFP_KERNEL);
 	if (!job)
 		return;
-	daedalus_job_init(job, DAEDALUS_JOB_KIND_STREAM_CLOSE, stream,
-			  &daedalus_stream_close_ops, 0);
+	daedalus_job_init(job, kind, stream, &daedalus_stream_note_ops, 0);
 	if (daedalus_job_queue(job))
 		kfree(job);
 }

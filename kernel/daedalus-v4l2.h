@@ -58,17 +58,30 @@ struct daedalus_ctrl_desc {
 };
 
 /**
+ * struct daedalus_ctrl_set - controls of a codec
+ * @ctrls:	the controls
+ * @num:	how many
+ */
+struct daedalus_ctrl_set {
+	const struct daedalus_ctrl_desc *ctrls;
+	unsigned int num;
+};
+
+/**
  * struct daedalus_coded_fmt - one OUTPUT (bitstream) format and what goes with it
  * @fourcc:	V4L2 pixel format of the OUTPUT queue
  * @codec:	codec id on the wire
  * @frmsize:	frame sizes the decoder accepts
- * @ctrls:	controls of this codec
+ * @ctrls:	controls of this codec (stateless node: its stateless controls)
  * @num_ctrls:	number of @ctrls
- * @depth_ctrl:	the control (one of @ctrls) that describes the stream's bit depth and chroma
- *		format: setting it picks the CAPTURE formats
+ * @profiles:	the profile and level menu controls (both nodes offer them)
+ * @depth_ctrl:	stateless node: the control (one of @ctrls) that describes the stream's bit
+ *		depth and chroma format: setting it picks the CAPTURE formats
  * @bit_depth:	bit depth (8 or 10) of the stream that a value of @depth_ctrl describes, or
  *		-EINVAL when the stream is one the daemon cannot decode (wrong chroma format or
  *		depth): the control is refused
+ * @description: ENUM_FMT description, for a fourcc the V4L2 core does not know (else NULL)
+ * @flags:	ENUM_FMT flags beyond the ones the core sets
  */
 struct daedalus_coded_fmt {
 	u32 fourcc;
@@ -76,15 +89,31 @@ struct daedalus_coded_fmt {
 	struct v4l2_frmsize_stepwise frmsize;
 	const struct daedalus_ctrl_desc *ctrls;
 	unsigned int num_ctrls;
+	const struct daedalus_ctrl_set *profiles;
 	u32 depth_ctrl;
 	int (*bit_depth)(const void *p);
+	const char *description;
+	u32 flags;
 };
 
-extern const struct daedalus_coded_fmt *const daedalus_coded_fmts[];
-extern const unsigned int daedalus_num_coded_fmts;
+/**
+ * struct daedalus_node_desc - what one decoder node offers
+ * @fmts:	its OUTPUT formats, the first the default
+ * @num_fmts:	how many
+ */
+struct daedalus_node_desc {
+	const struct daedalus_coded_fmt *const *fmts;
+	unsigned int num_fmts;
+};
+
+extern const struct daedalus_node_desc daedalus_stateless_node;
+extern const struct daedalus_node_desc daedalus_stateful_node;
 extern const struct daedalus_coded_fmt daedalus_vp9_fmt;
 extern const struct daedalus_coded_fmt daedalus_h264_fmt;
 extern const struct daedalus_coded_fmt daedalus_av1_fmt;
+extern const struct daedalus_ctrl_set daedalus_vp9_profiles;
+extern const struct daedalus_ctrl_set daedalus_h264_profiles;
+extern const struct daedalus_ctrl_set daedalus_av1_profiles;
 
 struct daedalus_job;
 struct genl_info;
@@ -130,19 +159,29 @@ struct daedalus_job {
 };
 
 /**
- * struct daedalus_dev - the decoder device
- * @v4l2_dev:	V4L2 device
+ * struct daedalus_dev - the decoder device: a stateless and a stateful decoder node
+ * @v4l2_dev:	V4L2 device of the stateless node (with the media device)
  * @vfd:	the stateless decoder's video node
  * @mdev:	its media device
- * @m2m_dev:	mem2mem scheduler: runs one decode job at a time
- * @dev_mutex:	serializes open and release, and the video node's ioctls (vfd.lock)
+ * @m2m_dev:	its mem2mem scheduler: runs one decode job at a time
+ * @dev_mutex:	serializes the stateless node's open, release and ioctls (vfd.lock)
+ * @sf_v4l2_dev: V4L2 device of the stateful node (no media device: stateful decoders have none)
+ * @sf_vfd:	the stateful decoder's video node
+ * @sf_m2m_dev:	its mem2mem scheduler
+ * @sf_mutex:	serializes the stateful node's open, release and ioctls (sf_vfd.lock)
+ * @refs:	registered video nodes whose release has not run; the last one frees the device
  */
 struct daedalus_dev {
 	struct v4l2_device v4l2_dev;
 	struct video_device vfd;
 	struct media_device mdev;
 	struct v4l2_m2m_dev *m2m_dev;
-	struct mutex dev_mutex;	/* open/release and the video node's ioctls */
+	struct mutex dev_mutex;	/* the stateless node's open/release and ioctls */
+	struct v4l2_device sf_v4l2_dev;
+	struct video_device sf_vfd;
+	struct v4l2_m2m_dev *sf_m2m_dev;
+	struct mutex sf_mutex;	/* the stateful node's open/release and ioctls */
+	refcount_t refs;
 };
 
 /**
@@ -151,6 +190,7 @@ struct daedalus_dev {
  * @src:	OUTPUT buffer being decoded (left on the m2m queue until the job ends)
  * @dst:	CAPTURE buffer being filled
  * @sequence:	number of the job within the stream
+ * @drain:	stateful node: the job drains the stream (V4L2_DEC_CMD_STOP)
  * @num_ctrls:	number of forwarded controls in the snapshot
  * @ctrl_id:	their ids
  * @ctrl_size:	their sizes in bytes, as applied by this job's request
@@ -161,6 +201,7 @@ struct daedalus_decode_job {
 	struct vb2_v4l2_buffer *src;
 	struct vb2_v4l2_buffer *dst;
 	u32 sequence;
+	bool drain;
 	unsigned int num_ctrls;
 	u32 ctrl_id[DAEDALUS_MAX_FWD_CTRLS];
 	u32 ctrl_size[DAEDALUS_MAX_FWD_CTRLS];
@@ -168,9 +209,57 @@ struct daedalus_decode_job {
 };
 
 /**
- * struct daedalus_ctx - one open file of the decoder
+ * struct daedalus_sf - state of a stream of the stateful node
+ * @lock:	protects the fields below and the context's decoded_fmt, which the end of a job
+ *		changes outside the node's ioctl lock and job_ready() reads in atomic context
+ * @announced:	the daemon told the stream's format (a source change was signalled)
+ * @wait_capture: a source change waits for the client to set CAPTURE up again (STREAMON):
+ *		no job runs meanwhile
+ * @draining:	V4L2_DEC_CMD_STOP was given; the drain job has not been sent yet
+ * @drain_src:	the OUTPUT buffer the drain follows (the last one queued before the command),
+ *		NULL to drain at once
+ * @drain_sent:	the drain job was sent; the daemon's LAST buffer ends it
+ * @stopped:	the drain ended: no job runs until DEC_CMD_START or a STREAMOFF
+ * @pending:	frames and pictures the daemon holds for CAPTURE buffers (from its last answer)
+ * @min_buffers: V4L2_CID_MIN_BUFFERS_FOR_CAPTURE, from the daemon
+ * @visible:	visible size of the pictures (G_SELECTION), from the daemon
+ * @out_sequence: sequence number of the next CAPTURE buffer
+ * @meta:	what the last OUTPUT buffers fed carried beyond their bytes (timecode, frame
+ *		flags), by timestamp: the CAPTURE buffer of a picture gets its OUTPUT buffer's
+ * @meta_next:	the slot of @meta the next OUTPUT buffer takes
+ * @min_buffers_ctrl: V4L2_CID_MIN_BUFFERS_FOR_CAPTURE (set outside the lock)
+ */
+struct daedalus_sf_meta {
+	u64 timestamp;
+	struct v4l2_timecode timecode;
+	u32 flags;
+};
+
+#define DAEDALUS_SF_META	32
+
+struct daedalus_sf {
+	spinlock_t lock;	/* the fields below and the context's decoded_fmt */
+	bool announced;
+	bool wait_capture;
+	bool draining;
+	struct vb2_v4l2_buffer *drain_src;
+	bool drain_sent;
+	bool stopped;
+	u32 pending;
+	u32 min_buffers;
+	struct v4l2_rect visible;
+	u32 out_sequence;
+	struct daedalus_sf_meta meta[DAEDALUS_SF_META];
+	unsigned int meta_next;
+	struct v4l2_ctrl *min_buffers_ctrl;
+};
+
+/**
+ * struct daedalus_ctx - one open file of a decoder node
  * @fh:		V4L2 file handle (holds the m2m context)
  * @dev:	the device
+ * @node:	what the node offers (its OUTPUT formats)
+ * @stateful:	an open file of the stateful node
  * @hdl:	controls of every coded format
  * @vb_mutex:	serializes the two vb2 queues (vb2_queue.lock)
  * @coded_fmt:	OUTPUT format
@@ -180,6 +269,8 @@ struct daedalus_decode_job {
  * @stream:	stream id on the wire
  * @decode:	the decode job (owned by the m2m scheduler between device_run and its end)
  * @next_sequence: number of the next decode job (reset at OUTPUT STREAMON)
+ * @sf:		stateful node: the stream's state
+ * @job_fmt:	stateful node: the CAPTURE format when the running job was made
  */
 struct daedalus_ctx {
 	struct v4l2_fh fh;
@@ -192,6 +283,10 @@ struct daedalus_ctx {
 	u32 stream;
 	struct daedalus_decode_job decode;
 	u32 next_sequence;
+	const struct daedalus_node_desc *node;
+	bool stateful;
+	struct daedalus_sf sf;
+	struct v4l2_pix_format_mplane job_fmt;
 };
 
 static inline struct daedalus_ctx *daedalus_file_to_ctx(struct file *file)
@@ -199,12 +294,41 @@ static inline struct daedalus_ctx *daedalus_file_to_ctx(struct file *file)
 	return container_of(file->private_data, struct daedalus_ctx, fh);
 }
 
+/* daedalus-core.c */
+int daedalus_open_ctx(struct file *file, struct mutex *lock, struct v4l2_m2m_dev *m2m_dev,
+		      const struct daedalus_node_desc *node,
+		      int (*queue_init)(void *priv, struct vb2_queue *src_vq,
+					struct vb2_queue *dst_vq));
+int daedalus_release_ctx(struct file *file, struct mutex *lock);
+
 /* daedalus-video.c */
 extern const struct v4l2_ioctl_ops daedalus_ioctl_ops;
 extern const struct v4l2_ctrl_ops daedalus_depth_ctrl_ops;
 int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *dst_vq);
 int daedalus_request_validate(struct media_request *req);
 void daedalus_set_default_formats(struct daedalus_ctx *ctx);
+const struct daedalus_coded_fmt *daedalus_find_coded(struct daedalus_ctx *ctx, u32 fourcc);
+u32 daedalus_coded_sizeimage(u32 width, u32 height);
+int daedalus_querycap(struct file *file, void *priv, struct v4l2_capability *cap);
+int daedalus_enum_fmt_out(struct file *file, void *priv, struct v4l2_fmtdesc *f);
+int daedalus_enum_framesizes(struct file *file, void *priv, struct v4l2_frmsizeenum *fsize);
+int daedalus_g_fmt_out(struct file *file, void *priv, struct v4l2_format *f);
+int daedalus_g_selection(struct file *file, void *priv, struct v4l2_selection *s);
+int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f);
+int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers, unsigned int *nplanes,
+			 unsigned int sizes[], struct device *alloc_devs[]);
+int daedalus_buf_out_validate(struct vb2_buffer *vb);
+int daedalus_buf_prepare(struct vb2_buffer *vb);
+void daedalus_buf_queue(struct vb2_buffer *vb);
+void daedalus_return_all(struct vb2_queue *vq, enum vb2_buffer_state state);
+
+/* daedalus-stateful.c */
+extern unsigned int daedalus_stateful_nr;
+extern const struct v4l2_ioctl_ops daedalus_sf_ioctl_ops;
+extern const struct v4l2_m2m_ops daedalus_sf_m2m_ops;
+extern const struct v4l2_file_operations daedalus_sf_fops;
+extern const struct daedalus_job_ops daedalus_sf_job_ops;
+void daedalus_sf_init(struct daedalus_ctx *ctx);
 
 /* daedalus-dec.c */
 void daedalus_device_run(void *priv);
@@ -224,6 +348,6 @@ void daedalus_job_init(struct daedalus_job *job, enum daedalus_job_kind kind, u3
 		       const struct daedalus_job_ops *ops, unsigned long timeout);
 int daedalus_job_queue(struct daedalus_job *job);
 bool daedalus_job_cancel(struct daedalus_job *job);
-void daedalus_notify_stream_close(u32 stream);
+void daedalus_notify_stream(u32 stream, enum daedalus_job_kind kind);
 
 #endif /* _DAEDALUS_V4L2_H_ */

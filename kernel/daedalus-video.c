@@ -2,7 +2,9 @@
 /*
  * Formats, ioctls and vb2 queues of the stateless decoder node.
  *
- * OUTPUT carries one coded frame per buffer in a format of daedalus_coded_fmts[]. CAPTURE
+ * Most of them serve both nodes; the stateful node's own are in daedalus-stateful.c.
+ *
+ * Stateless node: OUTPUT carries one coded frame per buffer in a format of its node table. CAPTURE
  * follows the stream's bit depth, which the codec's sequence control tells (set it before
  * ENUM_FMT on CAPTURE, as the stateless decoder interface asks): 8-bit streams decode to NV12 (one
  * memory plane, the default: what GStreamer and FFmpeg's request API clients map) or NV12M,
@@ -55,9 +57,13 @@ static unsigned int daedalus_depth_of(const struct daedalus_coded_fmt *desc, con
 static unsigned int daedalus_cur_bit_depth(struct daedalus_ctx *ctx,
 					   const struct daedalus_coded_fmt *desc)
 {
-	struct v4l2_ctrl *ctrl = v4l2_ctrl_find(&ctx->hdl, desc->depth_ctrl);
+	struct v4l2_ctrl *ctrl;
 	unsigned int depth;
 
+	/* the stateful node: the daemon tells the depth, with the rest of the format */
+	if (!desc->depth_ctrl)
+		return 8;
+	ctrl = v4l2_ctrl_find(&ctx->hdl, desc->depth_ctrl);
 	v4l2_ctrl_lock(ctrl);
 	depth = daedalus_depth_of(desc, ctrl->p_cur.p);
 	v4l2_ctrl_unlock(ctrl);
@@ -70,13 +76,15 @@ static const u32 *daedalus_ctx_decoded_fmts(struct daedalus_ctx *ctx, unsigned i
 	return daedalus_decoded_fmts(daedalus_cur_bit_depth(ctx, ctx->coded_desc), n);
 }
 
-static const struct daedalus_coded_fmt *daedalus_find_coded(u32 fourcc)
+/* The node's coded format of @fourcc, or NULL. */
+const struct daedalus_coded_fmt *daedalus_find_coded(struct daedalus_ctx *ctx, u32 fourcc)
 {
+	const struct daedalus_node_desc *node = ctx->node;
 	unsigned int i;
 
-	for (i = 0; i < daedalus_num_coded_fmts; i++)
-		if (daedalus_coded_fmts[i]->fourcc == fourcc)
-			return daedalus_coded_fmts[i];
+	for (i = 0; i < node->num_fmts; i++)
+		if (node->fmts[i]->fourcc == fourcc)
+			return node->fmts[i];
 	return NULL;
 }
 
@@ -91,7 +99,7 @@ static bool daedalus_is_decoded(struct daedalus_ctx *ctx, u32 fourcc)
 	return false;
 }
 
-static int daedalus_querycap(struct file *file, void *priv, struct v4l2_capability *cap)
+int daedalus_querycap(struct file *file, void *priv, struct v4l2_capability *cap)
 {
 	strscpy(cap->driver, DAEDALUS_NAME, sizeof(cap->driver));
 	strscpy(cap->card, "daedalus-v4l2 software decoder", sizeof(cap->card));
@@ -110,22 +118,29 @@ static int daedalus_enum_fmt_cap(struct file *file, void *priv, struct v4l2_fmtd
 	return 0;
 }
 
-static int daedalus_enum_fmt_out(struct file *file, void *priv, struct v4l2_fmtdesc *f)
+int daedalus_enum_fmt_out(struct file *file, void *priv, struct v4l2_fmtdesc *f)
 {
-	if (f->index >= daedalus_num_coded_fmts)
+	const struct daedalus_node_desc *node = daedalus_file_to_ctx(file)->node;
+	const struct daedalus_coded_fmt *desc;
+
+	if (f->index >= node->num_fmts)
 		return -EINVAL;
-	f->pixelformat = daedalus_coded_fmts[f->index]->fourcc;
+	desc = node->fmts[f->index];
+	f->pixelformat = desc->fourcc;
+	f->flags = desc->flags;
+	/* a fourcc the core does not know: without a description, v4l_fill_fmtdesc() WARNs */
+	if (desc->description)
+		strscpy(f->description, desc->description, sizeof(f->description));
 	return 0;
 }
 
-static int daedalus_enum_framesizes(struct file *file, void *priv,
-				    struct v4l2_frmsizeenum *fsize)
+int daedalus_enum_framesizes(struct file *file, void *priv, struct v4l2_frmsizeenum *fsize)
 {
 	const struct daedalus_coded_fmt *desc;
 
 	if (fsize->index)
 		return -EINVAL;
-	desc = daedalus_find_coded(fsize->pixel_format);
+	desc = daedalus_find_coded(daedalus_file_to_ctx(file), fsize->pixel_format);
 	if (!desc)
 		return -EINVAL;
 	fsize->type = V4L2_FRMSIZE_TYPE_STEPWISE;
@@ -133,7 +148,7 @@ static int daedalus_enum_framesizes(struct file *file, void *priv,
 	return 0;
 }
 
-static int daedalus_g_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
+int daedalus_g_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
 {
 	f->fmt.pix_mp = daedalus_file_to_ctx(file)->coded_fmt.fmt.pix_mp;
 	return 0;
@@ -146,7 +161,7 @@ static int daedalus_g_fmt_cap(struct file *file, void *priv, struct v4l2_format 
 }
 
 /* Worst case of one coded frame: half the size of its raw 4:2:0 picture, at least 64 KiB. */
-static u32 daedalus_coded_sizeimage(u32 width, u32 height)
+u32 daedalus_coded_sizeimage(u32 width, u32 height)
 {
 	return max_t(u32, SZ_64K, width * height * 3 / 4);
 }
@@ -154,13 +169,14 @@ static u32 daedalus_coded_sizeimage(u32 width, u32 height)
 /* A client may ask for bigger OUTPUT buffers than that, within reason. */
 #define DAEDALUS_MAX_CODED_SIZEIMAGE	SZ_64M
 
-static int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
+int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
 {
+	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
 	struct v4l2_pix_format_mplane *pix = &f->fmt.pix_mp;
-	const struct daedalus_coded_fmt *desc = daedalus_find_coded(pix->pixelformat);
+	const struct daedalus_coded_fmt *desc = daedalus_find_coded(ctx, pix->pixelformat);
 
 	if (!desc) {
-		desc = daedalus_coded_fmts[0];
+		desc = ctx->node->fmts[0];
 		pix->pixelformat = desc->fourcc;
 	}
 	v4l2_apply_frmsize_constraints(&pix->width, &pix->height, &desc->frmsize);
@@ -174,7 +190,10 @@ static int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_forma
 	return 0;
 }
 
-/* Fill a CAPTURE format of @fourcc for the coded size of @coded. */
+/*
+ * Fill a CAPTURE format of @fourcc for the coded size of @coded. (The stateful node's come from
+ * the daemon's answers, see daedalus-stateful.c: there the default only stands until then.)
+ */
 static void daedalus_fill_decoded(struct v4l2_pix_format_mplane *pix, u32 fourcc,
 				  const struct v4l2_pix_format_mplane *coded)
 {
@@ -215,11 +234,12 @@ static struct daedalus_ctx *daedalus_ctrl_to_ctx(struct v4l2_ctrl *ctrl)
 
 static const struct daedalus_coded_fmt *daedalus_depth_desc(u32 id)
 {
+	const struct daedalus_node_desc *node = &daedalus_stateless_node;
 	unsigned int i;
 
-	for (i = 0; i < daedalus_num_coded_fmts; i++)
-		if (daedalus_coded_fmts[i]->depth_ctrl == id)
-			return daedalus_coded_fmts[i];
+	for (i = 0; i < node->num_fmts; i++)
+		if (node->fmts[i]->depth_ctrl == id)
+			return node->fmts[i];
 	return NULL;
 }
 
@@ -296,7 +316,7 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 		return -EBUSY;
 
 	ctx->coded_fmt = *f;
-	desc = daedalus_find_coded(pix->pixelformat);
+	desc = daedalus_find_coded(ctx, pix->pixelformat);
 	if (desc != ctx->coded_desc) {
 		ctx->coded_desc = desc;
 		daedalus_reset_decoded(ctx, daedalus_cur_bit_depth(ctx, desc));
@@ -323,26 +343,35 @@ static int daedalus_s_fmt_cap(struct file *file, void *priv, struct v4l2_format 
 	return 0;
 }
 
-static int daedalus_g_selection(struct file *file, void *priv, struct v4l2_selection *s)
+int daedalus_g_selection(struct file *file, void *priv, struct v4l2_selection *s)
 {
 	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
-	const struct v4l2_pix_format_mplane *coded = &ctx->coded_fmt.fmt.pix_mp;
-	const struct v4l2_pix_format_mplane *decoded = &ctx->decoded_fmt.fmt.pix_mp;
+	struct v4l2_pix_format_mplane decoded;
+	struct v4l2_rect visible = {
+		.width = ctx->coded_fmt.fmt.pix_mp.width,
+		.height = ctx->coded_fmt.fmt.pix_mp.height,
+	};
 
 	if (s->type != V4L2_BUF_TYPE_VIDEO_CAPTURE)
 		return -EINVAL;
+	spin_lock_irq(&ctx->sf.lock);
+	decoded = ctx->decoded_fmt.fmt.pix_mp;
+	/* the stateful node: the daemon tells the visible size with the format */
+	if (ctx->stateful)
+		visible = ctx->sf.visible;
+	spin_unlock_irq(&ctx->sf.lock);
 	s->r.left = 0;
 	s->r.top = 0;
 	switch (s->target) {
 	case V4L2_SEL_TGT_COMPOSE:
 	case V4L2_SEL_TGT_COMPOSE_DEFAULT:
-		s->r.width = coded->width;
-		s->r.height = coded->height;
+		s->r.width = visible.width;
+		s->r.height = visible.height;
 		return 0;
 	case V4L2_SEL_TGT_COMPOSE_BOUNDS:
 	case V4L2_SEL_TGT_COMPOSE_PADDED:
-		s->r.width = decoded->width;
-		s->r.height = decoded->height;
+		s->r.width = decoded.width;
+		s->r.height = decoded.height;
 		return 0;
 	default:
 		return -EINVAL;
@@ -388,27 +417,39 @@ void daedalus_set_default_formats(struct daedalus_ctx *ctx)
 	struct v4l2_pix_format_mplane *pix = &ctx->coded_fmt.fmt.pix_mp;
 
 	ctx->coded_fmt.type = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
-	pix->pixelformat = daedalus_coded_fmts[0]->fourcc;
+	pix->pixelformat = ctx->node->fmts[0]->fourcc;
 	pix->width = DAEDALUS_DEFAULT_WIDTH;
 	pix->height = DAEDALUS_DEFAULT_HEIGHT;
 	pix->colorspace = V4L2_COLORSPACE_REC709;
 	pix->num_planes = 1;
 	pix->field = V4L2_FIELD_NONE;
 	pix->plane_fmt[0].sizeimage = daedalus_coded_sizeimage(pix->width, pix->height);
-	ctx->coded_desc = daedalus_coded_fmts[0];
+	ctx->coded_desc = ctx->node->fmts[0];
 
 	ctx->decoded_fmt.type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 	daedalus_reset_decoded(ctx, daedalus_cur_bit_depth(ctx, ctx->coded_desc));
 }
 
-static int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers,
-				unsigned int *nplanes, unsigned int sizes[],
-				struct device *alloc_devs[])
+/* The CAPTURE format (which the end of a stateful job may be changing: see daedalus_sf). */
+static void daedalus_get_decoded(struct daedalus_ctx *ctx, struct v4l2_pix_format_mplane *pix)
+{
+	spin_lock_irq(&ctx->sf.lock);
+	*pix = ctx->decoded_fmt.fmt.pix_mp;
+	spin_unlock_irq(&ctx->sf.lock);
+}
+
+int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers, unsigned int *nplanes,
+			 unsigned int sizes[], struct device *alloc_devs[])
 {
 	struct daedalus_ctx *ctx = vb2_get_drv_priv(vq);
-	const struct v4l2_pix_format_mplane *pix = V4L2_TYPE_IS_OUTPUT(vq->type) ?
-		&ctx->coded_fmt.fmt.pix_mp : &ctx->decoded_fmt.fmt.pix_mp;
+	struct v4l2_pix_format_mplane decoded;
+	const struct v4l2_pix_format_mplane *pix = &decoded;
 	unsigned int i;
+
+	if (V4L2_TYPE_IS_OUTPUT(vq->type))
+		pix = &ctx->coded_fmt.fmt.pix_mp;
+	else
+		daedalus_get_decoded(ctx, &decoded);
 
 	if (*nplanes) {
 		if (*nplanes != pix->num_planes)
@@ -424,7 +465,7 @@ static int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers,
 	return 0;
 }
 
-static void daedalus_return_all(struct vb2_queue *vq, enum vb2_buffer_state state)
+void daedalus_return_all(struct vb2_queue *vq, enum vb2_buffer_state state)
 {
 	struct daedalus_ctx *ctx = vb2_get_drv_priv(vq);
 	struct vb2_v4l2_buffer *vbuf;
@@ -441,23 +482,24 @@ static void daedalus_return_all(struct vb2_queue *vq, enum vb2_buffer_state stat
 	}
 }
 
-static int daedalus_buf_out_validate(struct vb2_buffer *vb)
+int daedalus_buf_out_validate(struct vb2_buffer *vb)
 {
 	to_vb2_v4l2_buffer(vb)->field = V4L2_FIELD_NONE;
 	return 0;
 }
 
-static int daedalus_buf_prepare(struct vb2_buffer *vb)
+int daedalus_buf_prepare(struct vb2_buffer *vb)
 {
 	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
-	const struct v4l2_pix_format_mplane *pix;
+	struct v4l2_pix_format_mplane decoded;
+	const struct v4l2_pix_format_mplane *pix = &decoded;
 	unsigned int i;
 
 	if (V4L2_TYPE_IS_OUTPUT(vb->vb2_queue->type))
 		return vb2_plane_size(vb, 0) < ctx->coded_fmt.fmt.pix_mp.plane_fmt[0].sizeimage ?
 		       -EINVAL : 0;
 
-	pix = &ctx->decoded_fmt.fmt.pix_mp;
+	daedalus_get_decoded(ctx, &decoded);
 	for (i = 0; i < pix->num_planes; i++) {
 		if (vb2_plane_size(vb, i) < pix->plane_fmt[i].sizeimage)
 			return -EINVAL;
@@ -466,7 +508,7 @@ static int daedalus_buf_prepare(struct vb2_buffer *vb)
 	return 0;
 }
 
-static void daedalus_buf_queue(struct vb2_buffer *vb)
+void daedalus_buf_queue(struct vb2_buffer *vb)
 {
 	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
 

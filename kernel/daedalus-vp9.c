@@ -23,6 +23,10 @@ static int daedalus_vp9_bit_depth(const void *p)
 static const struct daedalus_ctrl_desc daedalus_vp9_ctrls[] = {
 	{ .cfg.id = V4L2_CID_STATELESS_VP9_FRAME, .forward = true },
 	{ .cfg.id = V4L2_CID_STATELESS_VP9_COMPRESSED_HDR, .forward = true },
+};
+
+/* Profiles (and levels) that both decoder nodes offer */
+static const struct daedalus_ctrl_desc daedalus_vp9_profile_ctrls[] = {
 	{
 		.cfg = {
 			.id = V4L2_CID_MPEG_VIDEO_VP9_PROFILE,
@@ -34,6 +38,11 @@ static const struct daedalus_ctrl_desc daedalus_vp9_ctrls[] = {
 	},
 };
 
+const struct daedalus_ctrl_set daedalus_vp9_profiles = {
+	.ctrls = daedalus_vp9_profile_ctrls,
+	.num = ARRAY_SIZE(daedalus_vp9_profile_ctrls),
+};
+
 const struct daedalus_coded_fmt daedalus_vp9_fmt = {
 	.fourcc = V4L2_PIX_FMT_VP9_FRAME,
 	.codec = DAEDALUS_CODEC_VP9,
@@ -41,6 +50,7 @@ const struct daedalus_coded_fmt daedalus_vp9_fmt = {
 		     .min_height = 16, .max_height = 2304, .step_height = 1 },
 	.ctrls = daedalus_vp9_ctrls,
 	.num_ctrls = ARRAY_SIZE(daedalus_vp9_ctrls),
+	.profiles = &daedalus_vp9_profiles,
 	.depth_ctrl = V4L2_CID_STATELESS_VP9_FRAME,
 	.bit_depth = daedalus_vp9_bit_depth,
 };
