@@ -267,7 +267,7 @@ impl Session {
             unreachable!("FFmpeg codecs have an FFmpeg backend")
         };
         let pic = ffmpeg.decode(self.codec, &packet)?;
-        write_picture(&Planes::of_frame(pic)?, job, dst)
+        write_picture(&Planes::of_frame(pic)?, &Capture::of_job(job), dst)
     }
 
     /// AV1: sequence header (when it changed), frame header and tile group OBUs rebuilt from
@@ -314,7 +314,11 @@ impl Session {
         let picture = picture.ok_or(DecodeError::NoPicture)?;
         use dav1d::PlanarImageComponent::{U, V, Y};
         let planes = [Y, U, V].map(|c| picture.plane(c));
-        write_picture(&Planes::of_dav1d(&picture, &planes)?, job, dst)
+        write_picture(
+            &Planes::of_dav1d(&picture, &planes)?,
+            &Capture::of_job(job),
+            dst,
+        )
     }
 }
 
@@ -332,9 +336,29 @@ fn coded_bytes<'a>(job: &DecodeJob, bytes: &'a [u8]) -> Result<&'a [u8], DecodeE
         })
 }
 
-fn write_picture(
+/// The layout of a CAPTURE buffer.
+pub struct Capture<'a> {
+    pub pixfmt: u32,
+    /// Luma rows.
+    pub height: u32,
+    /// Pitch of each memory plane.
+    pub bytesperline: &'a [u32],
+}
+
+impl Capture<'_> {
+    fn of_job(job: &DecodeJob) -> Capture<'_> {
+        Capture {
+            pixfmt: job.pixfmt,
+            height: job.height,
+            bytesperline: &job.bytesperline,
+        }
+    }
+}
+
+/// Write a picture into a CAPTURE buffer's memory planes.
+pub(crate) fn write_picture(
     src: &Planes,
-    job: &DecodeJob,
+    job: &Capture,
     dst: &mut [MappedDmaBuf],
 ) -> Result<(), DecodeError> {
     let depth = src.depth;
@@ -383,7 +407,7 @@ fn write_picture(
     }
 }
 
-fn fourcc_str(code: u32) -> String {
+pub fn fourcc_str(code: u32) -> String {
     code.to_le_bytes().iter().map(|&b| b as char).collect()
 }
 
@@ -425,7 +449,7 @@ impl Depth {
 }
 
 /// A planar 4:2:0 picture: (data, stride) per plane.
-struct Planes<'a> {
+pub(crate) struct Planes<'a> {
     y: (&'a [u8], usize),
     u: (&'a [u8], usize),
     v: (&'a [u8], usize),
@@ -436,7 +460,7 @@ struct Planes<'a> {
 
 impl<'a> Planes<'a> {
     /// An FFmpeg picture: yuv420p or yuv420p10le.
-    fn of_frame(pic: &'a frame::Video) -> Result<Planes<'a>, DecodeError> {
+    pub(crate) fn of_frame(pic: &'a frame::Video) -> Result<Planes<'a>, DecodeError> {
         let depth = match pic.format() {
             Pixel::YUV420P => Depth::Eight,
             Pixel::YUV420P10LE => Depth::Ten,

@@ -8,5 +8,6 @@ pub mod decoder;
 pub mod dmabuf;
 pub mod h264;
 pub mod proto;
+pub mod stateful;
 pub mod status;
 pub mod upcall;

@@ -22,7 +22,8 @@ use daedalus_v4l2d::{
     config::{self, Config},
     decoder::{self, Session},
     dmabuf::{self, MappedDmaBuf},
-    proto::{self, Codec, DecodeJob, Job, JobBody},
+    proto::{self, Codec, DecodeJob, FeedDone, FeedJob, Job, JobBody},
+    stateful::StatefulSession,
     status::{self, Status, StreamStatus},
     upcall::{self, Upcall},
 };
@@ -87,6 +88,8 @@ impl Settings {
 /// What the daemon keeps of one stream (one open file of a decoder node).
 struct Stream {
     session: Option<Session>,
+    /// A stream of the stateful node.
+    stateful: Option<StatefulSession>,
     codec: Option<Codec>,
     width: u32,
     height: u32,
@@ -100,6 +103,7 @@ impl Stream {
     fn new() -> Stream {
         Stream {
             session: None,
+            stateful: None,
             codec: None,
             width: 0,
             height: 0,
@@ -232,7 +236,7 @@ impl Daemon {
                     });
                 match result {
                     Ok(buf) => {
-                        if let Err(e) = upcall.job_done(job.id, 0, Some(buf.as_fd())).await {
+                        if let Err(e) = upcall.job_done(job.id, 0, Some(buf.as_fd()), None).await {
                             // ENOENT: the kernel gave up waiting; the buffer is nobody's.
                             warn!(stream = job.stream, buf = job.id, "alloc job-done: {e}");
                             return Ok(());
@@ -255,7 +259,7 @@ impl Daemon {
                             "cannot allocate a CAPTURE buffer: {e}"
                         );
                         let status = libc::ENOMEM as u32;
-                        if let Err(e) = upcall.job_done(job.id, status, None).await {
+                        if let Err(e) = upcall.job_done(job.id, status, None, None).await {
                             warn!(stream = job.stream, "alloc job-done: {e}");
                         }
                     }
@@ -283,6 +287,70 @@ impl Daemon {
                             "stream ended"
                         );
                     }
+                }
+            }
+            JobBody::Flush => {
+                if let Some(session) = self
+                    .streams
+                    .get_mut(&job.stream)
+                    .and_then(|s| s.stateful.as_mut())
+                {
+                    session.flush();
+                    debug!(stream = job.stream, "flushed (seek)");
+                }
+            }
+            JobBody::Feed(f) => {
+                let t0 = Instant::now();
+                let (done, result) = self.feed(job.stream, &f);
+                let stream = self
+                    .streams
+                    .get_mut(&job.stream)
+                    .expect("stream created by feed");
+                stream.busy += t0.elapsed();
+                if let Some(format) = done.format {
+                    info!(
+                        stream = job.stream,
+                        codec = f.codec.name(),
+                        width = format.width,
+                        height = format.height,
+                        pixfmt = decoder::fourcc_str(format.pixfmt),
+                        last = done.flags & proto::DONE_FLAG_LAST != 0,
+                        "stream format"
+                    );
+                    (stream.width, stream.height) = (format.width, format.height);
+                }
+                if done.flags & proto::DONE_FLAG_FILLED != 0 {
+                    stream.frames += 1;
+                    self.frames_decoded += 1;
+                }
+                let status = match result {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        stream.errors += 1;
+                        self.decode_errors += 1;
+                        warn!(
+                            stream = job.stream,
+                            codec = f.codec.name(),
+                            job = f.sequence,
+                            "bitstream not decoded: {e}"
+                        );
+                        e.errno()
+                    }
+                };
+                debug!(
+                    stream = job.stream,
+                    job = f.sequence,
+                    src = f.src.is_some(),
+                    dst = f.dst.is_some(),
+                    drain = f.drain,
+                    flags = done.flags,
+                    pending = done.pending,
+                    timestamp = done.timestamp,
+                    latency_us = t0.elapsed().as_micros() as u64,
+                    "fed"
+                );
+                if let Err(e) = upcall.job_done(job.id, status, None, Some(&done)).await {
+                    warn!(stream = job.stream, job = f.sequence, "job-done: {e}");
                 }
             }
             JobBody::Decode(d) => {
@@ -314,13 +382,99 @@ impl Daemon {
                         e.errno()
                     }
                 };
-                if let Err(e) = upcall.job_done(job.id, status, None).await {
+                if let Err(e) = upcall.job_done(job.id, status, None, None).await {
                     // ENOENT: the job already timed out in the kernel; nothing to undo.
                     warn!(stream = job.stream, frame = d.sequence, "job-done: {e}");
                 }
             }
         }
         Ok(())
+    }
+
+    /// A feed job of the stateful node.
+    fn feed(
+        &mut self,
+        stream_id: u32,
+        job: &FeedJob,
+    ) -> (FeedDone, Result<(), decoder::DecodeError>) {
+        let stream = self.streams.entry(stream_id).or_insert_with(Stream::new);
+        if stream.codec != Some(job.codec) {
+            info!(
+                stream = stream_id,
+                codec = job.codec.name(),
+                "stateful stream started"
+            );
+            stream.codec = Some(job.codec);
+            self.streams_started += 1;
+        }
+        if stream.stateful.as_ref().map(StatefulSession::codec) != Some(job.codec) {
+            match StatefulSession::new(job.codec, self.threads) {
+                Ok(s) => stream.stateful = Some(s),
+                Err(e) => return (FeedDone::default(), Err(e)),
+            }
+        }
+        let session = stream.stateful.as_mut().expect("session just made");
+        let map = |fd: &std::os::fd::OwnedFd, len: usize, writable: bool| {
+            MappedDmaBuf::map(
+                fd.try_clone().map_err(dmabuf::DmaBufError::Map)?,
+                len,
+                writable,
+            )
+        };
+        let src = match &job.src {
+            Some(s) if s.bytes > 0 => {
+                match map(&s.fd, s.offset as usize + s.bytes as usize, false) {
+                    Ok(m) => Some((m, s)),
+                    Err(e) => return (FeedDone::default(), Err(e.into())),
+                }
+            }
+            _ => None,
+        };
+        let mut own_dst = None;
+        let dst = match &job.dst {
+            None => None,
+            Some(d) => {
+                let cached = (d.buf != 0).then_some(d.buf);
+                let mem = match cached.and_then(|id| self.buffers.get_mut(&id)) {
+                    Some(buf) => buf,
+                    None => match map(&d.fd, d.plane_size as usize, true) {
+                        Ok(m) => own_dst.insert(m),
+                        Err(e) => return (FeedDone::default(), Err(e.into())),
+                    },
+                };
+                Some((mem, d))
+            }
+        };
+        let timestamp = job.src.as_ref().map_or(0, |s| s.timestamp);
+        tokio::task::block_in_place(|| {
+            let run = |bytes: Option<&[u8]>| {
+                let layout = dst.map(|(mem, d)| {
+                    let capture = decoder::Capture {
+                        pixfmt: d.pixfmt,
+                        height: d.height,
+                        bytesperline: std::slice::from_ref(&d.bytesperline),
+                    };
+                    (mem, capture)
+                });
+                let fed = match (bytes, job.src.is_some()) {
+                    (Some(b), _) => Some((b, timestamp)),
+                    (None, true) => Some((&[][..], timestamp)),
+                    (None, false) => None,
+                };
+                session.feed(fed, job.drain, layout)
+            };
+            match &src {
+                Some((m, s)) => match m.read(|bytes| {
+                    run(Some(
+                        &bytes[s.offset as usize..s.offset as usize + s.bytes as usize],
+                    ))
+                }) {
+                    Ok(r) => r,
+                    Err(e) => (FeedDone::default(), Err(e.into())),
+                },
+                None => run(None),
+            }
+        })
     }
 
     fn decode(&mut self, stream_id: u32, job: &DecodeJob) -> Result<(), decoder::DecodeError> {

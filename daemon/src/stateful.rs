@@ -1,0 +1,411 @@
+//! A stream of the stateful decoder node: the client's byte stream goes in as it comes (H.264
+//! Annex B in any chunks, split into frames by FFmpeg's parser; VP9 one frame, AV1 one temporal
+//! unit per buffer), FFmpeg decodes it (libdav1d for AV1), and the pictures come out in display
+//! order, one per CAPTURE buffer, each with the timestamp of the OUTPUT buffer it came from.
+//!
+//! OUTPUT buffers go back at once: their frames wait here as bitstream, and are decoded a
+//! little ahead of the CAPTURE buffers that come for their pictures (so a client that waits for
+//! its OUTPUT buffers before it gives CAPTURE buffers back keeps going). The kernel stops
+//! feeding while too many frames wait. The stream's format is told once the first
+//! picture is decoded, and again, with the last buffer of the old format, when the next picture
+//! to go out has another (a resolution change).
+
+use std::collections::VecDeque;
+use std::ffi::c_int;
+
+use ffmpeg::{codec, decoder, ffi, format::Pixel, frame, Packet};
+use ffmpeg_next as ffmpeg;
+
+use crate::{
+    decoder::{write_picture, Capture, DecodeError, Planes},
+    dmabuf::MappedDmaBuf,
+    proto::{
+        Codec, FeedDone, StreamFormat, DONE_FLAG_FILLED, DONE_FLAG_FORMAT, DONE_FLAG_LAST,
+        PIX_FMT_NV12, PIX_FMT_P010,
+    },
+};
+
+/// CAPTURE buffers a stream needs: the decoder keeps its references in its own frames, so
+/// one for the client to hold and one to fill.
+const MIN_BUFFERS: u32 = 2;
+
+/// Pictures decoded ahead of the CAPTURE buffers that will take them.
+const LOOKAHEAD: usize = 2;
+
+/// Zeroed bytes FFmpeg may read past the end of a parser's input.
+const PADDING: usize = ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
+
+/// FFmpeg's bitstream parser (`av_parser_parse2`), which splits a byte stream into frames.
+struct Parser {
+    ctx: *mut ffi::AVCodecParserContext,
+    /// The codec context the parser reads and writes (not the decoder's).
+    avctx: codec::context::Context,
+}
+
+impl Parser {
+    fn new(id: codec::Id) -> Option<Parser> {
+        // SAFETY: av_parser_init takes any codec id and returns NULL when it has no parser.
+        let ctx = unsafe { ffi::av_parser_init(ffi::AVCodecID::from(id) as c_int) };
+        (!ctx.is_null()).then(|| Parser {
+            ctx,
+            avctx: codec::context::Context::new(),
+        })
+    }
+
+    /// Parse `data` (empty: the end of the stream), calling `out` with each complete frame and
+    /// its timestamp. `pts` is the timestamp of `data`'s first byte.
+    fn parse(
+        &mut self,
+        mut data: &[u8],
+        pts: i64,
+        mut out: impl FnMut(&[u8], i64) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let flushing = data.is_empty();
+        let mut pts = pts;
+        loop {
+            let mut frame: *mut u8 = std::ptr::null_mut();
+            let mut size: c_int = 0;
+            let len = c_int::try_from(data.len()).map_err(|_| DecodeError::NoPicture)?;
+            // SAFETY: ctx and avctx are valid and ours; data is valid for len bytes (NULL with
+            // 0 flushes); FFmpeg sets frame/size to a buffer it owns until the next call.
+            let used = unsafe {
+                ffi::av_parser_parse2(
+                    self.ctx,
+                    self.avctx.as_mut_ptr(),
+                    &mut frame,
+                    &mut size,
+                    if flushing {
+                        std::ptr::null()
+                    } else {
+                        data.as_ptr()
+                    },
+                    len,
+                    pts,
+                    ffi::AV_NOPTS_VALUE,
+                    0,
+                )
+            };
+            if used < 0 {
+                return Err(ffmpeg::Error::from(used).into());
+            }
+            data = &data[(used as usize).min(data.len())..];
+            // only the first byte carries the timestamp
+            pts = ffi::AV_NOPTS_VALUE;
+            if size > 0 {
+                // SAFETY: FFmpeg returned `size` valid bytes at `frame`, which stay valid
+                // until the next av_parser_parse2 call (`out` copies them).
+                let bytes = unsafe { std::slice::from_raw_parts(frame, size as usize) };
+                // SAFETY: ctx is valid; pts is the returned frame's timestamp.
+                out(bytes, unsafe { (*self.ctx).pts })?;
+            }
+            if flushing {
+                if size == 0 {
+                    return Ok(());
+                }
+            } else if data.is_empty() || (used == 0 && size == 0) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Drop for Parser {
+    fn drop(&mut self) {
+        // SAFETY: ctx came from av_parser_init and is closed once.
+        unsafe { ffi::av_parser_close(self.ctx) };
+    }
+}
+
+// SAFETY: the parser context is only used through &mut self; FFmpeg parsers have no thread
+// affinity.
+unsafe impl Send for Parser {}
+
+pub struct StatefulSession {
+    codec: Codec,
+    decoder: decoder::Video,
+    /// H.264: splits the byte stream into frames.
+    parser: Option<Parser>,
+    /// Coded frames fed and not decoded yet, with their timestamps: the client's OUTPUT
+    /// buffers go back at once, and pictures are decoded as CAPTURE buffers come for them.
+    input: VecDeque<Packet>,
+    /// Decoded pictures, in display order, waiting for CAPTURE buffers.
+    pending: VecDeque<frame::Video>,
+    /// The format last told to the kernel.
+    announced: Option<StreamFormat>,
+    /// A drain was asked: once `input` is decoded, the decoder is drained.
+    draining: bool,
+    /// Drained: once `pending` is empty, the next CAPTURE buffer is the last.
+    eos: bool,
+}
+
+fn ffmpeg_decoder(codec: Codec, threads: usize) -> Result<decoder::Video, DecodeError> {
+    let found = match codec {
+        Codec::H264 => decoder::find(codec::Id::H264),
+        Codec::Vp9 => decoder::find(codec::Id::VP9),
+        // FFmpeg's own AV1 decoder needs a hardware accelerator; libdav1d is its software one
+        Codec::Av1 => decoder::find_by_name("libdav1d"),
+    }
+    .ok_or(DecodeError::NoDecoder(codec.name()))?;
+    let mut ctx = codec::context::Context::new_with_codec(found);
+    // pictures come out in display order, after however many frames: frame threads are fine
+    ctx.set_threading(codec::threading::Config {
+        kind: codec::threading::Type::Frame,
+        count: threads,
+    });
+    Ok(ctx.decoder().video()?)
+}
+
+/// The CAPTURE format a picture needs.
+fn format_of(pic: &frame::Video) -> Option<StreamFormat> {
+    let pixfmt = match pic.format() {
+        Pixel::YUV420P => PIX_FMT_NV12,
+        Pixel::YUV420P10LE => PIX_FMT_P010,
+        _ => return None,
+    };
+    Some(StreamFormat {
+        width: pic.width(),
+        height: pic.height(),
+        pixfmt,
+        min_buffers: MIN_BUFFERS,
+    })
+}
+
+impl StatefulSession {
+    pub fn new(codec: Codec, threads: usize) -> Result<StatefulSession, DecodeError> {
+        Ok(StatefulSession {
+            codec,
+            decoder: ffmpeg_decoder(codec, threads)?,
+            parser: Self::parser(codec),
+            input: VecDeque::new(),
+            pending: VecDeque::new(),
+            announced: None,
+            draining: false,
+            eos: false,
+        })
+    }
+
+    fn parser(codec: Codec) -> Option<Parser> {
+        match codec {
+            Codec::H264 => Parser::new(codec::Id::H264),
+            _ => None,
+        }
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// A seek: drop the waiting frames and pictures and the decoder's references (it keeps the
+    /// parameter sets it has seen), and any half-parsed frame.
+    pub fn flush(&mut self) {
+        self.input.clear();
+        self.pending.clear();
+        self.decoder.flush();
+        self.parser = Self::parser(self.codec);
+        self.draining = false;
+        self.eos = false;
+    }
+
+    /// Take every picture the decoder has ready.
+    fn receive(&mut self) -> Result<(), DecodeError> {
+        loop {
+            let mut pic = frame::Video::empty();
+            match self.decoder.receive_frame(&mut pic) {
+                Ok(()) => {
+                    if format_of(&pic).is_none() {
+                        return Err(DecodeError::Unsupported {
+                            got: format!("{:?}", pic.format()),
+                        });
+                    }
+                    self.pending.push_back(pic);
+                }
+                Err(ffmpeg::Error::Eof) => return Ok(()),
+                Err(ffmpeg::Error::Other { errno }) if errno == libc::EAGAIN => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn queue(&mut self, data: &[u8], pts: i64) {
+        let mut packet = Packet::copy(data);
+        packet.set_pts(Some(pts));
+        self.input.push_back(packet);
+    }
+
+    /// Feed one OUTPUT buffer's bytes: its frames join the input.
+    fn push(&mut self, data: &[u8], pts: i64) -> Result<(), DecodeError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        match self.parser.take() {
+            Some(mut parser) => {
+                // FFmpeg's parsers read a little past the end of their input, which must be
+                // padded (the OUTPUT buffer's mapping ends where the bitstream may end)
+                let mut padded = Vec::with_capacity(data.len() + PADDING);
+                padded.extend_from_slice(data);
+                padded.resize(data.len() + PADDING, 0);
+                let data = &padded[..data.len()];
+                let result = parser.parse(data, pts, |frame, pts| {
+                    self.queue(frame, pts);
+                    Ok(())
+                });
+                self.parser = Some(parser);
+                result
+            }
+            None => {
+                self.queue(data, pts);
+                Ok(())
+            }
+        }
+    }
+
+    /// The end of the stream: the parser's last frame joins the input, which is drained once
+    /// decoded.
+    fn drain(&mut self) -> Result<(), DecodeError> {
+        let mut result = Ok(());
+        if let Some(mut parser) = self.parser.take() {
+            result = parser.parse(&[], ffi::AV_NOPTS_VALUE, |frame, pts| {
+                self.queue(frame, pts);
+                Ok(())
+            });
+            self.parser = Some(parser);
+        }
+        self.draining = true;
+        result
+    }
+
+    /// Decode until `want` pictures wait (or the input runs out; a drained decoder gives all
+    /// it held).
+    fn decode(&mut self, want: usize) -> Result<(), DecodeError> {
+        while self.pending.len() < want {
+            if let Some(packet) = self.input.pop_front() {
+                let sent = self.decoder.send_packet(&packet);
+                // what was decoded before an error is good
+                let received = self.receive();
+                sent?;
+                received?;
+            } else if self.draining {
+                self.draining = false;
+                self.eos = true;
+                self.decoder.send_eof()?;
+                self.receive()?;
+            } else {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The drain ended (its last buffer went out): the decoder takes a new stream.
+    fn end_drain(&mut self) {
+        self.eos = false;
+        self.decoder.flush();
+        self.parser = Self::parser(self.codec);
+    }
+
+    /// One feed job: feed `src` (bitstream and timestamp), drain if `drain`, and fill `dst`
+    /// (memory, and the buffer's layout) with the next picture. The result is the job's status:
+    /// an error is the bitstream's (the OUTPUT buffer, if any, is returned with an error; no
+    /// CAPTURE buffer is filled); `FeedDone` says what happened.
+    ///
+    /// Pictures are decoded a little ahead (`LOOKAHEAD`), so that a bad frame most often fails
+    /// the job that fed it, and otherwise when a CAPTURE buffer comes for them: what waits is
+    /// mostly bitstream, not pictures.
+    pub fn feed(
+        &mut self,
+        src: Option<(&[u8], u64)>,
+        drain: bool,
+        dst: Option<(&mut MappedDmaBuf, Capture)>,
+    ) -> (FeedDone, Result<(), DecodeError>) {
+        let mut result = match src {
+            Some((data, ts)) => self.push(data, ts as i64),
+            None => Ok(()),
+        };
+        if drain {
+            result = result.and(self.drain());
+        }
+        let want = if dst.is_some() {
+            LOOKAHEAD + 1
+        } else {
+            LOOKAHEAD
+        };
+        result = result.and(self.decode(want));
+        let (mut done, written) = self.answer(dst, result.is_ok());
+        // what a CAPTURE buffer could be given: pictures, and frames to decode
+        done.pending = (self.pending.len() + self.input.len()) as u32
+            + u32::from(self.draining || (self.eos && self.pending.is_empty()));
+        (done, result.and(written))
+    }
+
+    fn answer(
+        &mut self,
+        dst: Option<(&mut MappedDmaBuf, Capture)>,
+        fill: bool,
+    ) -> (FeedDone, Result<(), DecodeError>) {
+        let mut done = FeedDone::default();
+        let head = self.pending.front().and_then(format_of);
+        match (self.announced, head) {
+            // the first picture: its format, before any picture goes out
+            (None, Some(format)) => {
+                self.announced = Some(format);
+                done.flags = DONE_FLAG_FORMAT;
+                done.format = Some(format);
+                return (done, Ok(()));
+            }
+            // the next picture has a new format: this buffer is the old format's last
+            (Some(old), Some(format)) if old != format && dst.is_some() => {
+                self.announced = Some(format);
+                done.flags = DONE_FLAG_FORMAT | DONE_FLAG_LAST;
+                done.format = Some(format);
+                return (done, Ok(()));
+            }
+            (Some(old), Some(format)) if old != format => return (done, Ok(())),
+            _ => {}
+        }
+        let Some((mem, layout)) = dst else {
+            return (done, Ok(()));
+        };
+        if !fill {
+            return (done, Ok(()));
+        }
+        if let Some(pic) = self.pending.pop_front() {
+            let written = Planes::of_frame(&pic)
+                .and_then(|planes| write_picture(&planes, &layout, std::slice::from_mut(mem)));
+            if let Err(e) = written {
+                return (done, Err(e));
+            }
+            done.flags |= DONE_FLAG_FILLED;
+            done.timestamp = pic.pts().or(pic.timestamp()).unwrap_or(0) as u64;
+        }
+        if self.eos && self.pending.is_empty() {
+            done.flags |= DONE_FLAG_LAST;
+            self.end_drain();
+        }
+        (done, Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The project's H.264 clip, cut into pieces that split NAL units: every frame comes out.
+    #[test]
+    fn h264_in_any_chunks() {
+        let path = std::path::Path::new("/build/clips/h264-320x240.h264");
+        let Ok(data) = std::fs::read(path) else {
+            panic!("{} missing: run tools/make-clips.sh", path.display());
+        };
+        ffmpeg::init().unwrap();
+        let mut s = StatefulSession::new(Codec::H264, 2).unwrap();
+        let mut frames = 0;
+        for (i, chunk) in data.chunks(65536).enumerate() {
+            s.feed(Some((chunk, i as u64)), false, None).1.unwrap();
+        }
+        s.feed(None, true, None).1.unwrap();
+        // every frame, decoded as CAPTURE buffers would ask, and the drain
+        s.decode(usize::MAX).unwrap();
+        assert!(s.eos && s.input.is_empty());
+        assert_eq!(s.pending.len(), 60);
+    }
+}
