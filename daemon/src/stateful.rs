@@ -29,6 +29,10 @@ use crate::{
 /// one for the client to hold and one to fill.
 const MIN_BUFFERS: u32 = 2;
 
+/// OUTPUT buffers whose timestamps are kept for the frames that start in them (the parser
+/// itself keeps four).
+const CHUNKS: usize = 8;
+
 /// Pictures decoded ahead of the CAPTURE buffers that will take them.
 const LOOKAHEAD: usize = 2;
 
@@ -53,15 +57,15 @@ impl Parser {
     }
 
     /// Parse `data` (empty: the end of the stream), calling `out` with each complete frame and
-    /// its timestamp. `pts` is the timestamp of `data`'s first byte.
+    /// the position in the stream of the buffer where it starts. `pos` is `data`'s position.
     fn parse(
         &mut self,
         mut data: &[u8],
-        pts: i64,
+        pos: i64,
         mut out: impl FnMut(&[u8], i64) -> Result<(), DecodeError>,
     ) -> Result<(), DecodeError> {
         let flushing = data.is_empty();
-        let mut pts = pts;
+        let mut pos = pos;
         loop {
             let mut frame: *mut u8 = std::ptr::null_mut();
             let mut size: c_int = 0;
@@ -80,23 +84,26 @@ impl Parser {
                         data.as_ptr()
                     },
                     len,
-                    pts,
-                    ffi::AV_NOPTS_VALUE,
+                    // the parser keeps each buffer's (pts, pos) by byte offset and gives a frame
+                    // those of the buffer where it starts; the pts only to its first frame, the
+                    // pos to every one
                     0,
+                    ffi::AV_NOPTS_VALUE,
+                    pos,
                 )
             };
             if used < 0 {
                 return Err(ffmpeg::Error::from(used).into());
             }
             data = &data[(used as usize).min(data.len())..];
-            // only the first byte carries the timestamp
-            pts = ffi::AV_NOPTS_VALUE;
+            // the buffer's first call describes it whole
+            pos = -1;
             if size > 0 {
                 // SAFETY: FFmpeg returned `size` valid bytes at `frame`, which stay valid
                 // until the next av_parser_parse2 call (`out` copies them).
                 let bytes = unsafe { std::slice::from_raw_parts(frame, size as usize) };
-                // SAFETY: ctx is valid; pts is the returned frame's timestamp.
-                out(bytes, unsafe { (*self.ctx).pts })?;
+                // SAFETY: ctx is valid; pos is the returned frame's start buffer's position.
+                out(bytes, unsafe { (*self.ctx).pos })?;
             }
             if flushing {
                 if size == 0 {
@@ -128,6 +135,11 @@ pub struct StatefulSession {
     /// Coded frames fed and not decoded yet, with their timestamps: the client's OUTPUT
     /// buffers go back at once, and pictures are decoded as CAPTURE buffers come for them.
     input: VecDeque<Packet>,
+    /// H.264: the last OUTPUT buffers parsed, as (position in the stream, timestamp): a frame
+    /// takes the timestamp of the buffer where it starts (every frame of a buffer the same).
+    chunks: VecDeque<(i64, i64)>,
+    /// H.264: the position in the stream of the next OUTPUT buffer's bytes.
+    stream_pos: i64,
     /// Decoded pictures, in display order, waiting for CAPTURE buffers.
     pending: VecDeque<frame::Video>,
     /// The format last told to the kernel.
@@ -177,6 +189,8 @@ impl StatefulSession {
             decoder: ffmpeg_decoder(codec, threads)?,
             parser: Self::parser(codec),
             input: VecDeque::new(),
+            chunks: VecDeque::new(),
+            stream_pos: 0,
             pending: VecDeque::new(),
             announced: None,
             draining: false,
@@ -199,6 +213,7 @@ impl StatefulSession {
     /// parameter sets it has seen), and any half-parsed frame.
     pub fn flush(&mut self) {
         self.input.clear();
+        self.chunks.clear();
         self.pending.clear();
         self.decoder.flush();
         self.parser = Self::parser(self.codec);
@@ -226,6 +241,16 @@ impl StatefulSession {
         }
     }
 
+    /// The timestamp of the OUTPUT buffer at `pos` (the latest one's if the parser lost it).
+    fn chunk_pts(&self, pos: i64) -> i64 {
+        self.chunks
+            .iter()
+            .rev()
+            .find(|&&(p, _)| p == pos)
+            .or(self.chunks.back())
+            .map_or(0, |&(_, pts)| pts)
+    }
+
     fn queue(&mut self, data: &[u8], pts: i64) {
         let mut packet = Packet::copy(data);
         packet.set_pts(Some(pts));
@@ -245,8 +270,14 @@ impl StatefulSession {
                 padded.extend_from_slice(data);
                 padded.resize(data.len() + PADDING, 0);
                 let data = &padded[..data.len()];
-                let result = parser.parse(data, pts, |frame, pts| {
-                    self.queue(frame, pts);
+                let pos = self.stream_pos;
+                self.stream_pos += data.len() as i64;
+                self.chunks.push_back((pos, pts));
+                if self.chunks.len() > CHUNKS {
+                    self.chunks.pop_front();
+                }
+                let result = parser.parse(data, pos, |frame, pos| {
+                    self.queue(frame, self.chunk_pts(pos));
                     Ok(())
                 });
                 self.parser = Some(parser);
@@ -264,8 +295,8 @@ impl StatefulSession {
     fn drain(&mut self) -> Result<(), DecodeError> {
         let mut result = Ok(());
         if let Some(mut parser) = self.parser.take() {
-            result = parser.parse(&[], ffi::AV_NOPTS_VALUE, |frame, pts| {
-                self.queue(frame, pts);
+            result = parser.parse(&[], -1, |frame, pos| {
+                self.queue(frame, self.chunk_pts(pos));
                 Ok(())
             });
             self.parser = Some(parser);
@@ -389,7 +420,8 @@ impl StatefulSession {
 mod tests {
     use super::*;
 
-    /// The project's H.264 clip, cut into pieces that split NAL units: every frame comes out.
+    /// The project's H.264 clip, cut into pieces that split NAL units: every frame comes out, with
+    /// the timestamp of the buffer where it starts.
     #[test]
     fn h264_in_any_chunks() {
         let path = std::path::Path::new("/build/clips/h264-320x240.h264");
@@ -399,13 +431,22 @@ mod tests {
         ffmpeg::init().unwrap();
         let mut s = StatefulSession::new(Codec::H264, 2).unwrap();
         let mut frames = 0;
-        for (i, chunk) in data.chunks(65536).enumerate() {
-            s.feed(Some((chunk, i as u64)), false, None).1.unwrap();
+        // small chunks: frames across chunks, and several frames in one
+        let chunks: Vec<_> = data.chunks(3000).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            s.feed(Some((chunk, 1000 * (i as u64 + 1))), false, None)
+                .1
+                .unwrap();
         }
         s.feed(None, true, None).1.unwrap();
         // every frame, decoded as CAPTURE buffers would ask, and the drain
         s.decode(usize::MAX).unwrap();
         assert!(s.eos && s.input.is_empty());
         assert_eq!(s.pending.len(), 60);
+        // each picture has the timestamp of a buffer fed
+        for pic in &s.pending {
+            let ts = pic.pts().unwrap();
+            assert!(ts % 1000 == 0 && ts >= 1000 && ts <= 1000 * chunks.len() as i64);
+        }
     }
 }
