@@ -15,7 +15,7 @@
  * how many frames and pictures it holds for CAPTURE buffers to come.
  *
  * The m2m scheduler runs a job when job_ready() finds something to do: an OUTPUT buffer to
- * feed (while the daemon holds fewer than DAEDALUS_SF_MAX_PENDING frames), a CAPTURE buffer
+ * feed (unless the daemon said it holds all the bitstream it will), a CAPTURE buffer
  * for a picture that waits (or a frame to decode), or the drain. Both queues are "buffered"
  * for the scheduler, which leaves that decision to job_ready(), and the CAPTURE queue need not
  * stream for the header to be parsed.
@@ -36,13 +36,6 @@
 #define V4L2_PIX_FMT_AV1	v4l2_fourcc('A', 'V', '0', '1')
 #endif
 
-/*
- * Frames the daemon may hold (bitstream fed and not taken as pictures yet) before the node stops
- * feeding it: a bound for a client that never takes its pictures. The daemon returns OUTPUT
- * buffers at once (their frames wait as bitstream), as clients may wait for their OUTPUT buffers
- * before they give CAPTURE buffers back.
- */
-#define DAEDALUS_SF_MAX_PENDING	256
 /* CAPTURE buffers a stream needs at least: the daemon holds the references itself. */
 #define DAEDALUS_SF_MIN_BUFFERS	2
 
@@ -166,7 +159,7 @@ static bool daedalus_sf_pick(struct daedalus_ctx *ctx, struct vb2_v4l2_buffer **
 	if (!sf->drain_sent) {
 		if (sf->draining && !sf->drain_src) {
 			*drain = true;
-		} else if (sf->pending < DAEDALUS_SF_MAX_PENDING) {
+		} else if (!sf->full) {
 			*src = v4l2_m2m_next_src_buf(m2m_ctx);
 			*drain = *src && *src == sf->drain_src;
 		}
@@ -292,7 +285,7 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 	bool drained = false, filled = flags & DAEDALUS_DONE_FLAGS_FILLED;
 	bool last = flags & DAEDALUS_DONE_FLAGS_LAST;
 	bool dst_done;
-	u32 out_sequence = 0, min_buffers;
+	u32 in_sequence = 0, out_sequence = 0, min_buffers;
 	u64 timestamp = 0;
 
 	if (status)
@@ -320,6 +313,7 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 	} else {
 		ctx->sf.pending = daedalus_sf_attr(info, DAEDALUS_A_DONE_PENDING, 0);
 	}
+	ctx->sf.full = flags & DAEDALUS_DONE_FLAGS_FULL;
 	if (flags & DAEDALUS_DONE_FLAGS_FORMAT)
 		daedalus_sf_new_format(ctx, info);
 	else if (last)
@@ -328,6 +322,8 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 		ctx->sf.drain_sent = false;
 		ctx->sf.stopped = true;
 	}
+	if (src)
+		in_sequence = ctx->sf.in_sequence++;
 	dst_done = dst && (filled || last || !info);
 	if (dst_done)
 		out_sequence = ctx->sf.out_sequence++;
@@ -348,7 +344,7 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 
 	if (src) {
 		v4l2_m2m_src_buf_remove_by_buf(m2m_ctx, src);
-		src->sequence = dj->sequence;
+		src->sequence = in_sequence;
 		v4l2_m2m_buf_done(src, status ? VB2_BUF_STATE_ERROR : VB2_BUF_STATE_DONE);
 	}
 	/* the event first: a client that sees the LAST buffer finds why */
@@ -584,6 +580,7 @@ static int daedalus_sf_start_streaming(struct vb2_queue *vq, unsigned int count)
 	spin_lock_irq(&sf->lock);
 	if (V4L2_TYPE_IS_OUTPUT(vq->type)) {
 		ctx->next_sequence = 0;
+		sf->in_sequence = 0;
 	} else {
 		/* the client set CAPTURE up (again) after a source change */
 		sf->wait_capture = false;
@@ -608,6 +605,7 @@ static void daedalus_sf_stop_streaming(struct vb2_queue *vq)
 		sf->drain_src = NULL;
 		sf->drain_sent = false;
 		sf->pending = 0;
+		sf->full = false;
 	}
 	sf->stopped = false;
 	spin_unlock_irq(&sf->lock);

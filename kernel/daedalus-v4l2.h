@@ -221,11 +221,14 @@ struct daedalus_decode_job {
  * @drain_sent:	the drain job was sent; the daemon's LAST buffer ends it
  * @stopped:	the drain ended: no job runs until DEC_CMD_START or a STREAMOFF
  * @pending:	frames and pictures the daemon holds for CAPTURE buffers (from its last answer)
+ * @full:	the daemon holds all the bitstream it will: no feeding until a picture is taken
  * @min_buffers: V4L2_CID_MIN_BUFFERS_FOR_CAPTURE, from the daemon
  * @visible:	visible size of the pictures (G_SELECTION), from the daemon
+ * @in_sequence: sequence number of the next OUTPUT buffer fed
  * @out_sequence: sequence number of the next CAPTURE buffer
  * @meta:	what the last OUTPUT buffers fed carried beyond their bytes (timecode, frame
- *		flags), by timestamp: the CAPTURE buffer of a picture gets its OUTPUT buffer's
+ *		flags), by timestamp: the CAPTURE buffer of a picture gets its OUTPUT buffer's (a
+ *		picture that comes out more than DAEDALUS_SF_META buffers later gets none)
  * @meta_next:	the slot of @meta the next OUTPUT buffer takes
  * @min_buffers_ctrl: V4L2_CID_MIN_BUFFERS_FOR_CAPTURE (set outside the lock)
  */
@@ -235,7 +238,7 @@ struct daedalus_sf_meta {
 	u32 flags;
 };
 
-#define DAEDALUS_SF_META	32
+#define DAEDALUS_SF_META	64
 
 struct daedalus_sf {
 	spinlock_t lock;	/* the fields below and the context's decoded_fmt */
@@ -246,8 +249,10 @@ struct daedalus_sf {
 	bool drain_sent;
 	bool stopped;
 	u32 pending;
+	bool full;
 	u32 min_buffers;
 	struct v4l2_rect visible;
+	u32 in_sequence;
 	u32 out_sequence;
 	struct daedalus_sf_meta meta[DAEDALUS_SF_META];
 	unsigned int meta_next;

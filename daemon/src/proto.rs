@@ -102,6 +102,8 @@ pub const DONE_FLAG_FILLED: u32 = 1;
 pub const DONE_FLAG_LAST: u32 = 2;
 /// `flags done-flags`: the stream's format is new.
 pub const DONE_FLAG_FORMAT: u32 = 4;
+/// `flags done-flags`: feed no more bitstream until a CAPTURE buffer has taken a picture.
+pub const DONE_FLAG_FULL: u32 = 8;
 
 /// `enum codec`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -604,7 +606,8 @@ mod tests {
             [
                 ("filled".into(), DONE_FLAG_FILLED),
                 ("last".into(), DONE_FLAG_LAST),
-                ("format".into(), DONE_FLAG_FORMAT)
+                ("format".into(), DONE_FLAG_FORMAT),
+                ("full".into(), DONE_FLAG_FULL)
             ]
         );
         let codecs = [Codec::Vp9, Codec::H264, Codec::Av1];

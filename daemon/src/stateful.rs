@@ -20,8 +20,8 @@ use crate::{
     decoder::{write_picture, Capture, DecodeError, Planes},
     dmabuf::MappedDmaBuf,
     proto::{
-        Codec, FeedDone, StreamFormat, DONE_FLAG_FILLED, DONE_FLAG_FORMAT, DONE_FLAG_LAST,
-        PIX_FMT_NV12, PIX_FMT_P010,
+        Codec, FeedDone, StreamFormat, DONE_FLAG_FILLED, DONE_FLAG_FORMAT, DONE_FLAG_FULL,
+        DONE_FLAG_LAST, PIX_FMT_NV12, PIX_FMT_P010,
     },
 };
 
@@ -32,6 +32,10 @@ const MIN_BUFFERS: u32 = 2;
 /// OUTPUT buffers whose timestamps are kept for the frames that start in them (the parser
 /// itself keeps four).
 const CHUNKS: usize = 8;
+
+/// Bitstream a stream may hold, undecoded: beyond it, the kernel feeds no more until a
+/// picture is taken (a client that never takes its pictures costs the daemon no more).
+const MAX_INPUT_BYTES: usize = 64 << 20;
 
 /// Pictures decoded ahead of the CAPTURE buffers that will take them.
 const LOOKAHEAD: usize = 2;
@@ -365,6 +369,9 @@ impl StatefulSession {
         // what a CAPTURE buffer could be given: pictures, and frames to decode
         done.pending = (self.pending.len() + self.input.len()) as u32
             + u32::from(self.draining || (self.eos && self.pending.is_empty()));
+        if self.input.iter().map(|p| p.size()).sum::<usize>() > MAX_INPUT_BYTES {
+            done.flags |= DONE_FLAG_FULL;
+        }
         (done, result.and(written))
     }
 

@@ -62,11 +62,14 @@ enum daedalus_feed_flags {
  * @DAEDALUS_DONE_FLAGS_FORMAT: The stream's format is new (first known, or
  *   changed): width, height, pixfmt and min-buffers describe it; CAPTURE must
  *   be set up again before more pictures.
+ * @DAEDALUS_DONE_FLAGS_FULL: The daemon holds as much bitstream as it will:
+ *   feed it no more until a CAPTURE buffer has taken a picture.
  */
 enum daedalus_done_flags {
 	DAEDALUS_DONE_FLAGS_FILLED = 1,
 	DAEDALUS_DONE_FLAGS_LAST = 2,
 	DAEDALUS_DONE_FLAGS_FORMAT = 4,
+	DAEDALUS_DONE_FLAGS_FULL = 8,
 };
 
 /**
