@@ -437,7 +437,6 @@ mod tests {
         };
         ffmpeg::init().unwrap();
         let mut s = StatefulSession::new(Codec::H264, 2).unwrap();
-        let mut frames = 0;
         // small chunks: frames across chunks, and several frames in one
         let chunks: Vec<_> = data.chunks(3000).collect();
         for (i, chunk) in chunks.iter().enumerate() {
