@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 """The zero-copy path: decoded frames reach a client as the daemon's own dmabufs.
 
-usage: expbuf.py CLIP.ivf REFERENCE.framemd5 DAEMON_PID
+usage: expbuf.py CLIP.ivf REFERENCE.framemd5 DAEMON_PID [DECODER]
 
-GStreamer's v4l2codecs decoder exports every CAPTURE buffer with VIDIOC_EXPBUF and hands frames
-downstream as dmabuf memory. This client takes them from an appsink that accepts only dmabuf
+GStreamer's decoder (DECODER: v4l2slvp9dec, the default, or the stateful v4l2vp9dec) exports
+every CAPTURE buffer with VIDIOC_EXPBUF and hands frames downstream as dmabuf memory. This client takes them from an appsink that accepts only dmabuf
 memory, checks that each fd is the same dmabuf (same inode) as one the daemon holds (the daemon
 allocated it through GBM), maps the fd itself, reads the NV12 planes at the offsets and strides
 the decoder reports, and compares each frame's MD5 with FFmpeg's. Exit 0 when all match.
@@ -37,10 +37,11 @@ def daemon_dmabufs(pid: int) -> set:
 
 def main() -> int:
     clip, ref, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    decoder = sys.argv[4] if len(sys.argv) > 4 else "v4l2slvp9dec"
     want = [line.split(",")[-1].strip() for line in open(ref) if not line.startswith("#")]
     Gst.init(None)
     pipe = Gst.parse_launch(
-        f"filesrc location={clip} ! ivfparse ! vp9parse ! v4l2slvp9dec ! "
+        f"filesrc location={clip} ! ivfparse ! vp9parse ! {decoder} ! "
         "appsink name=sink sync=false max-buffers=2 caps=video/x-raw,format=NV12")
     sink = pipe.get_by_name("sink")
     pipe.set_state(Gst.State.PLAYING)

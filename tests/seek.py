@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""A seek in the middle of a clip, through our stateless decoder.
+"""A seek in the middle of a clip, through one of our decoders (stateless or stateful).
 
 usage: seek.py CLIP.mkv REFERENCE.framemd5 DECODER SECONDS
 
@@ -21,7 +21,7 @@ gi.require_version("GstVideo", "1.0")
 from gi.repository import Gst, GstVideo  # noqa: E402
 
 PARSERS = {"v4l2slvp9dec": "vp9parse", "v4l2slh264dec": "h264parse",
-           "v4l2slav1dec": "av1parse"}
+           "v4l2slav1dec": "av1parse", "v4l2vp9dec": "vp9parse", "v4l2h264dec": "h264parse"}
 
 
 def frame_md5(sample) -> str:

@@ -44,6 +44,20 @@ in_buildenv /bin/bash -euo pipefail -c '
 	vp9_2pass vp9-350x202.ivf 350x202 60 200k
 	# Profile 2: 10-bit 4:2:0, to P010.
 	vp9_2pass vp9-10bit-320x240.ivf 320x240 60 300k -profile:v 2 -pix_fmt yuv420p10le
+	# A resolution change (320x240, then 352x288 from a key frame on) for the stateful node
+	# (tests/vm/stateful.sh); kept apart from the suites, whose clips keep one size. Its
+	# reference keeps each frame at its own size (-noautoscale).
+	mkdir -p resize
+	vp9_2pass resize/a.ivf 320x240 30 300k
+	vp9_2pass resize/b.ivf 352x288 30 300k
+	printf "file %s\n" a.ivf b.ivf >resize/list.txt
+	ff -f concat -safe 0 -i resize/list.txt -c copy resize/vp9-resize.ivf
+	rm resize/a.ivf resize/b.ivf resize/list.txt
+	ff -i resize/vp9-resize.ivf -noautoscale -pix_fmt nv12 -f framemd5 resize/vp9-resize.framemd5
+	for size in 320x240 352x288; do
+		n=$(grep -c ", *$((${size%x*} * ${size#*x} * 3 / 2)), " resize/vp9-resize.framemd5)
+		[ "$n" -eq 30 ] || { echo "resize/vp9-resize.ivf: $n frames of $size, not 30"; exit 1; }
+	done
 
 	# H.264 from x264, each clip exercising a part of the bridge: Matroska (timestamps, for
 	# the seek test) and the Annex B elementary stream taken from it.
