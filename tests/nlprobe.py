@@ -10,6 +10,7 @@ this is an independent client, not the daemon's code).
 """
 import errno
 import os
+import re
 import socket
 import struct
 import sys
@@ -21,8 +22,12 @@ CTRL_ATTR_FAMILY_ID = 1
 CTRL_ATTR_FAMILY_NAME = 2
 NLM_F_REQUEST, NLM_F_ACK = 1, 4
 NLMSG_ERROR = 2
+# the protocol version an attach must carry, from the uapi header generated from the spec
+UAPI = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                    "../kernel/include/uapi/linux/daedalus.h")
+VERSION = int(re.search(r"#define DAEDALUS_VERSION\s+(\d+)", open(UAPI).read()).group(1))
 # from the spec: operations attach=1, job-ready=2, job-get=3, job-done=4
-OPS = {"attach": (1, [(1, 1)]), "job-get": (3, []), "job-done": (4, [(1, 1), (2, 0)])}
+OPS = {"attach": (1, [(1, VERSION)]), "job-get": (3, []), "job-done": (4, [(1, 1), (2, 0)])}
 
 
 def attr(kind: int, payload: bytes) -> bytes:
