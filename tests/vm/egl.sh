@@ -5,11 +5,18 @@
 # codec through the stateless node and of H.264 and VP9 through the stateful one. Mesa: the
 # surfaceless platform with llvmpipe (software; the guest has no GPU).
 #
-# NOT in the suite yet: Mesa 25.0.7's llvmpipe accepts the import (eglCreateImageKHR of our
-# dmabuf's R8 plane and glEGLImageTargetTexture2DOES succeed, glBlitFramebuffer returns), but
-# the process dies of SIGSEGV inside Mesa when the drawn pixels are read back (glReadPixels,
-# and glGetTexImage alike). Not diagnosed further yet: run it by hand with
-# ./daedalus vm-run tests/vm/egl.sh
+# NOT in the suite yet. With Mesa 25.0.7's llvmpipe on the surfaceless platform:
+# - luma, DRM_FORMAT_R8 at offset 0: eglCreateImageKHR and glEGLImageTargetTexture2DOES
+#   succeed, and reading the imported texture straight back (glReadPixels on a framebuffer
+#   holding it) works; drawing from it into a target of ours (glBlitFramebuffer, or
+#   glCopyTexSubImage2D) and reading that back kills the process with SIGSEGV inside Mesa;
+# - chroma, DRM_FORMAT_GR88 at the V4L2 offset (bytesperline x height: 76800 at 320x240, not a
+#   whole number of pages): glEGLImageTargetTexture2DOES fails with GL_OUT_OF_MEMORY (llvmpipe
+#   maps an imported plane at its offset). eglimport.py then imports the same bytes from
+#   offset 0 and takes the chroma rows from there.
+# A GPU driver (V3D on a Pi) imports without either limit. By hand: ./daedalus vm-run
+# tests/vm/egl.sh
+
 . /src/tests/vm/lib.sh
 
 load_daedalus
