@@ -2,16 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0
 """The browsers' zero-copy step, done for real: decoded frames imported into EGL as dmabufs.
 
-usage: eglimport.py PIPELINE CLIP REFERENCE.framemd5
+usage: eglimport.py [--draw] PIPELINE CLIP REFERENCE.framemd5
 
 GStreamer decodes CLIP through `filesrc ! PIPELINE ! appsink` (PIPELINE ends in one of our
 decoders); every frame arrives as the dmabuf our device exported (VIDIOC_EXPBUF). Each frame is
 imported into EGL through Mesa with EGL_EXT_image_dma_buf_import, plane by plane as Firefox
 does: DRM_FORMAT_R8 for luma, DRM_FORMAT_GR88 for the interleaved chroma, offsets and pitches
 from the V4L2 format (GStreamer's video meta), the linear modifier. Each plane's texture is
-drawn (glCopyTexSubImage2D) into an offscreen texture of ours and read back
-(glGetTexImage); the planes, packed as NV12, are hashed and compared with FFmpeg's framemd5 of
-the clip. Mesa's platform and driver are printed (surfaceless, llvmpipe, in the VM).
+read back through GL (glReadPixels on a framebuffer holding it), or with --draw first drawn
+(glCopyTexSubImage2D) into an offscreen texture of ours and read back from there (llvmpipe
+dies of SIGSEGV on that, see tests/vm/egl.sh); the planes, packed as NV12, are hashed and
+compared with FFmpeg's framemd5 of the clip. Mesa's platform and driver are printed (surfaceless, llvmpipe, in the VM).
 Exit 0 when every frame matches, 1 otherwise (naming what refused, if EGL or GL did).
 """
 import ctypes
@@ -58,7 +59,8 @@ class Refused(Exception):
 class Egl:
     """A surfaceless EGL display with a desktop GL context current, and the calls we need."""
 
-    def __init__(self):
+    def __init__(self, draw: bool):
+        self.draw = draw
         egl = ctypes.CDLL("libEGL.so.1")
         self.egl = egl
         proc = egl.eglGetProcAddress
@@ -113,6 +115,7 @@ class Egl:
                 ("glPixelStorei", None, [u32, i32]),
                 ("glTexImage2D", None, [u32, i32, i32, i32, i32, i32, u32, u32, vp]),
                 ("glGetTexImage", None, [u32, i32, u32, u32, vp]),
+                ("glReadPixels", None, [i32, i32, i32, i32, u32, u32, vp]),
                 ("glCopyTexSubImage2D", None, [u32, i32, i32, i32, i32, i32, i32, i32])):
             gl[name] = fn(name, restype, *args)
         self.gl = gl
@@ -156,15 +159,19 @@ class Egl:
                                      tex.value, 0)
         if gl["glCheckFramebufferStatus"](GL_READ_FRAMEBUFFER) != GL_FRAMEBUFFER_COMPLETE:
             raise Refused(f"a {fourcc} texture from a dmabuf is no complete framebuffer")
-        # draw: the plane's pixels copied by GL into a texture of ours (llvmpipe crashes on
-        # glBlitFramebuffer from an imported dmabuf texture; glCopyTexSubImage2D is the copy)
-        gl["glBindTexture"](GL_TEXTURE_2D, target)
-        gl["glCopyTexSubImage2D"](GL_TEXTURE_2D, 0, 0, 0, 0, 0, w, h)
-        self.check(f"drawing the {fourcc} plane")
         gl["glPixelStorei"](GL_PACK_ALIGNMENT, 1)
         out = ctypes.create_string_buffer(w * h * 4)
-        gl["glGetTexImage"](GL_TEXTURE_2D, 0, GL_RGBA, GL_UNSIGNED_BYTE,
-                            ctypes.cast(out, ctypes.c_void_p))
+        if self.draw:
+            # the plane's pixels copied by GL into a texture of ours, read back from there
+            gl["glBindTexture"](GL_TEXTURE_2D, target)
+            gl["glCopyTexSubImage2D"](GL_TEXTURE_2D, 0, 0, 0, 0, 0, w, h)
+            self.check(f"drawing the {fourcc} plane")
+            gl["glGetTexImage"](GL_TEXTURE_2D, 0, GL_RGBA, GL_UNSIGNED_BYTE,
+                                ctypes.cast(out, ctypes.c_void_p))
+        else:
+            # the imported texture itself, read back through its framebuffer
+            gl["glReadPixels"](0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE,
+                               ctypes.cast(out, ctypes.c_void_p))
         self.check(f"drawing and reading the {fourcc} plane")
         gl["glDeleteTextures"](1, ctypes.byref(tex))
         self.destroy_image(self.dpy, image)
@@ -189,13 +196,15 @@ class Egl:
 
 
 def main() -> int:
-    if len(sys.argv) != 4:
+    draw = "--draw" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--draw"]
+    if len(args) != 3:
         print(__doc__)
         return 2
-    pipeline, clip, ref = sys.argv[1:]
+    pipeline, clip, ref = args
     want = [line.split(",")[-1].strip() for line in open(ref) if not line.startswith("#")]
     try:
-        egl = Egl()
+        egl = Egl(draw)
     except Refused as e:
         print(f"eglimport: {e}")
         return 1
@@ -246,8 +255,9 @@ def main() -> int:
     if frames != len(want):
         print(f"eglimport: {frames} frames, the reference has {len(want)}")
         return 1
+    how = "drawn into a texture of ours and read back" if draw else "read back through GL"
     print(f"eglimport: all {frames} frames imported into EGL plane by plane (R8 + GR88, "
-          f"linear), drawn, read back: byte-exact")
+          f"linear), {how}: byte-exact")
     return 0
 
 

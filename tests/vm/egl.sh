@@ -7,9 +7,10 @@
 #
 # NOT in the suite yet. With Mesa 25.0.7's llvmpipe on the surfaceless platform:
 # - luma, DRM_FORMAT_R8 at offset 0: eglCreateImageKHR and glEGLImageTargetTexture2DOES
-#   succeed, and reading the imported texture straight back (glReadPixels on a framebuffer
-#   holding it) works; drawing from it into a target of ours (glBlitFramebuffer, or
-#   glCopyTexSubImage2D) and reading that back kills the process with SIGSEGV inside Mesa;
+#   succeed; reading the imported texture back (glReadPixels on a framebuffer holding it) gives
+#   GL_OUT_OF_MEMORY, and drawing from it into a target of ours (glBlitFramebuffer, or
+#   eglimport.py --draw: glCopyTexSubImage2D) kills the process with SIGSEGV inside Mesa: llvmpipe
+#   cannot get at the memory of the dmabuf it imported (a GBM buffer of vkms here);
 # - chroma, DRM_FORMAT_GR88 at the V4L2 offset (bytesperline x height: 76800 at 320x240, not a
 #   whole number of pages): glEGLImageTargetTexture2DOES fails with GL_OUT_OF_MEMORY (llvmpipe
 #   maps an imported plane at its offset). eglimport.py then imports the same bytes from
