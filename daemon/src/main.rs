@@ -445,29 +445,23 @@ impl Daemon {
                 Some((mem, d))
             }
         };
-        let timestamp = job.src.as_ref().map_or(0, |s| s.timestamp);
-        tokio::task::block_in_place(|| {
-            let run = |bytes: Option<&[u8]>| {
-                let layout = dst.map(|(mem, d)| {
-                    let capture = decoder::Capture {
-                        pixfmt: d.pixfmt,
-                        height: d.height,
-                        bytesperline: std::slice::from_ref(&d.bytesperline),
-                    };
-                    (mem, capture)
-                });
-                let fed = match (bytes, job.src.is_some()) {
-                    (Some(b), _) => Some((b, timestamp)),
-                    (None, true) => Some((&[][..], timestamp)),
-                    (None, false) => None,
-                };
-                session.feed(fed, job.drain, layout)
+        let layout = dst.map(|(mem, d)| {
+            let capture = decoder::Capture {
+                pixfmt: d.pixfmt,
+                height: d.height,
+                bytesperline: std::slice::from_ref(&d.bytesperline),
             };
+            (mem, capture)
+        });
+        tokio::task::block_in_place(|| {
+            // an empty OUTPUT buffer feeds nothing, as no buffer does
+            let run = |fed: Option<(&[u8], u64)>| session.feed(fed, job.drain, layout);
             match &src {
                 Some((m, s)) => match m.read(|bytes| {
-                    run(Some(
+                    run(Some((
                         &bytes[s.offset as usize..s.offset as usize + s.bytes as usize],
-                    ))
+                        s.timestamp,
+                    )))
                 }) {
                     Ok(r) => r,
                     Err(e) => (FeedDone::default(), Err(e.into())),
