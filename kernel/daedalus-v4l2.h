@@ -238,7 +238,7 @@ struct daedalus_sf_meta {
 	u32 flags;
 };
 
-#define DAEDALUS_SF_META	64
+#define DAEDALUS_SF_META	256
 
 struct daedalus_sf {
 	spinlock_t lock;	/* the fields below and the context's decoded_fmt */

@@ -88,14 +88,15 @@ step "zero-copy: frames reach GStreamer's v4l2vp9dec as the daemon's dmabufs (VI
 GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
 	"$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" "$DAEMON_PID" v4l2vp9dec
 
-# v4l2-compliance streams the H.264 clip, in chunks of the OUTPUT buffer size (so frames and
+# v4l2-compliance streams the H.264 clip (60 OUTPUT buffers per mode: the node keeps the OUTPUT
+# metadata of the last 256 buffers for their pictures), in chunks of the OUTPUT buffer size (so frames and
 # NAL units are cut anywhere), through source change, decoding and drain, several times over.
 # trixie's v4l2-compliance (1.30) knows no AV01: a decoder that offers it is no codec to it, and
 # it then insists that a non-codec has no MIN_BUFFERS_FOR_CAPTURE control. That one failure is
 # the only one allowed, and only for that reason.
 step "v4l2-compliance -s on $SF (stream: h264-320x240.h264)"
 log=$OUT/compliance-stateful.log
-v4l2-compliance -s -d "$SF" --stream-from="$CLIPS/h264-320x240.h264" >"$log" 2>&1 || true
+v4l2-compliance -s60 -d "$SF" --stream-from="$CLIPS/h264-320x240.h264" >"$log" 2>&1 || true
 grep -E "^Total" "$log" || { tail -20 "$log"; fail "v4l2-compliance gave no total"; }
 grep -E "fail:" "$log" | grep -v "v4l2-test-controls.cpp([0-9]*): node->controls.find(V4L2_CID_MIN_BUFFERS_FOR_CAPTURE) != node->controls.end()" &&
 	fail "v4l2-compliance -s on $SF"
