@@ -649,11 +649,47 @@ async fn attach(
     }
 }
 
+/// Job-ready notifications, read as they come by a task of their own and coalesced: neli's
+/// router hands notifications over through a channel of 1024 and, while that is full, stops
+/// reading the socket, replies included; a daemon that read them only between its drains
+/// would wait forever for a job-get reply when a client queues more than that many buffers
+/// while it drains (v4l2-compliance's streaming does).
+struct JobReady {
+    ready: Arc<tokio::sync::Notify>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl JobReady {
+    fn spawn(mut notifications: upcall::Notifications) -> JobReady {
+        let ready = Arc::new(tokio::sync::Notify::new());
+        let notify = Arc::clone(&ready);
+        let reader = tokio::spawn(async move {
+            while let Some(msg) = notifications
+                .next::<u16, neli::genl::Genlmsghdr<proto::Cmd, proto::JobAttr>>()
+                .await
+            {
+                if let Err(e) = msg {
+                    warn!("notification: {e:?}");
+                }
+                // a lost notification costs at most a tick: tell the loop to drain anyway
+                notify.notify_one();
+            }
+        });
+        JobReady { ready, reader }
+    }
+}
+
+impl Drop for JobReady {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
 /// Serve jobs until told to stop or the module goes away.
 async fn serve(
     daemon: &mut Daemon,
     upcall: &Upcall,
-    notifications: &mut upcall::Notifications,
+    notifications: upcall::Notifications,
     ctl: &mut Control,
 ) -> Result<Detach> {
     let gone = |e: &anyhow::Error| {
@@ -662,15 +698,11 @@ async fn serve(
             .and_then(upcall::UpcallError::errno)
             .is_some_and(|errno| errno == libc::ENOENT || errno == libc::EPERM)
     };
+    let mut job_ready = JobReady::spawn(notifications);
     loop {
         let drained = tokio::select! {
-            msg = notifications.next::<u16, neli::genl::Genlmsghdr<proto::Cmd, proto::JobAttr>>() => {
-                match msg {
-                    Some(Ok(_)) => daemon.drain(upcall).await,
-                    Some(Err(e)) => { warn!("notification: {e:?}"); Ok(()) }
-                    None => anyhow::bail!("netlink socket closed"),
-                }
-            }
+            _ = job_ready.ready.notified() => daemon.drain(upcall).await,
+            _ = &mut job_ready.reader => anyhow::bail!("netlink socket closed"),
             _ = ctl.tick.tick() => {
                 // A lost notification costs at most a tick; the watchdog is fed only from here,
                 // so a daemon stuck in a job stops feeding it.
@@ -751,11 +783,11 @@ async fn main() -> Result<()> {
         streams_started: 0,
         status: shared.clone(),
     };
-    while let Some((upcall, mut notifications)) = attach(&mut ctl, &shared, first.take()).await? {
+    while let Some((upcall, notifications)) = attach(&mut ctl, &shared, first.take()).await? {
         info!(threads, "attached to the daedalus-v4l2 module");
         set_attached(&shared, true);
         daemon.refresh_status();
-        let outcome = serve(&mut daemon, &upcall, &mut notifications, &mut ctl).await?;
+        let outcome = serve(&mut daemon, &upcall, notifications, &mut ctl).await?;
         // The module's buffers and streams died with it (or die with this socket).
         daemon.buffers.clear();
         daemon.streams.clear();
