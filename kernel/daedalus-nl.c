@@ -349,8 +349,8 @@ int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
 			goto fail_free;
 	}
 	genlmsg_end(msg, hdr);
-	dd_dbg(DAEDALUS_DBG_JOB, NULL, "job %u (kind %u, stream %u) taken\n", job->id,
-	       job->kind, job->stream);
+	dd_pr_dbg(DAEDALUS_DBG_JOB, "job %u (kind %u, stream %u) taken\n", job->id,
+		  job->kind, job->stream);
 	mutex_unlock(&upcall.lock);
 
 	if (job->oneway)
@@ -400,7 +400,7 @@ int daedalus_nl_job_done_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG_FMT(info->extack, "job %u is not in flight (it timed out?)", id);
 		return -ENOENT;
 	}
-	dd_dbg(DAEDALUS_DBG_JOB, NULL, "job %u done, status %u\n", id, status);
+	dd_pr_dbg(DAEDALUS_DBG_JOB, "job %u done, status %u\n", id, status);
 	daedalus_job_end(found, -(int)status, info);
 	return 0;
 }

@@ -43,6 +43,12 @@ extern unsigned int daedalus_timeout_ms;
 		if (daedalus_debug & (bit))					\
 			dev_info((dev), fmt, ##arg);				\
 	} while (0)
+/* the same, where no device is at hand (the netlink side) */
+#define dd_pr_dbg(bit, fmt, arg...)						\
+	do {									\
+		if (daedalus_debug & (bit))					\
+			pr_info(DAEDALUS_NAME ": " fmt, ##arg);			\
+	} while (0)
 
 /* Most controls a coded format forwards to the daemon with each job. */
 #define DAEDALUS_MAX_FWD_CTRLS	8
