@@ -347,9 +347,11 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 		src->sequence = in_sequence;
 		v4l2_m2m_buf_done(src, status ? VB2_BUF_STATE_ERROR : VB2_BUF_STATE_DONE);
 	}
-	/* the event first: a client that sees the LAST buffer finds why */
+	/* the event first: a client that sees the LAST buffer finds why (v4l2-compliance checks) */
 	if (flags & DAEDALUS_DONE_FLAGS_FORMAT)
 		v4l2_event_queue_fh(&ctx->fh, &source_change);
+	else if (drained)
+		v4l2_event_queue_fh(&ctx->fh, &eos);
 	if (dst_done) {
 		v4l2_m2m_dst_buf_remove_by_buf(m2m_ctx, dst);
 		dst->sequence = out_sequence;
@@ -360,8 +362,6 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 			dst->flags |= V4L2_BUF_FLAG_LAST;
 		v4l2_m2m_buf_done(dst, info ? VB2_BUF_STATE_DONE : VB2_BUF_STATE_ERROR);
 	}
-	if (drained)
-		v4l2_event_queue_fh(&ctx->fh, &eos);
 	dj->src = NULL;
 	dj->dst = NULL;
 	v4l2_m2m_job_finish(ctx->dev->sf_m2m_dev, m2m_ctx);
