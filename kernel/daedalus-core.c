@@ -27,6 +27,11 @@ module_param_named(stateful_nr, daedalus_stateful_nr, uint, 0444);
 MODULE_PARM_DESC(stateful_nr,
 		 "number N of the stateful decoder's /dev/videoN (the next free one if taken)");
 
+static char *daedalus_stateful_codecs = "h264,vp9,av1";
+module_param_named(stateful_codecs, daedalus_stateful_codecs, charp, 0444);
+MODULE_PARM_DESC(stateful_codecs,
+		 "codecs the stateful decoder offers, comma-separated, from h264,vp9,av1 (default all)");
+
 /* One row per coded format; a new codec is a row here plus its daedalus-<codec>.c. */
 static const struct daedalus_coded_fmt *const daedalus_stateless_fmts[] = {
 	&daedalus_vp9_fmt,
@@ -422,6 +427,9 @@ static int __init daedalus_init(void)
 {
 	int ret;
 
+	ret = daedalus_sf_select_codecs(daedalus_stateful_codecs);
+	if (ret)
+		return ret;
 	ret = daedalus_nl_init();
 	if (ret)
 		return ret;

@@ -67,16 +67,71 @@ static const struct daedalus_coded_fmt daedalus_sf_av1_fmt = {
 	.flags = V4L2_FMT_FLAG_COMPRESSED | V4L2_FMT_FLAG_DYN_RESOLUTION,
 };
 
-static const struct daedalus_coded_fmt *const daedalus_sf_fmts[] = {
-	&daedalus_sf_h264_fmt,
-	&daedalus_sf_vp9_fmt,
-	&daedalus_sf_av1_fmt,
+/* The codecs the stateful node can offer, by their names in the stateful_codecs parameter. */
+static const struct {
+	const char *name;
+	const struct daedalus_coded_fmt *fmt;
+} daedalus_sf_codecs[] = {
+	{ "h264", &daedalus_sf_h264_fmt },
+	{ "vp9", &daedalus_sf_vp9_fmt },
+	{ "av1", &daedalus_sf_av1_fmt },
 };
 
-const struct daedalus_node_desc daedalus_stateful_node = {
+/* What it offers: written once by daedalus_sf_select_codecs(), before the node exists. */
+static const struct daedalus_coded_fmt *daedalus_sf_fmts[ARRAY_SIZE(daedalus_sf_codecs)];
+
+struct daedalus_node_desc daedalus_stateful_node = {
 	.fmts = daedalus_sf_fmts,
-	.num_fmts = ARRAY_SIZE(daedalus_sf_fmts),
 };
+
+static bool daedalus_sf_listed(const struct daedalus_coded_fmt *fmt, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (daedalus_sf_fmts[i] == fmt)
+			return true;
+	return false;
+}
+
+/**
+ * daedalus_sf_select_codecs - choose the stateful node's coded formats
+ * @list:	comma-separated codec names ("h264,vp9,av1"), in the order ENUM_FMT lists them
+ *
+ * Called once at module load, before the node is registered.
+ *
+ * Return: 0, or -EINVAL for an unknown name or an empty list.
+ */
+int daedalus_sf_select_codecs(const char *list)
+{
+	unsigned int i, n = 0;
+	const char *p = list;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		for (i = 0; i < ARRAY_SIZE(daedalus_sf_codecs); i++)
+			if (strlen(daedalus_sf_codecs[i].name) == len &&
+			    !strncmp(p, daedalus_sf_codecs[i].name, len))
+				break;
+		if (i == ARRAY_SIZE(daedalus_sf_codecs)) {
+			pr_err(DAEDALUS_NAME ": stateful_codecs: unknown codec \"%.*s\" (known: h264, vp9, av1)\n",
+			       (int)len, p);
+			return -EINVAL;
+		}
+		if (!daedalus_sf_listed(daedalus_sf_codecs[i].fmt, n))
+			daedalus_sf_fmts[n++] = daedalus_sf_codecs[i].fmt;
+		p += len;
+		if (*p)
+			p++;
+	}
+	if (!n) {
+		pr_err(DAEDALUS_NAME ": stateful_codecs names no codec\n");
+		return -EINVAL;
+	}
+	daedalus_stateful_node.num_fmts = n;
+	return 0;
+}
 
 /* The CAPTURE format of a stream whose pictures are @width x @height in @pixfmt. */
 static void daedalus_sf_fill_decoded(struct v4l2_pix_format_mplane *pix, u32 pixfmt,

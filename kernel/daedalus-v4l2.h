@@ -113,7 +113,8 @@ struct daedalus_node_desc {
 };
 
 extern const struct daedalus_node_desc daedalus_stateless_node;
-extern const struct daedalus_node_desc daedalus_stateful_node;
+extern struct daedalus_node_desc daedalus_stateful_node;
+int daedalus_sf_select_codecs(const char *list);
 extern const struct daedalus_coded_fmt daedalus_vp9_fmt;
 extern const struct daedalus_coded_fmt daedalus_h264_fmt;
 extern const struct daedalus_coded_fmt daedalus_av1_fmt;
