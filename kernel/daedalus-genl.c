@@ -17,7 +17,7 @@ static const struct nla_policy daedalus_attach_nl_policy[DAEDALUS_A_ATTACH_VERSI
 };
 
 /* DAEDALUS_CMD_JOB_DONE - do */
-static const struct nla_policy daedalus_job_done_nl_policy[DAEDALUS_A_DONE_PENDING + 1] = {
+static const struct nla_policy daedalus_job_done_nl_policy[DAEDALUS_A_DONE_META + 1] = {
 	[DAEDALUS_A_DONE_ID] = { .type = NLA_U32, },
 	[DAEDALUS_A_DONE_STATUS] = NLA_POLICY_MAX(NLA_U32, MAX_ERRNO),
 	[DAEDALUS_A_DONE_FD] = { .type = NLA_S32, },
@@ -28,6 +28,7 @@ static const struct nla_policy daedalus_job_done_nl_policy[DAEDALUS_A_DONE_PENDI
 	[DAEDALUS_A_DONE_PIXFMT] = { .type = NLA_U32, },
 	[DAEDALUS_A_DONE_MIN_BUFFERS] = { .type = NLA_U32, },
 	[DAEDALUS_A_DONE_PENDING] = { .type = NLA_U32, },
+	[DAEDALUS_A_DONE_META] = { .type = NLA_BINARY, },
 };
 
 /* Ops table for daedalus */
@@ -48,7 +49,7 @@ static const struct genl_split_ops daedalus_nl_ops[] = {
 		.cmd		= DAEDALUS_CMD_JOB_DONE,
 		.doit		= daedalus_nl_job_done_doit,
 		.policy		= daedalus_job_done_nl_policy,
-		.maxattr	= DAEDALUS_A_DONE_PENDING,
+		.maxattr	= DAEDALUS_A_DONE_META,
 		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
 	},
 };

@@ -163,36 +163,28 @@ void daedalus_sf_init(struct daedalus_ctx *ctx)
 				 V4L2_BUF_FLAG_PFRAME | V4L2_BUF_FLAG_BFRAME |		\
 				 V4L2_BUF_FLAG_TSTAMP_SRC_MASK)
 
-/* An OUTPUT buffer is fed: remember its metadata for its picture. Called with sf.lock held. */
-static void daedalus_sf_meta_save(struct daedalus_sf *sf, const struct vb2_v4l2_buffer *src)
+static struct daedalus_sf_meta daedalus_sf_meta_of(const struct vb2_v4l2_buffer *src)
 {
-	struct daedalus_sf_meta *m = &sf->meta[sf->meta_next];
+	struct daedalus_sf_meta m = {
+		.timecode = src->timecode,
+		.flags = src->flags & DAEDALUS_SF_META_FLAGS,
+	};
 
-	m->timestamp = src->vb2_buf.timestamp;
-	m->timecode = src->timecode;
-	m->flags = src->flags & DAEDALUS_SF_META_FLAGS;
-	sf->meta_next = (sf->meta_next + 1) % DAEDALUS_SF_META;
+	return m;
 }
 
 /*
- * A picture fills @dst: give it the metadata of the OUTPUT buffer it came from (the latest one
- * with its timestamp), as v4l2_m2m_buf_copy_metadata() does when the two go together. Called
- * with sf.lock held.
+ * @dst goes back to the client: give it @timestamp and @meta (NULL: none), those of the OUTPUT
+ * buffer its picture came from, as v4l2_m2m_buf_copy_metadata() does when the two go together.
  */
-static void daedalus_sf_meta_restore(struct daedalus_sf *sf, struct vb2_v4l2_buffer *dst,
-				     u64 timestamp)
+static void daedalus_sf_meta_apply(struct vb2_v4l2_buffer *dst, u64 timestamp,
+				   const struct daedalus_sf_meta *meta)
 {
-	unsigned int i, slot;
-
 	dst->vb2_buf.timestamp = timestamp;
 	dst->flags &= ~DAEDALUS_SF_META_FLAGS;
-	for (i = 1; i <= DAEDALUS_SF_META; i++) {
-		slot = (sf->meta_next + DAEDALUS_SF_META - i) % DAEDALUS_SF_META;
-		if (sf->meta[slot].timestamp == timestamp) {
-			dst->timecode = sf->meta[slot].timecode;
-			dst->flags |= sf->meta[slot].flags;
-			return;
-		}
+	if (meta) {
+		dst->timecode = meta->timecode;
+		dst->flags |= meta->flags & DAEDALUS_SF_META_FLAGS;
 	}
 }
 
@@ -251,22 +243,26 @@ static int daedalus_sf_fill(struct daedalus_job *job, struct sk_buff *skb)
 	struct daedalus_ctx *ctx = daedalus_sf_job_ctx(job);
 	struct daedalus_decode_job *dj = &ctx->decode;
 	const struct v4l2_pix_format_mplane *pix = &ctx->job_fmt;
+	u32 flags = (dj->drain ? DAEDALUS_FEED_FLAGS_DRAIN : 0) |
+		    (dj->announce ? DAEDALUS_FEED_FLAGS_ANNOUNCE : 0);
 	int err;
 
 	if (nla_put_u32(skb, DAEDALUS_A_JOB_CODEC, ctx->coded_desc->codec) ||
 	    nla_put_u32(skb, DAEDALUS_A_JOB_SEQUENCE, dj->sequence) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_FLAGS, dj->drain ? DAEDALUS_FEED_FLAGS_DRAIN : 0))
+	    nla_put_u32(skb, DAEDALUS_A_JOB_FLAGS, flags))
 		return -EMSGSIZE;
 	if (dj->src) {
 		struct vb2_buffer *src = &dj->src->vb2_buf;
 		u32 offset = src->planes[0].data_offset;
 		u32 used = vb2_get_plane_payload(src, 0);
+		struct daedalus_sf_meta meta = daedalus_sf_meta_of(dj->src);
 
 		if (offset > used)
 			return -EINVAL;
 		if (nla_put_u32(skb, DAEDALUS_A_JOB_SRC_OFFSET, offset) ||
 		    nla_put_u32(skb, DAEDALUS_A_JOB_SRC_BYTES, used - offset) ||
-		    nla_put_u64_64bit(skb, DAEDALUS_A_JOB_TIMESTAMP, src->timestamp, 0))
+		    nla_put_u64_64bit(skb, DAEDALUS_A_JOB_TIMESTAMP, src->timestamp, 0) ||
+		    nla_put(skb, DAEDALUS_A_JOB_META, sizeof(meta), &meta))
 			return -EMSGSIZE;
 		err = daedalus_fill_plane_fd(skb, DAEDALUS_A_JOB_SRC_FD, src, 0);
 		if (err)
@@ -383,14 +379,17 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 	if (dst_done)
 		out_sequence = ctx->sf.out_sequence++;
 	if (filled) {
+		const struct nlattr *meta = info->attrs[DAEDALUS_A_DONE_META];
+
 		if (info->attrs[DAEDALUS_A_DONE_TIMESTAMP])
 			timestamp = nla_get_u64(info->attrs[DAEDALUS_A_DONE_TIMESTAMP]);
-		daedalus_sf_meta_restore(&ctx->sf, dst, timestamp);
+		/* what the job that fed the picture's first bytes sent, if the daemon kept it */
+		daedalus_sf_meta_apply(dst, timestamp,
+				       meta && nla_len(meta) == sizeof(struct daedalus_sf_meta) ?
+				       nla_data(meta) : NULL);
 	} else if (dst_done) {
-		/* an empty buffer (LAST, or failed): the time of the last bitstream fed */
-		timestamp = ctx->sf.meta[(ctx->sf.meta_next + DAEDALUS_SF_META - 1) %
-					 DAEDALUS_SF_META].timestamp;
-		daedalus_sf_meta_restore(&ctx->sf, dst, timestamp);
+		/* an empty buffer (LAST, or failed): those of the last bitstream fed */
+		daedalus_sf_meta_apply(dst, ctx->sf.last_fed_ts, &ctx->sf.last_fed);
 	}
 	min_buffers = ctx->sf.min_buffers;
 	spin_unlock_irq(&ctx->sf.lock);
@@ -436,9 +435,12 @@ static void daedalus_sf_device_run(void *priv)
 
 	spin_lock_irq(&ctx->sf.lock);
 	ready = daedalus_sf_pick(ctx, &dj->src, &dj->dst, &dj->drain);
+	dj->announce = !ctx->sf.announced;
 	ctx->job_fmt = ctx->decoded_fmt.fmt.pix_mp;
-	if (dj->src)
-		daedalus_sf_meta_save(&ctx->sf, dj->src);
+	if (dj->src) {
+		ctx->sf.last_fed_ts = dj->src->vb2_buf.timestamp;
+		ctx->sf.last_fed = daedalus_sf_meta_of(dj->src);
+	}
 	spin_unlock_irq(&ctx->sf.lock);
 	if (!ready) {
 		/* the state changed since job_ready() (a source change, a stop) */
@@ -651,6 +653,8 @@ static void daedalus_sf_stop_streaming(struct vb2_queue *vq)
 	struct daedalus_ctx *ctx = vb2_get_drv_priv(vq);
 	struct daedalus_sf *sf = &ctx->sf;
 	bool output = V4L2_TYPE_IS_OUTPUT(vq->type);
+	struct vb2_queue *other = output ? v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx) :
+					   v4l2_m2m_get_src_vq(ctx->fh.m2m_ctx);
 
 	/* the m2m core waited for the running job to end */
 	spin_lock_irq(&sf->lock);
@@ -662,6 +666,14 @@ static void daedalus_sf_stop_streaming(struct vb2_queue *vq)
 		sf->pending = 0;
 		sf->full = false;
 	}
+	/*
+	 * Both queues stopped: the client starts over (v4l2-compliance between its streaming
+	 * modes, a player reopening a stream), as at initialization, and the next picture's
+	 * format comes with a new source change even if it is the same. A seek stops OUTPUT
+	 * alone, and a resolution change CAPTURE alone: neither does this.
+	 */
+	if (!vb2_is_streaming(other))
+		sf->announced = false;
 	sf->stopped = false;
 	spin_unlock_irq(&sf->lock);
 	daedalus_return_all(vq, VB2_BUF_STATE_ERROR);

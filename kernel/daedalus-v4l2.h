@@ -198,6 +198,7 @@ struct daedalus_dev {
  * @dst:	CAPTURE buffer being filled
  * @sequence:	number of the job within the stream
  * @drain:	stateful node: the job drains the stream (V4L2_DEC_CMD_STOP)
+ * @announce:	stateful node: the node has no format for the stream; the daemon tells it
  * @num_ctrls:	number of forwarded controls in the snapshot
  * @ctrl_id:	their ids
  * @ctrl_size:	their sizes in bytes, as applied by this job's request
@@ -209,6 +210,7 @@ struct daedalus_decode_job {
 	struct vb2_v4l2_buffer *dst;
 	u32 sequence;
 	bool drain;
+	bool announce;
 	unsigned int num_ctrls;
 	u32 ctrl_id[DAEDALUS_MAX_FWD_CTRLS];
 	u32 ctrl_size[DAEDALUS_MAX_FWD_CTRLS];
@@ -233,19 +235,18 @@ struct daedalus_decode_job {
  * @visible:	visible size of the pictures (G_SELECTION), from the daemon
  * @in_sequence: sequence number of the next OUTPUT buffer fed
  * @out_sequence: sequence number of the next CAPTURE buffer
- * @meta:	what the last OUTPUT buffers fed carried beyond their bytes (timecode, frame
- *		flags), by timestamp: the CAPTURE buffer of a picture gets its OUTPUT buffer's (a
- *		picture that comes out more than DAEDALUS_SF_META buffers later gets none)
- * @meta_next:	the slot of @meta the next OUTPUT buffer takes
+ * @last_fed_ts: the timestamp of the last OUTPUT buffer fed (an empty CAPTURE buffer gets it)
+ * @last_fed:	and the rest of its metadata
  * @min_buffers_ctrl: V4L2_CID_MIN_BUFFERS_FOR_CAPTURE (set outside the lock)
  */
+/*
+ * What an OUTPUT buffer carries beyond its bytes and timestamp, for the CAPTURE buffer of its
+ * picture: sent with the feed job, opaque to the daemon, which returns it with the picture.
+ */
 struct daedalus_sf_meta {
-	u64 timestamp;
 	struct v4l2_timecode timecode;
 	u32 flags;
 };
-
-#define DAEDALUS_SF_META	256
 
 struct daedalus_sf {
 	spinlock_t lock;	/* the fields below and the context's decoded_fmt */
@@ -261,8 +262,8 @@ struct daedalus_sf {
 	struct v4l2_rect visible;
 	u32 in_sequence;
 	u32 out_sequence;
-	struct daedalus_sf_meta meta[DAEDALUS_SF_META];
-	unsigned int meta_next;
+	u64 last_fed_ts;
+	struct daedalus_sf_meta last_fed;
 	struct v4l2_ctrl *min_buffers_ctrl;
 };
 

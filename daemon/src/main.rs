@@ -453,14 +453,18 @@ impl Daemon {
             };
             (mem, capture)
         });
+        if job.announce {
+            session.forget_format();
+        }
         tokio::task::block_in_place(|| {
             // an empty OUTPUT buffer feeds nothing, as no buffer does
-            let run = |fed: Option<(&[u8], u64)>| session.feed(fed, job.drain, layout);
+            let run = |fed: Option<(&[u8], u64, proto::Meta)>| session.feed(fed, job.drain, layout);
             match &src {
                 Some((m, s)) => match m.read(|bytes| {
                     run(Some((
                         &bytes[s.offset as usize..s.offset as usize + s.bytes as usize],
                         s.timestamp,
+                        s.meta,
                     )))
                 }) {
                     Ok(r) => r,

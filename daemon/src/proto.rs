@@ -17,7 +17,7 @@ use thiserror::Error;
 pub const FAMILY_NAME: &str = "daedalus";
 pub const FAMILY_VERSION: u8 = 1;
 /// Protocol version sent in attach (`definitions: version`).
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 pub const MCGRP_JOBS: &str = "jobs";
 /// Largest number of memory planes of a CAPTURE buffer (`definitions: max-planes`).
 pub const MAX_PLANES: usize = 3;
@@ -65,6 +65,7 @@ pub enum JobAttr {
     Size = 17,
     Ctrl = 18,
     Flags = 19,
+    Meta = 20,
 }
 impl neli::consts::genl::NlAttrType for JobAttr {}
 
@@ -80,6 +81,7 @@ pub enum DoneAttr {
     Pixfmt = 8,
     MinBuffers = 9,
     Pending = 10,
+    Meta = 11,
 }
 impl neli::consts::genl::NlAttrType for DoneAttr {}
 
@@ -96,6 +98,8 @@ pub enum JobKind {
 
 /// `flags feed-flags`: the client asked to drain; this is the last bitstream.
 pub const FEED_FLAG_DRAIN: u32 = 1;
+/// `flags feed-flags`: the node knows no format for the stream: tell it with the next picture.
+pub const FEED_FLAG_ANNOUNCE: u32 = 2;
 /// `flags done-flags`: the CAPTURE buffer holds a picture.
 pub const DONE_FLAG_FILLED: u32 = 1;
 /// `flags done-flags`: the CAPTURE buffer is the last of the drain or of the old format.
@@ -186,6 +190,35 @@ pub struct FeedSrc {
     pub offset: u32,
     pub bytes: u32,
     pub timestamp: u64,
+    /// What else the client set on the OUTPUT buffer, for its picture.
+    pub meta: Meta,
+}
+
+/// The job `meta` of an OUTPUT buffer: bytes the kernel sends with the buffer and gets back,
+/// unread, with the picture that starts in it (`max-len` in the spec).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Meta {
+    len: u8,
+    bytes: [u8; META_MAX],
+}
+
+/// `meta`'s `max-len`.
+pub const META_MAX: usize = 32;
+
+impl Meta {
+    /// `None` if `bytes` is longer than the spec allows.
+    pub fn new(bytes: &[u8]) -> Option<Meta> {
+        let mut meta = Meta {
+            len: u8::try_from(bytes.len()).ok()?,
+            bytes: [0; META_MAX],
+        };
+        meta.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(meta)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 /// The CAPTURE buffer a feed job carries (one memory plane: NV12 or P010).
@@ -209,6 +242,8 @@ pub struct FeedJob {
     pub codec: Codec,
     pub sequence: u32,
     pub drain: bool,
+    /// The node knows no format for the stream (`FEED_FLAG_ANNOUNCE`).
+    pub announce: bool,
     pub src: Option<FeedSrc>,
     pub dst: Option<FeedDst>,
 }
@@ -225,6 +260,8 @@ pub struct FeedDone {
     pub format: Option<StreamFormat>,
     /// Decoded pictures waiting for CAPTURE buffers.
     pub pending: u32,
+    /// The picture's OUTPUT meta (with `DONE_FLAG_FILLED`).
+    pub meta: Meta,
 }
 
 /// The format of a stateful stream's pictures.
@@ -404,6 +441,11 @@ impl Job {
                         offset: get_u32(&h, JobAttr::SrcOffset)?,
                         bytes: get_u32(&h, JobAttr::SrcBytes)?,
                         timestamp: timestamp()?,
+                        meta: match h.get_attribute(JobAttr::Meta) {
+                            Some(a) => Meta::new(a.nla_payload().as_ref())
+                                .ok_or(ParseError::Malformed(JobAttr::Meta))?,
+                            None => Meta::default(),
+                        },
                     }),
                     None => None,
                 };
@@ -419,10 +461,12 @@ impl Job {
                     }),
                     None => None,
                 };
+                let flags = get_u32(&h, JobAttr::Flags)?;
                 JobBody::Feed(Box::new(FeedJob {
                     codec: codec()?,
                     sequence: get_u32(&h, JobAttr::Sequence)?,
-                    drain: get_u32(&h, JobAttr::Flags)? & FEED_FLAG_DRAIN != 0,
+                    drain: flags & FEED_FLAG_DRAIN != 0,
+                    announce: flags & FEED_FLAG_ANNOUNCE != 0,
                     src,
                     dst,
                 }))
@@ -528,10 +572,22 @@ mod tests {
         }
         check_set!("attach", AttachAttr, [Version]);
         check_set!("ctrl", CtrlAttr, [Id, Data]);
+        let job_meta = named(
+            named(list(&spec, "attribute-sets"), "job")["attributes"]
+                .as_vec()
+                .unwrap(),
+            "meta",
+        );
+        assert_eq!(
+            job_meta["checks"]["max-len"].as_i64(),
+            Some(META_MAX as i64)
+        );
+        assert_eq!(Meta::new(&[7; META_MAX + 1]), None);
+        assert_eq!(Meta::new(&[1, 2, 3]).unwrap().as_bytes(), [1, 2, 3]);
         check_set!(
             "done",
             DoneAttr,
-            [Id, Status, Fd, Flags, Timestamp, Width, Height, Pixfmt, MinBuffers, Pending]
+            [Id, Status, Fd, Flags, Timestamp, Width, Height, Pixfmt, MinBuffers, Pending, Meta]
         );
         check_set!(
             "job",
@@ -555,7 +611,8 @@ mod tests {
                 Buf,
                 Size,
                 Ctrl,
-                Flags
+                Flags,
+                Meta
             ]
         );
 
@@ -599,7 +656,10 @@ mod tests {
         };
         assert_eq!(
             flag_values("feed-flags"),
-            [("drain".into(), FEED_FLAG_DRAIN)]
+            [
+                ("drain".into(), FEED_FLAG_DRAIN),
+                ("announce".into(), FEED_FLAG_ANNOUNCE)
+            ]
         );
         assert_eq!(
             flag_values("done-flags"),

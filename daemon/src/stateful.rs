@@ -20,7 +20,7 @@ use crate::{
     decoder::{write_picture, Capture, DecodeError, Planes},
     dmabuf::MappedDmaBuf,
     proto::{
-        Codec, FeedDone, StreamFormat, DONE_FLAG_FILLED, DONE_FLAG_FORMAT, DONE_FLAG_FULL,
+        Codec, FeedDone, Meta, StreamFormat, DONE_FLAG_FILLED, DONE_FLAG_FORMAT, DONE_FLAG_FULL,
         DONE_FLAG_LAST, PIX_FMT_NV12, PIX_FMT_P010,
     },
 };
@@ -32,6 +32,11 @@ const MIN_BUFFERS: u32 = 2;
 /// OUTPUT buffers whose timestamps are kept for the frames that start in them (the parser
 /// itself keeps four).
 const CHUNKS: usize = 8;
+
+/// Frames sent to the decoder whose OUTPUT meta is kept until their pictures come out: more
+/// than any decoder holds (H.264's 16 reference pictures, frame threads); the meta of a frame
+/// that never comes out goes when this many came after it.
+const IN_DECODER: usize = 64;
 
 /// Bitstream a stream may hold, undecoded: beyond it, the kernel feeds no more until a
 /// picture is taken (a client that never takes its pictures costs the daemon no more).
@@ -138,14 +143,18 @@ pub struct StatefulSession {
     parser: Option<Parser>,
     /// Coded frames fed and not decoded yet, with their timestamps: the client's OUTPUT
     /// buffers go back at once, and pictures are decoded as CAPTURE buffers come for them.
-    input: VecDeque<Packet>,
-    /// H.264: the last OUTPUT buffers parsed, as (position in the stream, timestamp): a frame
-    /// takes the timestamp of the buffer where it starts (every frame of a buffer the same).
-    chunks: VecDeque<(i64, i64)>,
+    input: VecDeque<(Packet, Meta)>,
+    /// The timestamps and OUTPUT meta of the frames in the decoder, oldest first: a picture
+    /// takes the meta of the frame with its timestamp.
+    in_decoder: VecDeque<(i64, Meta)>,
+    /// H.264: the last OUTPUT buffers parsed, as (position in the stream, timestamp, meta): a
+    /// frame takes the timestamp and meta of the buffer where it starts (every frame of a
+    /// buffer the same).
+    chunks: VecDeque<(i64, i64, Meta)>,
     /// H.264: the position in the stream of the next OUTPUT buffer's bytes.
     stream_pos: i64,
     /// Decoded pictures, in display order, waiting for CAPTURE buffers.
-    pending: VecDeque<frame::Video>,
+    pending: VecDeque<(frame::Video, Meta)>,
     /// The format last told to the kernel.
     announced: Option<StreamFormat>,
     /// A drain was asked: once `input` is decoded, the decoder is drained.
@@ -193,6 +202,7 @@ impl StatefulSession {
             decoder: ffmpeg_decoder(codec, threads)?,
             parser: Self::parser(codec),
             input: VecDeque::new(),
+            in_decoder: VecDeque::new(),
             chunks: VecDeque::new(),
             stream_pos: 0,
             pending: VecDeque::new(),
@@ -217,12 +227,19 @@ impl StatefulSession {
     /// parameter sets it has seen), and any half-parsed frame.
     pub fn flush(&mut self) {
         self.input.clear();
+        self.in_decoder.clear();
         self.chunks.clear();
         self.pending.clear();
         self.decoder.flush();
         self.parser = Self::parser(self.codec);
         self.draining = false;
         self.eos = false;
+    }
+
+    /// The node knows no format for the stream (a new stream, or the client stopped both
+    /// queues and starts over): the next picture's format is told again, changed or not.
+    pub fn forget_format(&mut self) {
+        self.announced = None;
     }
 
     /// Take every picture the decoder has ready.
@@ -236,7 +253,15 @@ impl StatefulSession {
                             got: format!("{:?}", pic.format()),
                         });
                     }
-                    self.pending.push_back(pic);
+                    let pts = pic.pts().or(pic.timestamp()).unwrap_or(0);
+                    let meta = match self.in_decoder.iter().position(|&(t, _)| t == pts) {
+                        Some(i) => self
+                            .in_decoder
+                            .remove(i)
+                            .map_or_else(Meta::default, |e| e.1),
+                        None => Meta::default(),
+                    };
+                    self.pending.push_back((pic, meta));
                 }
                 Err(ffmpeg::Error::Eof) => return Ok(()),
                 Err(ffmpeg::Error::Other { errno }) if errno == libc::EAGAIN => return Ok(()),
@@ -245,24 +270,25 @@ impl StatefulSession {
         }
     }
 
-    /// The timestamp of the OUTPUT buffer at `pos` (the latest one's if the parser lost it).
-    fn chunk_pts(&self, pos: i64) -> i64 {
+    /// The timestamp and meta of the OUTPUT buffer at `pos` (the latest one's if the parser
+    /// lost it).
+    fn chunk_of(&self, pos: i64) -> (i64, Meta) {
         self.chunks
             .iter()
             .rev()
-            .find(|&&(p, _)| p == pos)
+            .find(|&&(p, _, _)| p == pos)
             .or(self.chunks.back())
-            .map_or(0, |&(_, pts)| pts)
+            .map_or((0, Meta::default()), |&(_, pts, meta)| (pts, meta))
     }
 
-    fn queue(&mut self, data: &[u8], pts: i64) {
+    fn queue(&mut self, data: &[u8], (pts, meta): (i64, Meta)) {
         let mut packet = Packet::copy(data);
         packet.set_pts(Some(pts));
-        self.input.push_back(packet);
+        self.input.push_back((packet, meta));
     }
 
     /// Feed one OUTPUT buffer's bytes: its frames join the input.
-    fn push(&mut self, data: &[u8], pts: i64) -> Result<(), DecodeError> {
+    fn push(&mut self, data: &[u8], pts: i64, meta: Meta) -> Result<(), DecodeError> {
         if data.is_empty() {
             return Ok(());
         }
@@ -276,19 +302,19 @@ impl StatefulSession {
                 let data = &padded[..data.len()];
                 let pos = self.stream_pos;
                 self.stream_pos += data.len() as i64;
-                self.chunks.push_back((pos, pts));
+                self.chunks.push_back((pos, pts, meta));
                 if self.chunks.len() > CHUNKS {
                     self.chunks.pop_front();
                 }
                 let result = parser.parse(data, pos, |frame, pos| {
-                    self.queue(frame, self.chunk_pts(pos));
+                    self.queue(frame, self.chunk_of(pos));
                     Ok(())
                 });
                 self.parser = Some(parser);
                 result
             }
             None => {
-                self.queue(data, pts);
+                self.queue(data, (pts, meta));
                 Ok(())
             }
         }
@@ -300,7 +326,7 @@ impl StatefulSession {
         let mut result = Ok(());
         if let Some(mut parser) = self.parser.take() {
             result = parser.parse(&[], -1, |frame, pos| {
-                self.queue(frame, self.chunk_pts(pos));
+                self.queue(frame, self.chunk_of(pos));
                 Ok(())
             });
             self.parser = Some(parser);
@@ -313,7 +339,11 @@ impl StatefulSession {
     /// it held).
     fn decode(&mut self, want: usize) -> Result<(), DecodeError> {
         while self.pending.len() < want {
-            if let Some(packet) = self.input.pop_front() {
+            if let Some((packet, meta)) = self.input.pop_front() {
+                self.in_decoder.push_back((packet.pts().unwrap_or(0), meta));
+                if self.in_decoder.len() > IN_DECODER {
+                    self.in_decoder.pop_front();
+                }
                 let sent = self.decoder.send_packet(&packet);
                 // what was decoded before an error is good
                 let received = self.receive();
@@ -334,11 +364,12 @@ impl StatefulSession {
     /// The drain ended (its last buffer went out): the decoder takes a new stream.
     fn end_drain(&mut self) {
         self.eos = false;
+        self.in_decoder.clear();
         self.decoder.flush();
         self.parser = Self::parser(self.codec);
     }
 
-    /// One feed job: feed `src` (bitstream and timestamp), drain if `drain`, and fill `dst`
+    /// One feed job: feed `src` (bitstream, timestamp and meta), drain if `drain`, and fill `dst`
     /// (memory, and the buffer's layout) with the next picture. The result is the job's status:
     /// an error is the bitstream's (the OUTPUT buffer, if any, is returned with an error; no
     /// CAPTURE buffer is filled); `FeedDone` says what happened.
@@ -348,12 +379,12 @@ impl StatefulSession {
     /// mostly bitstream, not pictures.
     pub fn feed(
         &mut self,
-        src: Option<(&[u8], u64)>,
+        src: Option<(&[u8], u64, Meta)>,
         drain: bool,
         dst: Option<(&mut MappedDmaBuf, Capture)>,
     ) -> (FeedDone, Result<(), DecodeError>) {
         let mut result = match src {
-            Some((data, ts)) => self.push(data, ts as i64),
+            Some((data, ts, meta)) => self.push(data, ts as i64, meta),
             None => Ok(()),
         };
         if drain {
@@ -369,7 +400,7 @@ impl StatefulSession {
         // what a CAPTURE buffer could be given: pictures, and frames to decode
         done.pending = (self.pending.len() + self.input.len()) as u32
             + u32::from(self.draining || (self.eos && self.pending.is_empty()));
-        if self.input.iter().map(|p| p.size()).sum::<usize>() > MAX_INPUT_BYTES {
+        if self.input.iter().map(|(p, _)| p.size()).sum::<usize>() > MAX_INPUT_BYTES {
             done.flags |= DONE_FLAG_FULL;
         }
         (done, result.and(written))
@@ -381,7 +412,7 @@ impl StatefulSession {
         fill: bool,
     ) -> (FeedDone, Result<(), DecodeError>) {
         let mut done = FeedDone::default();
-        let head = self.pending.front().and_then(format_of);
+        let head = self.pending.front().and_then(|(pic, _)| format_of(pic));
         match (self.announced, head) {
             // the first picture: its format, before any picture goes out
             (None, Some(format)) => {
@@ -406,7 +437,7 @@ impl StatefulSession {
         if !fill {
             return (done, Ok(()));
         }
-        if let Some(pic) = self.pending.pop_front() {
+        if let Some((pic, meta)) = self.pending.pop_front() {
             let written = Planes::of_frame(&pic)
                 .and_then(|planes| write_picture(&planes, &layout, std::slice::from_mut(mem)));
             if let Err(e) = written {
@@ -414,6 +445,7 @@ impl StatefulSession {
             }
             done.flags |= DONE_FLAG_FILLED;
             done.timestamp = pic.pts().or(pic.timestamp()).unwrap_or(0) as u64;
+            done.meta = meta;
         }
         if self.eos && self.pending.is_empty() {
             done.flags |= DONE_FLAG_LAST;
@@ -428,7 +460,7 @@ mod tests {
     use super::*;
 
     /// The project's H.264 clip, cut into pieces that split NAL units: every frame comes out, with
-    /// the timestamp of the buffer where it starts.
+    /// the timestamp and meta of the buffer where it starts.
     #[test]
     fn h264_in_any_chunks() {
         let path = std::path::Path::new("/build/clips/h264-320x240.h264");
@@ -440,7 +472,8 @@ mod tests {
         // small chunks: frames across chunks, and several frames in one
         let chunks: Vec<_> = data.chunks(3000).collect();
         for (i, chunk) in chunks.iter().enumerate() {
-            s.feed(Some((chunk, 1000 * (i as u64 + 1))), false, None)
+            let meta = Meta::new(&(i as u32).to_le_bytes()).unwrap();
+            s.feed(Some((chunk, 1000 * (i as u64 + 1), meta)), false, None)
                 .1
                 .unwrap();
         }
@@ -449,10 +482,43 @@ mod tests {
         s.decode(usize::MAX).unwrap();
         assert!(s.eos && s.input.is_empty());
         assert_eq!(s.pending.len(), 60);
-        // each picture has the timestamp of a buffer fed
-        for pic in &s.pending {
+        // each picture has the timestamp of a buffer fed, and that buffer's meta
+        for (pic, meta) in &s.pending {
             let ts = pic.pts().unwrap();
             assert!(ts % 1000 == 0 && ts >= 1000 && ts <= 1000 * chunks.len() as i64);
+            assert_eq!(meta.as_bytes(), (ts as u32 / 1000 - 1).to_le_bytes());
         }
+    }
+
+    /// The format is told with the first picture, not again while it holds, and again,
+    /// unchanged, once the node has forgotten it (the client stopped both queues).
+    #[test]
+    fn format_told_again_when_forgotten() {
+        let path = std::path::Path::new("/build/clips/h264-320x240.h264");
+        let data = std::fs::read(path).expect("the H.264 clip (tools/make-clips.sh)");
+        ffmpeg::init().unwrap();
+        let mut s = StatefulSession::new(Codec::H264, 2).unwrap();
+        let mut told = None;
+        for (i, chunk) in data.chunks(3000).enumerate() {
+            let (done, result) = s.feed(
+                Some((chunk, 1000 * (i as u64 + 1), Meta::default())),
+                false,
+                None,
+            );
+            result.unwrap();
+            if done.flags & DONE_FLAG_FORMAT != 0 {
+                told = done.format;
+                break;
+            }
+        }
+        let told = told.expect("no format told");
+        let (done, result) = s.feed(None, false, None);
+        result.unwrap();
+        assert_eq!(done.flags & DONE_FLAG_FORMAT, 0, "told twice");
+        s.forget_format();
+        let (done, result) = s.feed(None, false, None);
+        result.unwrap();
+        assert_eq!(done.flags, DONE_FLAG_FORMAT);
+        assert_eq!(done.format, Some(told));
     }
 }

@@ -222,6 +222,9 @@ impl Upcall {
             attrs.push(attr(DoneAttr::Pending, f.pending));
             if f.flags & proto::DONE_FLAG_FILLED != 0 {
                 attrs.push(attr(DoneAttr::Timestamp, f.timestamp));
+                if !f.meta.as_bytes().is_empty() {
+                    attrs.push(attr(DoneAttr::Meta, Buffer::from(f.meta.as_bytes())));
+                }
             }
             if let Some(fmt) = f.format {
                 attrs.push(attr(DoneAttr::Width, fmt.width));

@@ -9,7 +9,7 @@
 #define DAEDALUS_FAMILY_NAME	"daedalus"
 #define DAEDALUS_FAMILY_VERSION	1
 
-#define DAEDALUS_VERSION	2
+#define DAEDALUS_VERSION	3
 #define DAEDALUS_MAX_PLANES	3
 
 /**
@@ -47,9 +47,14 @@ enum daedalus_job_kind {
  * enum daedalus_feed_flags - Flags of a feed job.
  * @DAEDALUS_FEED_FLAGS_DRAIN: The client asked to drain (V4L2_DEC_CMD_STOP);
  *   this is the last bitstream.
+ * @DAEDALUS_FEED_FLAGS_ANNOUNCE: The node knows no format for the stream (it
+ *   is new, or the client stopped both queues and starts over): tell it with
+ *   the next picture (done flag format), even if the decoder's has not
+ *   changed.
  */
 enum daedalus_feed_flags {
 	DAEDALUS_FEED_FLAGS_DRAIN = 1,
+	DAEDALUS_FEED_FLAGS_ANNOUNCE = 2,
 };
 
 /**
@@ -116,6 +121,7 @@ enum {
 	DAEDALUS_A_JOB_SIZE,
 	DAEDALUS_A_JOB_CTRL,
 	DAEDALUS_A_JOB_FLAGS,
+	DAEDALUS_A_JOB_META,
 
 	__DAEDALUS_A_JOB_MAX,
 	DAEDALUS_A_JOB_MAX = (__DAEDALUS_A_JOB_MAX - 1)
@@ -132,6 +138,7 @@ enum {
 	DAEDALUS_A_DONE_PIXFMT,
 	DAEDALUS_A_DONE_MIN_BUFFERS,
 	DAEDALUS_A_DONE_PENDING,
+	DAEDALUS_A_DONE_META,
 
 	__DAEDALUS_A_DONE_MAX,
 	DAEDALUS_A_DONE_MAX = (__DAEDALUS_A_DONE_MAX - 1)
