@@ -196,30 +196,6 @@ class MediaInterface(ctypes.Structure):
                 ("raw", ctypes.c_uint32 * 14)]
 
 
-class Event(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint32), ("u", ctypes.c_uint64 * 8),
-                ("pending", ctypes.c_uint32), ("sequence", ctypes.c_uint32),
-                ("timestamp", ctypes.c_long * 2), ("id", ctypes.c_uint32),
-                ("reserved", ctypes.c_uint32 * 8)]
-
-
-class EventSubscription(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("flags", ctypes.c_uint32),
-                ("reserved", ctypes.c_uint32 * 5)]
-
-
-class DecoderCmd(ctypes.Structure):
-    _fields_ = [("cmd", ctypes.c_uint32), ("flags", ctypes.c_uint32),
-                ("raw", ctypes.c_uint32 * 16)]
-
-
-EVENT_EOS = 2
-EVENT_SOURCE_CHANGE = 5
-DEC_CMD_STOP = 1
-BUF_FLAG_LAST = 0x00100000
-BUF_FLAG_ERROR = 0x00000040
-
-
 def _ioc(direction: int, group: str, nr: int, struct) -> int:
     return (direction << 30) | (ctypes.sizeof(struct) << 16) | (ord(group) << 8) | nr
 
@@ -234,14 +210,7 @@ VIDIOC_G_FMT = _iowr(4, Format)
 VIDIOC_S_FMT = _iowr(5, Format)
 VIDIOC_REQBUFS = _iowr(8, RequestBuffers)
 VIDIOC_QUERYBUF = _iowr(9, Buffer)
-VIDIOC_QBUF = _iowr(15, Buffer)
 VIDIOC_EXPBUF = _iowr(16, ExportBuffer)
-VIDIOC_DQBUF = _iowr(17, Buffer)
-VIDIOC_STREAMON = _ioc(1, "V", 18, ctypes.c_int)
-VIDIOC_STREAMOFF = _ioc(1, "V", 19, ctypes.c_int)
-VIDIOC_DQEVENT = _ioc(2, "V", 89, Event)
-VIDIOC_SUBSCRIBE_EVENT = _ioc(1, "V", 90, EventSubscription)
-VIDIOC_DECODER_CMD = _iowr(96, DecoderCmd)
 VIDIOC_QUERYCTRL = _iowr(36, QueryCtrl)
 VIDIOC_QUERYMENU = _iowr(37, QueryMenu)
 VIDIOC_ENUM_FRAMESIZES = _iowr(74, FrmSizeEnum)

@@ -57,6 +57,8 @@ aarch64)
 	;;
 esac
 CTL=$(dirname "$DAEMON")/daedalus-v4l2ctl
+# our stateful test client (tests/sfclient, on the v4l2r crate), built beside the daemon
+SFCLIENT=$(dirname "$DAEMON")/daedalus-sfclient
 
 # load_daedalus: the module and what it links against, plus vkms/vgem so GBM has a DRM device
 # (Debian's arm64 kernels have no vkms)
