@@ -148,6 +148,7 @@ int daedalus_open_ctx(struct file *file, struct mutex *lock, struct v4l2_m2m_dev
 	ctx->stream = daedalus_next_stream_id();
 	mutex_init(&ctx->vb_mutex);
 	spin_lock_init(&ctx->sf.lock);
+	mutex_init(&ctx->sf.poll_lock);
 
 	ret = daedalus_init_ctrls(ctx, &snapshot);
 	if (ret)
@@ -174,6 +175,7 @@ err_ctrls:
 	v4l2_ctrl_handler_free(&ctx->hdl);
 err_fh:
 	v4l2_fh_exit(&ctx->fh);
+	mutex_destroy(&ctx->sf.poll_lock);
 	mutex_destroy(&ctx->vb_mutex);
 	mutex_unlock(lock);
 	kfree(ctx);
@@ -202,6 +204,7 @@ int daedalus_release_ctx(struct file *file, struct mutex *lock)
 	daedalus_notify_stream(ctx->stream, DAEDALUS_JOB_KIND_STREAM_CLOSE);
 	v4l2_ctrl_handler_free(&ctx->hdl);
 	kvfree(ctx->decode.ctrl_data);
+	mutex_destroy(&ctx->sf.poll_lock);
 	mutex_destroy(&ctx->vb_mutex);
 	kfree(ctx);
 	return 0;

@@ -401,7 +401,13 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 		src->sequence = in_sequence;
 		v4l2_m2m_buf_done(src, status ? VB2_BUF_STATE_ERROR : VB2_BUF_STATE_DONE);
 	}
-	/* the event first: a client that sees the LAST buffer finds why (v4l2-compliance checks) */
+	/*
+	 * An event and the buffer it explains appear to poll() together: a client that finds the
+	 * LAST buffer finds why (v4l2-compliance checks), and one that finds the EOS event finds
+	 * the LAST buffer with it (FFmpeg takes the event for the end and stops dequeuing: the
+	 * buffer's picture would be lost).
+	 */
+	mutex_lock(&ctx->sf.poll_lock);
 	if (flags & DAEDALUS_DONE_FLAGS_FORMAT)
 		v4l2_event_queue_fh(&ctx->fh, &source_change);
 	else if (drained)
@@ -416,6 +422,7 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 			dst->flags |= V4L2_BUF_FLAG_LAST;
 		v4l2_m2m_buf_done(dst, info ? VB2_BUF_STATE_DONE : VB2_BUF_STATE_ERROR);
 	}
+	mutex_unlock(&ctx->sf.poll_lock);
 	dj->src = NULL;
 	dj->dst = NULL;
 	v4l2_m2m_job_finish(ctx->dev->sf_m2m_dev, m2m_ctx);
@@ -757,11 +764,23 @@ static int daedalus_sf_release(struct file *file)
 	return daedalus_release_ctx(file, &dev->sf_mutex);
 }
 
+/* v4l2_m2m_fop_poll(), under sf.poll_lock (see daedalus_sf_end()) */
+static __poll_t daedalus_sf_poll(struct file *file, poll_table *wait)
+{
+	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
+	__poll_t ret;
+
+	mutex_lock(&ctx->sf.poll_lock);
+	ret = v4l2_m2m_fop_poll(file, wait);
+	mutex_unlock(&ctx->sf.poll_lock);
+	return ret;
+}
+
 const struct v4l2_file_operations daedalus_sf_fops = {
 	.owner		= THIS_MODULE,
 	.open		= daedalus_sf_open,
 	.release	= daedalus_sf_release,
-	.poll		= v4l2_m2m_fop_poll,
+	.poll		= daedalus_sf_poll,
 	.unlocked_ioctl	= video_ioctl2,
 	.mmap		= v4l2_m2m_fop_mmap,
 };

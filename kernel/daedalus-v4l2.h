@@ -238,6 +238,8 @@ struct daedalus_decode_job {
  * @last_fed_ts: the timestamp of the last OUTPUT buffer fed (an empty CAPTURE buffer gets it)
  * @last_fed:	and the rest of its metadata
  * @min_buffers_ctrl: V4L2_CID_MIN_BUFFERS_FOR_CAPTURE (set outside the lock)
+ * @poll_lock:	held by poll() and by the end of a job around an event and the buffer it
+ *		explains, so that poll() sees both or neither (a mutex: poll_wait() allocates)
  */
 /*
  * What an OUTPUT buffer carries beyond its bytes and timestamp, for the CAPTURE buffer of its
@@ -265,6 +267,7 @@ struct daedalus_sf {
 	u64 last_fed_ts;
 	struct daedalus_sf_meta last_fed;
 	struct v4l2_ctrl *min_buffers_ctrl;
+	struct mutex poll_lock;	/* poll() against an event and its buffer */
 };
 
 /**
