@@ -2,12 +2,12 @@
 # The stateful decoder node (/dev/video10), through the clients that speak the V4L2 stateful
 # decoder interface: FFmpeg's h264_v4l2m2m and vp9_v4l2m2m wrappers and GStreamer's
 # v4l2h264dec and v4l2vp9dec decode the project's clips byte-exact with FFmpeg's own software
-# decode, frame by frame (so the drain at the end of stream loses no frame), and our own client
-# on the v4l2r crate (tests/sfclient) AV1; a VP9 resolution change goes through a new source change; a
-# seek resumes byte-exact; frames reach GStreamer as the daemon's dmabufs; v4l2-compliance
-# streams on the node (and takes it for a stateful decoder once AV1, whose fourcc it does not
-# know, is left out with the module parameter stateful_codecs); a garbage stream errors and the
-# node goes on.
+# decode, frame by frame (so the drain at the end of stream loses no frame), VP9 also across a
+# resolution change (a new source change); our own client on the v4l2r crate (tests/sfclient)
+# decodes AV1, and VP9 10-bit and across the change; a seek resumes byte-exact; frames reach
+# GStreamer as the daemon's dmabufs; v4l2-compliance checks the node (and streams on it as a
+# stateful decoder once AV1, whose fourcc it does not know, is left out with the module
+# parameter stateful_codecs); a garbage stream errors and the node goes on.
 . /src/tests/vm/lib.sh
 
 SF=/dev/video10
@@ -66,6 +66,18 @@ for clip in ${SF_GST_CLIPS:-h264-320x240.h264 vp9-320x240.ivf}; do
 	byte_exact "$clip" /tmp/out.nv12
 	rm -f /tmp/out.nv12
 done
+
+# Across VP9's resolution change, a file per frame (each at its own size), byte-exact in order.
+step "GStreamer v4l2vp9dec across the resolution change: resize/vp9-resize.ivf"
+rm -rf /tmp/frames
+mkdir /tmp/frames
+gst filesrc location="$CLIPS/resize/vp9-resize.ivf" ! ivfparse ! vp9parse ! v4l2vp9dec ! \
+	video/x-raw,format=NV12 ! multifilesink location=/tmp/frames/%05d.nv12 || fail "gst-launch"
+(cd /tmp/frames && md5sum -- * | awk '{ print $1 }') >/tmp/gst.md5
+sed 's/^/, /' /tmp/gst.md5 >/tmp/gst.framemd5
+same_md5 /tmp/gst.framemd5 "$CLIPS/resize/vp9-resize.framemd5"
+ls -l /tmp/frames | awk 'NR > 1 { print $5 }' | sort | uniq -c
+rm -rf /tmp/frames
 
 # No client in trixie decodes AV1 statefully (FFmpeg has no av1_v4l2m2m, GStreamer no
 # v4l2av1dec): our own client on the v4l2r crate (tests/sfclient) follows the interface as the
