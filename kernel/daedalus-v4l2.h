@@ -217,6 +217,15 @@ struct daedalus_decode_job {
 	void *ctrl_data;
 };
 
+/*
+ * What an OUTPUT buffer carries beyond its bytes and timestamp, for the CAPTURE buffer of its
+ * picture: sent with the feed job, opaque to the daemon, which returns it with the picture.
+ */
+struct daedalus_sf_meta {
+	struct v4l2_timecode timecode;
+	u32 flags;
+};
+
 /**
  * struct daedalus_sf - state of a stream of the stateful node
  * @lock:	protects the fields below and the context's decoded_fmt, which the end of a job
@@ -241,15 +250,6 @@ struct daedalus_decode_job {
  * @poll_lock:	held by poll() and by the end of a job around an event and the buffer it
  *		explains, so that poll() sees both or neither (a mutex: poll_wait() allocates)
  */
-/*
- * What an OUTPUT buffer carries beyond its bytes and timestamp, for the CAPTURE buffer of its
- * picture: sent with the feed job, opaque to the daemon, which returns it with the picture.
- */
-struct daedalus_sf_meta {
-	struct v4l2_timecode timecode;
-	u32 flags;
-};
-
 struct daedalus_sf {
 	spinlock_t lock;	/* the fields below and the context's decoded_fmt */
 	bool announced;
