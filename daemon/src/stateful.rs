@@ -180,6 +180,11 @@ fn ffmpeg_decoder(codec: Codec, threads: usize) -> Result<decoder::Video, Decode
     Ok(ctx.decoder().video()?)
 }
 
+/// A picture's timestamp: that of the frame it came from (FFmpeg's best guess if it lost it).
+fn pts_of(pic: &frame::Video) -> i64 {
+    pic.pts().or(pic.timestamp()).unwrap_or(0)
+}
+
 /// The CAPTURE format a picture needs.
 fn format_of(pic: &frame::Video) -> Option<StreamFormat> {
     let pixfmt = match pic.format() {
@@ -253,7 +258,7 @@ impl StatefulSession {
                             got: format!("{:?}", pic.format()),
                         });
                     }
-                    let pts = pic.pts().or(pic.timestamp()).unwrap_or(0);
+                    let pts = pts_of(&pic);
                     let meta = match self.in_decoder.iter().position(|&(t, _)| t == pts) {
                         Some(i) => self
                             .in_decoder
@@ -444,7 +449,7 @@ impl StatefulSession {
                 return (done, Err(e));
             }
             done.flags |= DONE_FLAG_FILLED;
-            done.timestamp = pic.pts().or(pic.timestamp()).unwrap_or(0) as u64;
+            done.timestamp = pts_of(&pic) as u64;
             done.meta = meta;
         }
         if self.eos && self.pending.is_empty() {
