@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * AV1: V4L2_PIX_FMT_AV1_FRAME, one frame per OUTPUT buffer: its tile data, at the offsets the
+ * AV1 for both decoder nodes. The stateful node takes V4L2_PIX_FMT_AV1, OBUs, one temporal unit
+ * per buffer, and needs nothing else; its profile and level menus are the stateless node's.
+ * The stateless node:
+ *
+ * V4L2_PIX_FMT_AV1_FRAME, one frame per OUTPUT buffer: its tile data, at the offsets the
  * tile group entries give.
  *
  * The client parses the OBUs and passes the sequence header, the frame header and the film
@@ -54,12 +58,14 @@ static const struct daedalus_ctrl_desc daedalus_av1_profile_ctrls[] = {
 	},
 };
 
-const struct daedalus_ctrl_set daedalus_av1_profiles = {
+static const struct daedalus_ctrl_set daedalus_av1_profiles = {
 	.ctrls = daedalus_av1_profile_ctrls,
 	.num = ARRAY_SIZE(daedalus_av1_profile_ctrls),
 };
 
+/* The stateless node */
 const struct daedalus_coded_fmt daedalus_av1_fmt = {
+	.name = "av1",
 	.fourcc = V4L2_PIX_FMT_AV1_FRAME,
 	.codec = DAEDALUS_CODEC_AV1,
 	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
@@ -69,4 +75,16 @@ const struct daedalus_coded_fmt daedalus_av1_fmt = {
 	.profiles = &daedalus_av1_profiles,
 	.depth_ctrl = V4L2_CID_STATELESS_AV1_SEQUENCE,
 	.bit_depth = daedalus_av1_bit_depth,
+};
+
+/* The stateful node: a stream of OBUs, one temporal unit per OUTPUT buffer. */
+const struct daedalus_coded_fmt daedalus_av1_sf_fmt = {
+	.name = "av1",
+	.fourcc = V4L2_PIX_FMT_AV1,
+	.codec = DAEDALUS_CODEC_AV1,
+	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
+		     .min_height = 16, .max_height = 2304, .step_height = 1 },
+	.profiles = &daedalus_av1_profiles,
+	.description = "AV1 OBU stream",
+	.flags = V4L2_FMT_FLAG_COMPRESSED | V4L2_FMT_FLAG_DYN_RESOLUTION,
 };

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * device_run: one decode job per OUTPUT buffer, handed to the daemon.
+ * The stateless node: what it is (its struct daedalus_node_desc) and its jobs. device_run:
+ * one decode job per OUTPUT buffer, handed to the daemon.
  *
  * The job applies the request's controls, snapshots the ones the daemon needs, and queues
  * itself for the daemon. Both buffers stay on the m2m queues until the job ends, when
@@ -12,11 +13,6 @@
 #include <net/netlink.h>
 
 #include "daedalus-v4l2.h"
-
-static struct daedalus_ctx *daedalus_job_ctx(struct daedalus_job *job)
-{
-	return container_of(job, struct daedalus_ctx, decode.job);
-}
 
 static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb)
 {
@@ -70,13 +66,13 @@ static void daedalus_decode_end(struct daedalus_job *job, int status, struct gen
 	struct daedalus_decode_job *dj = &ctx->decode;
 
 	if (status)
-		dev_warn_ratelimited(ctx->dev->v4l2_dev.dev,
+		dev_warn_ratelimited(daedalus_ctx_dev(ctx),
 				     "stream %u frame %u: decode failed: %pe\n", ctx->stream,
 				     dj->sequence, ERR_PTR(status));
 	v4l2_ctrl_request_complete(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
 	dj->src = NULL;
 	dj->dst = NULL;
-	v4l2_m2m_buf_done_and_job_finish(ctx->dev->m2m_dev, ctx->fh.m2m_ctx,
+	v4l2_m2m_buf_done_and_job_finish(ctx->node->m2m_dev, ctx->fh.m2m_ctx,
 					 status ? VB2_BUF_STATE_ERROR : VB2_BUF_STATE_DONE);
 }
 
@@ -85,18 +81,7 @@ static const struct daedalus_job_ops daedalus_decode_ops = {
 	.end = daedalus_decode_end,
 };
 
-/* Once per context: the watchdog must not be re-initialized while it may run. */
-void daedalus_decode_job_init(struct daedalus_ctx *ctx)
-{
-	if (ctx->stateful)
-		daedalus_job_init(&ctx->decode.job, DAEDALUS_JOB_KIND_FEED, ctx->stream,
-				  &daedalus_sf_job_ops, msecs_to_jiffies(daedalus_timeout_ms));
-	else
-		daedalus_job_init(&ctx->decode.job, DAEDALUS_JOB_KIND_DECODE, ctx->stream,
-				  &daedalus_decode_ops, msecs_to_jiffies(daedalus_timeout_ms));
-}
-
-void daedalus_device_run(void *priv)
+static void daedalus_device_run(void *priv)
 {
 	struct daedalus_ctx *ctx = priv;
 	struct daedalus_decode_job *dj = &ctx->decode;
@@ -133,9 +118,41 @@ void daedalus_device_run(void *priv)
 
 	err = daedalus_job_queue(&dj->job);
 	if (err) {
-		dev_err_ratelimited(ctx->dev->v4l2_dev.dev,
+		dev_err_ratelimited(daedalus_ctx_dev(ctx),
 				    "stream %u: no daemon attached, failing frame %u\n",
 				    ctx->stream, dj->sequence);
 		daedalus_decode_end(&dj->job, err, NULL);
 	}
 }
+
+static const struct v4l2_m2m_ops daedalus_m2m_ops = {
+	.device_run	= daedalus_device_run,
+};
+
+static const struct media_device_ops daedalus_media_ops = {
+	.req_validate	= daedalus_request_validate,
+	.req_queue	= v4l2_m2m_request_queue,
+};
+
+/* One row per coded format; a new codec is a row here plus its daedalus-<codec>.c. */
+static const struct daedalus_coded_fmt *const daedalus_stateless_fmts[] = {
+	&daedalus_vp9_fmt,
+	&daedalus_h264_fmt,
+	&daedalus_av1_fmt,
+};
+
+const struct daedalus_node_desc daedalus_stateless_node = {
+	.name		= DAEDALUS_NAME,
+	.kind		= "stateless",
+	.fmts		= daedalus_stateless_fmts,
+	.num_fmts	= ARRAY_SIZE(daedalus_stateless_fmts),
+	.ioctl_ops	= &daedalus_ioctl_ops,
+	.m2m_ops	= &daedalus_m2m_ops,
+	.qops		= &daedalus_qops,
+	.media_ops	= &daedalus_media_ops,
+	/* whole 16x16 blocks: what the codecs' reference pictures cover */
+	.capture_align	= 16,
+	.job_kind	= DAEDALUS_JOB_KIND_DECODE,
+	.job_ops	= &daedalus_decode_ops,
+	.ctx_size	= sizeof(struct daedalus_ctx),
+};

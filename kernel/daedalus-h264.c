@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * H.264: V4L2_PIX_FMT_H264_SLICE in frame-based decode mode, Annex B start codes: one OUTPUT
+ * H.264 for both decoder nodes. The stateful node takes V4L2_PIX_FMT_H264, an Annex B byte
+ * stream, and needs nothing else; its profile and level menus are the stateless node's.
+ * The stateless node:
+ *
+ * V4L2_PIX_FMT_H264_SLICE in frame-based decode mode, Annex B start codes: one OUTPUT
  * buffer holds every slice NAL unit of one picture, each behind a start code.
  *
  * The client parses the stream and passes SPS and PPS (and the scaling matrix) only as
@@ -70,12 +74,14 @@ static const struct daedalus_ctrl_desc daedalus_h264_profile_ctrls[] = {
 	},
 };
 
-const struct daedalus_ctrl_set daedalus_h264_profiles = {
+static const struct daedalus_ctrl_set daedalus_h264_profiles = {
 	.ctrls = daedalus_h264_profile_ctrls,
 	.num = ARRAY_SIZE(daedalus_h264_profile_ctrls),
 };
 
+/* The stateless node */
 const struct daedalus_coded_fmt daedalus_h264_fmt = {
+	.name = "h264",
 	.fourcc = V4L2_PIX_FMT_H264_SLICE,
 	.codec = DAEDALUS_CODEC_H264,
 	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 16,
@@ -85,4 +91,15 @@ const struct daedalus_coded_fmt daedalus_h264_fmt = {
 	.profiles = &daedalus_h264_profiles,
 	.depth_ctrl = V4L2_CID_STATELESS_H264_SPS,
 	.bit_depth = daedalus_h264_bit_depth,
+};
+
+/* The stateful node: an Annex B byte stream, cut anywhere. */
+const struct daedalus_coded_fmt daedalus_h264_sf_fmt = {
+	.name = "h264",
+	.fourcc = V4L2_PIX_FMT_H264,
+	.codec = DAEDALUS_CODEC_H264,
+	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
+		     .min_height = 16, .max_height = 2304, .step_height = 1 },
+	.profiles = &daedalus_h264_profiles,
+	.flags = V4L2_FMT_FLAG_DYN_RESOLUTION | V4L2_FMT_FLAG_CONTINUOUS_BYTESTREAM,
 };

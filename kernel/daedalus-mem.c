@@ -100,7 +100,7 @@ static const struct daedalus_job_ops daedalus_alloc_ops = {
 static void *daedalus_mem_alloc(struct vb2_buffer *vb, struct device *dev, unsigned long size)
 {
 	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
-	const struct v4l2_pix_format_mplane *pix = &ctx->decoded_fmt.fmt.pix_mp;
+	struct v4l2_pix_format_mplane pix;
 	struct daedalus_mem_buf *buf;
 	long left;
 	int err;
@@ -113,10 +113,11 @@ static void *daedalus_mem_alloc(struct vb2_buffer *vb, struct device *dev, unsig
 	daedalus_job_init(&buf->job, DAEDALUS_JOB_KIND_ALLOC, ctx->stream, &daedalus_alloc_ops, 0);
 	init_completion(&buf->done);
 	buf->size = size;
-	buf->width = pix->width;
-	buf->height = pix->height;
-	buf->pixfmt = pix->pixelformat;
-	buf->bytesperline = pix->plane_fmt[0].bytesperline;
+	daedalus_get_decoded(ctx, &pix);
+	buf->width = pix.width;
+	buf->height = pix.height;
+	buf->pixfmt = pix.pixelformat;
+	buf->bytesperline = pix.plane_fmt[0].bytesperline;
 
 	err = daedalus_job_queue(&buf->job);
 	if (err) {

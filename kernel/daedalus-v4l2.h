@@ -73,8 +73,17 @@ struct daedalus_ctrl_set {
 	unsigned int num;
 };
 
+#ifndef V4L2_PIX_FMT_AV1
+/*
+ * Stateful AV1 (a stream of OBUs, one temporal unit per buffer) has no fourcc in the uapi
+ * headers of the kernels this module builds for; Chromium and Firefox probe for this one.
+ */
+#define V4L2_PIX_FMT_AV1	v4l2_fourcc('A', 'V', '0', '1')
+#endif
+
 /**
- * struct daedalus_coded_fmt - one OUTPUT (bitstream) format and what goes with it
+ * struct daedalus_coded_fmt - one OUTPUT (bitstream) format of a node and what goes with it
+ * @name:	the codec's name ("vp9", as the stateful_codecs parameter names it)
  * @fourcc:	V4L2 pixel format of the OUTPUT queue
  * @codec:	codec id on the wire
  * @frmsize:	frame sizes the decoder accepts
@@ -88,8 +97,12 @@ struct daedalus_ctrl_set {
  *		depth): the control is refused
  * @description: ENUM_FMT description, for a fourcc the V4L2 core does not know (else NULL)
  * @flags:	ENUM_FMT flags beyond the ones the core sets
+ *
+ * Each codec's file (daedalus-<codec>.c) describes the codec for both nodes: one of these per
+ * node, sharing @profiles.
  */
 struct daedalus_coded_fmt {
+	const char *name;
 	u32 fourcc;
 	enum daedalus_codec codec;
 	struct v4l2_frmsize_stepwise frmsize;
@@ -102,25 +115,12 @@ struct daedalus_coded_fmt {
 	u32 flags;
 };
 
-/**
- * struct daedalus_node_desc - what one decoder node offers
- * @fmts:	its OUTPUT formats, the first the default
- * @num_fmts:	how many
- */
-struct daedalus_node_desc {
-	const struct daedalus_coded_fmt *const *fmts;
-	unsigned int num_fmts;
-};
-
-extern const struct daedalus_node_desc daedalus_stateless_node;
-extern struct daedalus_node_desc daedalus_stateful_node;
-int daedalus_sf_select_codecs(const char *list);
 extern const struct daedalus_coded_fmt daedalus_vp9_fmt;
 extern const struct daedalus_coded_fmt daedalus_h264_fmt;
 extern const struct daedalus_coded_fmt daedalus_av1_fmt;
-extern const struct daedalus_ctrl_set daedalus_vp9_profiles;
-extern const struct daedalus_ctrl_set daedalus_h264_profiles;
-extern const struct daedalus_ctrl_set daedalus_av1_profiles;
+extern const struct daedalus_coded_fmt daedalus_vp9_sf_fmt;
+extern const struct daedalus_coded_fmt daedalus_h264_sf_fmt;
+extern const struct daedalus_coded_fmt daedalus_av1_sf_fmt;
 
 struct daedalus_job;
 struct genl_info;
@@ -165,41 +165,80 @@ struct daedalus_job {
 	size_t reply_size;
 };
 
+struct daedalus_ctx;
+struct daedalus_node;
+
 /**
- * struct daedalus_dev - the decoder device: a stateless and a stateful decoder node
- * @v4l2_dev:	V4L2 device of the stateless node (with the media device)
- * @vfd:	the stateless decoder's video node
- * @mdev:	its media device
- * @m2m_dev:	its mem2mem scheduler: runs one decode job at a time
- * @dev_mutex:	serializes the stateless node's open, release and ioctls (vfd.lock)
- * @sf_v4l2_dev: V4L2 device of the stateful node (no media device: stateful decoders have none)
- * @sf_vfd:	the stateful decoder's video node
- * @sf_m2m_dev:	its mem2mem scheduler
- * @sf_mutex:	serializes the stateful node's open, release and ioctls (sf_vfd.lock)
- * @refs:	registered video nodes whose release has not run; the last one frees the device
+ * struct daedalus_node_desc - what kind of decoder a node is
+ * @name:	its name (video device, V4L2 device)
+ * @kind:	"stateless" or "stateful", for log lines
+ * @fmts:	its OUTPUT formats, the first the default
+ * @num_fmts:	how many
+ * @ioctl_ops:	its ioctls
+ * @m2m_ops:	its mem2mem callbacks (device_run queues the context's job)
+ * @qops:	its vb2 queue callbacks
+ * @media_ops:	its media device's callbacks; NULL: the node has no media device (nor the
+ *		request API)
+ * @capture_align: the CAPTURE format's width and height are multiples of this
+ * @job_kind:	DAEDALUS_JOB_KIND_* of the context's job (struct daedalus_decode_job)
+ * @job_ops:	how that job is filled and ended (in the context the ops document)
+ * @ctx_size:	size of the per-open context, which begins with struct daedalus_ctx
+ * @open:	optional: the rest of a new context, once its controls, formats, queues and
+ *		job exist; called with the node's lock held. Return: 0 or a negative errno
+ * @release:	optional: undoes @open, after the context's last job ended
+ * @poll:	optional: poll() (default: v4l2_m2m_fop_poll())
  */
-struct daedalus_dev {
+struct daedalus_node_desc {
+	const char *name;
+	const char *kind;
+	const struct daedalus_coded_fmt *const *fmts;
+	unsigned int num_fmts;
+	const struct v4l2_ioctl_ops *ioctl_ops;
+	const struct v4l2_m2m_ops *m2m_ops;
+	const struct vb2_ops *qops;
+	const struct media_device_ops *media_ops;
+	unsigned int capture_align;
+	enum daedalus_job_kind job_kind;
+	const struct daedalus_job_ops *job_ops;
+	size_t ctx_size;
+	int (*open)(struct daedalus_ctx *ctx);
+	void (*release)(struct daedalus_ctx *ctx);
+	__poll_t (*poll)(struct file *file, struct poll_table_struct *wait);
+};
+
+/* daedalus-dec.c and daedalus-sf-dec.c */
+extern const struct daedalus_node_desc daedalus_stateless_node;
+extern struct daedalus_node_desc daedalus_stateful_node;
+int daedalus_sf_select_codecs(const char *list);
+
+/**
+ * struct daedalus_node - one decoder node: a video device and what it owns
+ * @desc:	what kind of decoder it is
+ * @v4l2_dev:	its V4L2 device; the last reference (the node's removal, the last close of
+ *		its video device) frees the node
+ * @vfd:	its video device
+ * @mdev:	its media device (a node whose desc has media_ops)
+ * @m2m_dev:	its mem2mem scheduler
+ * @lock:	serializes the node's open, release and ioctls (vfd.lock)
+ */
+struct daedalus_node {
+	const struct daedalus_node_desc *desc;
 	struct v4l2_device v4l2_dev;
 	struct video_device vfd;
 	struct media_device mdev;
 	struct v4l2_m2m_dev *m2m_dev;
-	struct mutex dev_mutex;	/* the stateless node's open/release and ioctls */
-	struct v4l2_device sf_v4l2_dev;
-	struct video_device sf_vfd;
-	struct v4l2_m2m_dev *sf_m2m_dev;
-	struct mutex sf_mutex;	/* the stateful node's open/release and ioctls */
-	refcount_t refs;
+	struct mutex lock;	/* the node's open/release and ioctls */
 };
 
 /**
- * struct daedalus_decode_job - the decode job of a context (at most one runs at a time)
+ * struct daedalus_decode_job - the job of a context (at most one runs at a time)
  * @job:	the work item
  * @src:	OUTPUT buffer being decoded (left on the m2m queue until the job ends)
  * @dst:	CAPTURE buffer being filled
  * @sequence:	number of the job within the stream
  * @drain:	stateful node: the job drains the stream (V4L2_DEC_CMD_STOP)
  * @announce:	stateful node: the node has no format for the stream; the daemon tells it
- * @num_ctrls:	number of forwarded controls in the snapshot
+ * @num_ctrls:	stateless node: number of forwarded controls in the snapshot
  * @ctrl_id:	their ids
  * @ctrl_size:	their sizes in bytes, as applied by this job's request
  * @ctrl_data:	snapshot of their values, one after the other, taken at device_run
@@ -217,92 +256,39 @@ struct daedalus_decode_job {
 	void *ctrl_data;
 };
 
-/*
- * What an OUTPUT buffer carries beyond its bytes and timestamp, for the CAPTURE buffer of its
- * picture: sent with the feed job, opaque to the daemon, which returns it with the picture.
- */
-struct daedalus_sf_meta {
-	struct v4l2_timecode timecode;
-	u32 flags;
-};
-
-/**
- * struct daedalus_sf - state of a stream of the stateful node
- * @lock:	protects the fields below and the context's decoded_fmt, which the end of a job
- *		changes outside the node's ioctl lock and job_ready() reads in atomic context
- * @announced:	the daemon told the stream's format (a source change was signalled)
- * @wait_capture: a source change waits for the client to set CAPTURE up again (STREAMON):
- *		no job runs meanwhile
- * @draining:	V4L2_DEC_CMD_STOP was given; the drain job has not been sent yet
- * @drain_src:	the OUTPUT buffer the drain follows (the last one queued before the command),
- *		NULL to drain at once
- * @drain_sent:	the drain job was sent; the daemon's LAST buffer ends it
- * @stopped:	the drain ended: no job runs until DEC_CMD_START or a STREAMOFF
- * @pending:	frames and pictures the daemon holds for CAPTURE buffers (from its last answer)
- * @full:	the daemon holds all the bitstream it will: no feeding until a picture is taken
- * @min_buffers: V4L2_CID_MIN_BUFFERS_FOR_CAPTURE, from the daemon
- * @visible:	visible size of the pictures (G_SELECTION), from the daemon
- * @in_sequence: sequence number of the next OUTPUT buffer fed
- * @out_sequence: sequence number of the next CAPTURE buffer
- * @last_fed_ts: the timestamp of the last OUTPUT buffer fed (an empty CAPTURE buffer gets it)
- * @last_fed:	and the rest of its metadata
- * @min_buffers_ctrl: V4L2_CID_MIN_BUFFERS_FOR_CAPTURE (set outside the lock)
- * @poll_lock:	held by poll() and by the end of a job around an event and the buffer it
- *		explains, so that poll() sees both or neither (a mutex: poll_wait() allocates)
- */
-struct daedalus_sf {
-	spinlock_t lock;	/* the fields below and the context's decoded_fmt */
-	bool announced;
-	bool wait_capture;
-	bool draining;
-	struct vb2_v4l2_buffer *drain_src;
-	bool drain_sent;
-	bool stopped;
-	u32 pending;
-	bool full;
-	u32 min_buffers;
-	struct v4l2_rect visible;
-	u32 in_sequence;
-	u32 out_sequence;
-	u64 last_fed_ts;
-	struct daedalus_sf_meta last_fed;
-	struct v4l2_ctrl *min_buffers_ctrl;
-	struct mutex poll_lock;	/* poll() against an event and its buffer */
-};
-
 /**
  * struct daedalus_ctx - one open file of a decoder node
  * @fh:		V4L2 file handle (holds the m2m context)
- * @dev:	the device
- * @node:	what the node offers (its OUTPUT formats)
- * @stateful:	an open file of the stateful node
+ * @node:	the node
  * @hdl:	controls of every coded format
  * @vb_mutex:	serializes the two vb2 queues (vb2_queue.lock)
+ * @lock:	protects @decoded_fmt and @visible, which the end of a stateful job changes
+ *		outside the node's ioctl lock, and the stateful node's stream state (struct
+ *		daedalus_sf_ctx), which job_ready() reads in atomic context
  * @coded_fmt:	OUTPUT format
  * @decoded_fmt: CAPTURE format
- * @coded_desc:	descriptor of @coded_fmt's pixel format; its depth control's value picks the
- *		CAPTURE formats (NV12 for 8 bits, P010 for 10)
+ * @visible:	visible rectangle of the pictures (G_SELECTION)
+ * @coded_desc:	descriptor of @coded_fmt's pixel format; on the stateless node its depth
+ *		control's value picks the CAPTURE formats (NV12 for 8 bits, P010 for 10)
  * @stream:	stream id on the wire
- * @decode:	the decode job (owned by the m2m scheduler between device_run and its end)
- * @next_sequence: number of the next decode job (reset at OUTPUT STREAMON)
- * @sf:		stateful node: the stream's state
- * @job_fmt:	stateful node: the CAPTURE format when the running job was made
+ * @decode:	the job (owned by the m2m scheduler between device_run and its end)
+ * @next_sequence: number of the next job (reset at OUTPUT STREAMON)
+ *
+ * A node's desc->ctx_size says what follows (the stateful node's stream state).
  */
 struct daedalus_ctx {
 	struct v4l2_fh fh;
-	struct daedalus_dev *dev;
+	struct daedalus_node *node;
 	struct v4l2_ctrl_handler hdl;
 	struct mutex vb_mutex;	/* both vb2 queues of the context */
+	spinlock_t lock;	/* decoded_fmt, visible, the stateful stream state */
 	struct v4l2_format coded_fmt;
 	struct v4l2_format decoded_fmt;
+	struct v4l2_rect visible;
 	const struct daedalus_coded_fmt *coded_desc;
 	u32 stream;
 	struct daedalus_decode_job decode;
 	u32 next_sequence;
-	const struct daedalus_node_desc *node;
-	bool stateful;
-	struct daedalus_sf sf;
-	struct v4l2_pix_format_mplane job_fmt;
 };
 
 static inline struct daedalus_ctx *daedalus_file_to_ctx(struct file *file)
@@ -310,25 +296,41 @@ static inline struct daedalus_ctx *daedalus_file_to_ctx(struct file *file)
 	return container_of(file->private_data, struct daedalus_ctx, fh);
 }
 
-/* daedalus-core.c */
-int daedalus_open_ctx(struct file *file, struct mutex *lock, struct v4l2_m2m_dev *m2m_dev,
-		      const struct daedalus_node_desc *node,
-		      int (*queue_init)(void *priv, struct vb2_queue *src_vq,
-					struct vb2_queue *dst_vq));
-int daedalus_release_ctx(struct file *file, struct mutex *lock);
+/* The device a context's log lines name. */
+static inline struct device *daedalus_ctx_dev(struct daedalus_ctx *ctx)
+{
+	return ctx->node->v4l2_dev.dev;
+}
 
-/* daedalus-video.c */
+static inline struct daedalus_ctx *daedalus_job_ctx(struct daedalus_job *job)
+{
+	return container_of(job, struct daedalus_ctx, decode.job);
+}
+
+/* The CAPTURE format, read under the context's lock. */
+static inline void daedalus_get_decoded(struct daedalus_ctx *ctx,
+					struct v4l2_pix_format_mplane *pix)
+{
+	spin_lock_irq(&ctx->lock);
+	*pix = ctx->decoded_fmt.fmt.pix_mp;
+	spin_unlock_irq(&ctx->lock);
+}
+
+/* daedalus-video.c: what both nodes share, and the stateless node's formats and ioctls */
 extern const struct v4l2_ioctl_ops daedalus_ioctl_ops;
 extern const struct v4l2_ctrl_ops daedalus_depth_ctrl_ops;
+extern const struct vb2_ops daedalus_qops;
 int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *dst_vq);
 int daedalus_request_validate(struct media_request *req);
 void daedalus_set_default_formats(struct daedalus_ctx *ctx);
 const struct daedalus_coded_fmt *daedalus_find_coded(struct daedalus_ctx *ctx, u32 fourcc);
-u32 daedalus_coded_sizeimage(u32 width, u32 height);
+void daedalus_fill_decoded(struct daedalus_ctx *ctx, struct v4l2_pix_format_mplane *pix,
+			   u32 fourcc, u32 width, u32 height);
 int daedalus_querycap(struct file *file, void *priv, struct v4l2_capability *cap);
 int daedalus_enum_fmt_out(struct file *file, void *priv, struct v4l2_fmtdesc *f);
 int daedalus_enum_framesizes(struct file *file, void *priv, struct v4l2_frmsizeenum *fsize);
 int daedalus_g_fmt_out(struct file *file, void *priv, struct v4l2_format *f);
+int daedalus_g_fmt_cap(struct file *file, void *priv, struct v4l2_format *f);
 int daedalus_g_selection(struct file *file, void *priv, struct v4l2_selection *s);
 int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f);
 int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers, unsigned int *nplanes,
@@ -338,17 +340,12 @@ int daedalus_buf_prepare(struct vb2_buffer *vb);
 void daedalus_buf_queue(struct vb2_buffer *vb);
 void daedalus_return_all(struct vb2_queue *vq, enum vb2_buffer_state state);
 
-/* daedalus-stateful.c */
-extern unsigned int daedalus_stateful_nr;
+/* daedalus-sf-video.c: the stateful node's formats, ioctls and queues */
 extern const struct v4l2_ioctl_ops daedalus_sf_ioctl_ops;
-extern const struct v4l2_m2m_ops daedalus_sf_m2m_ops;
-extern const struct v4l2_file_operations daedalus_sf_fops;
-extern const struct daedalus_job_ops daedalus_sf_job_ops;
-void daedalus_sf_init(struct daedalus_ctx *ctx);
-
-/* daedalus-dec.c */
-void daedalus_device_run(void *priv);
-void daedalus_decode_job_init(struct daedalus_ctx *ctx);
+extern const struct vb2_ops daedalus_sf_qops;
+int daedalus_sf_open(struct daedalus_ctx *ctx);
+void daedalus_sf_release(struct daedalus_ctx *ctx);
+__poll_t daedalus_sf_poll(struct file *file, struct poll_table_struct *wait);
 
 /* daedalus-mem.c */
 extern const struct vb2_mem_ops daedalus_capture_memops;

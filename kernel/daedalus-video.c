@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Formats, ioctls and vb2 queues of the stateless decoder node.
- *
- * Most of them serve both nodes; the stateful node's own are in daedalus-stateful.c.
+ * Formats, ioctls and vb2 queues: those both nodes share, and the stateless node's own (the
+ * stateful node's own are in daedalus-sf-video.c).
  *
  * Stateless node: OUTPUT carries one coded frame per buffer in a format of its node table. CAPTURE
  * follows the stream's bit depth, which the codec's sequence control tells (set it before
@@ -18,7 +17,6 @@
 
 #include "daedalus-v4l2.h"
 
-#define DAEDALUS_CAPTURE_ALIGN	16
 #define DAEDALUS_DEFAULT_WIDTH	320
 #define DAEDALUS_DEFAULT_HEIGHT	240
 
@@ -79,7 +77,7 @@ static const u32 *daedalus_ctx_decoded_fmts(struct daedalus_ctx *ctx, unsigned i
 /* The node's coded format of @fourcc, or NULL. */
 const struct daedalus_coded_fmt *daedalus_find_coded(struct daedalus_ctx *ctx, u32 fourcc)
 {
-	const struct daedalus_node_desc *node = ctx->node;
+	const struct daedalus_node_desc *node = ctx->node->desc;
 	unsigned int i;
 
 	for (i = 0; i < node->num_fmts; i++)
@@ -120,7 +118,7 @@ static int daedalus_enum_fmt_cap(struct file *file, void *priv, struct v4l2_fmtd
 
 int daedalus_enum_fmt_out(struct file *file, void *priv, struct v4l2_fmtdesc *f)
 {
-	const struct daedalus_node_desc *node = daedalus_file_to_ctx(file)->node;
+	const struct daedalus_node_desc *node = daedalus_file_to_ctx(file)->node->desc;
 	const struct daedalus_coded_fmt *desc;
 
 	if (f->index >= node->num_fmts)
@@ -154,14 +152,14 @@ int daedalus_g_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
 	return 0;
 }
 
-static int daedalus_g_fmt_cap(struct file *file, void *priv, struct v4l2_format *f)
+int daedalus_g_fmt_cap(struct file *file, void *priv, struct v4l2_format *f)
 {
-	f->fmt.pix_mp = daedalus_file_to_ctx(file)->decoded_fmt.fmt.pix_mp;
+	daedalus_get_decoded(daedalus_file_to_ctx(file), &f->fmt.pix_mp);
 	return 0;
 }
 
 /* Worst case of one coded frame: half the size of its raw 4:2:0 picture, at least 64 KiB. */
-u32 daedalus_coded_sizeimage(u32 width, u32 height)
+static u32 daedalus_coded_sizeimage(u32 width, u32 height)
 {
 	return max_t(u32, SZ_64K, width * height * 3 / 4);
 }
@@ -176,7 +174,7 @@ int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
 	const struct daedalus_coded_fmt *desc = daedalus_find_coded(ctx, pix->pixelformat);
 
 	if (!desc) {
-		desc = ctx->node->fmts[0];
+		desc = ctx->node->desc->fmts[0];
 		pix->pixelformat = desc->fourcc;
 	}
 	v4l2_apply_frmsize_constraints(&pix->width, &pix->height, &desc->frmsize);
@@ -190,20 +188,37 @@ int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
 	return 0;
 }
 
-/*
- * Fill a CAPTURE format of @fourcc for the coded size of @coded. (The stateful node's come from
- * the daemon's answers, see daedalus-stateful.c: there the default only stands until then.)
+/**
+ * daedalus_fill_decoded - a CAPTURE format for pictures of a size
+ * @ctx:	the context (its node's alignment, its OUTPUT colorimetry)
+ * @pix:	the format to fill
+ * @fourcc:	its pixel format
+ * @width:	width of the pictures
+ * @height:	height of the pictures
+ *
+ * The stateless node's pictures have the OUTPUT size; the stateful node's come from the
+ * daemon's answers (until then the OUTPUT size stands for them).
  */
-static void daedalus_fill_decoded(struct v4l2_pix_format_mplane *pix, u32 fourcc,
-				  const struct v4l2_pix_format_mplane *coded)
+void daedalus_fill_decoded(struct daedalus_ctx *ctx, struct v4l2_pix_format_mplane *pix,
+			   u32 fourcc, u32 width, u32 height)
 {
-	v4l2_fill_pixfmt_mp(pix, fourcc, ALIGN(coded->width, DAEDALUS_CAPTURE_ALIGN),
-			    ALIGN(coded->height, DAEDALUS_CAPTURE_ALIGN));
+	const struct v4l2_pix_format_mplane *coded = &ctx->coded_fmt.fmt.pix_mp;
+	unsigned int align = ctx->node->desc->capture_align;
+
+	v4l2_fill_pixfmt_mp(pix, fourcc, ALIGN(width, align), ALIGN(height, align));
 	pix->field = V4L2_FIELD_NONE;
 	pix->colorspace = coded->colorspace;
 	pix->xfer_func = coded->xfer_func;
 	pix->ycbcr_enc = coded->ycbcr_enc;
 	pix->quantization = coded->quantization;
+}
+
+/* The context's coded size is that of its pictures (the stateless node). */
+static void daedalus_fill_decoded_coded(struct daedalus_ctx *ctx,
+					struct v4l2_pix_format_mplane *pix, u32 fourcc)
+{
+	daedalus_fill_decoded(ctx, pix, fourcc, ctx->coded_fmt.fmt.pix_mp.width,
+			      ctx->coded_fmt.fmt.pix_mp.height);
 }
 
 static int daedalus_try_fmt_cap(struct file *file, void *priv, struct v4l2_format *f)
@@ -214,17 +229,22 @@ static int daedalus_try_fmt_cap(struct file *file, void *priv, struct v4l2_forma
 
 	if (!daedalus_is_decoded(ctx, fourcc))
 		fourcc = daedalus_ctx_decoded_fmts(ctx, &n)[0];
-	daedalus_fill_decoded(&f->fmt.pix_mp, fourcc, &ctx->coded_fmt.fmt.pix_mp);
+	daedalus_fill_decoded_coded(ctx, &f->fmt.pix_mp, fourcc);
 	return 0;
 }
 
-/* The default CAPTURE format of @depth for the context's coded format and size. */
+/*
+ * The default CAPTURE format of @depth for the context's coded format and size, which is also
+ * the visible size. Called with the context's lock held.
+ */
 static void daedalus_reset_decoded(struct daedalus_ctx *ctx, unsigned int depth)
 {
+	const struct v4l2_pix_format_mplane *coded = &ctx->coded_fmt.fmt.pix_mp;
 	unsigned int n;
 
-	daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp, daedalus_decoded_fmts(depth, &n)[0],
-			      &ctx->coded_fmt.fmt.pix_mp);
+	daedalus_fill_decoded_coded(ctx, &ctx->decoded_fmt.fmt.pix_mp,
+				    daedalus_decoded_fmts(depth, &n)[0]);
+	ctx->visible = (struct v4l2_rect){ .width = coded->width, .height = coded->height };
 }
 
 static struct daedalus_ctx *daedalus_ctrl_to_ctx(struct v4l2_ctrl *ctrl)
@@ -232,9 +252,10 @@ static struct daedalus_ctx *daedalus_ctrl_to_ctx(struct v4l2_ctrl *ctrl)
 	return container_of(ctrl->handler, struct daedalus_ctx, hdl);
 }
 
-static const struct daedalus_coded_fmt *daedalus_depth_desc(u32 id)
+static const struct daedalus_coded_fmt *
+daedalus_depth_desc(struct daedalus_ctx *ctx, u32 id)
 {
-	const struct daedalus_node_desc *node = &daedalus_stateless_node;
+	const struct daedalus_node_desc *node = ctx->node->desc;
 	unsigned int i;
 
 	for (i = 0; i < node->num_fmts; i++)
@@ -247,11 +268,11 @@ static const struct daedalus_coded_fmt *daedalus_depth_desc(u32 id)
 static int daedalus_depth_try_ctrl(struct v4l2_ctrl *ctrl)
 {
 	struct daedalus_ctx *ctx = daedalus_ctrl_to_ctx(ctrl);
-	const struct daedalus_coded_fmt *desc = daedalus_depth_desc(ctrl->id);
+	const struct daedalus_coded_fmt *desc = daedalus_depth_desc(ctx, ctrl->id);
 	int depth = desc->bit_depth(ctrl->p_new.p);
 
 	if (depth < 0)
-		dev_info_ratelimited(ctx->dev->v4l2_dev.dev,
+		dev_info_ratelimited(daedalus_ctx_dev(ctx),
 				     "stream %u: %s refused: %p4cc streams of this chroma format or bit depth are not supported\n",
 				     ctx->stream, ctrl->name, &desc->fourcc);
 	return depth < 0 ? depth : 0;
@@ -265,7 +286,7 @@ static int daedalus_depth_try_ctrl(struct v4l2_ctrl *ctrl)
 static int daedalus_depth_s_ctrl(struct v4l2_ctrl *ctrl)
 {
 	struct daedalus_ctx *ctx = daedalus_ctrl_to_ctx(ctrl);
-	const struct daedalus_coded_fmt *desc = daedalus_depth_desc(ctrl->id);
+	const struct daedalus_coded_fmt *desc = daedalus_depth_desc(ctx, ctrl->id);
 	int depth;
 
 	/* at open, before the formats exist */
@@ -279,8 +300,10 @@ static int daedalus_depth_s_ctrl(struct v4l2_ctrl *ctrl)
 		return 0;
 	if (vb2_is_busy(v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx)))
 		return -EBUSY;
+	spin_lock_irq(&ctx->lock);
 	daedalus_reset_decoded(ctx, depth);
-	dd_dbg(DAEDALUS_DBG_FMT, ctx->dev->v4l2_dev.dev, "stream %u: %u-bit, CAPTURE %p4cc\n",
+	spin_unlock_irq(&ctx->lock);
+	dd_dbg(DAEDALUS_DBG_FMT, daedalus_ctx_dev(ctx), "stream %u: %u-bit, CAPTURE %p4cc\n",
 	       ctx->stream, depth, &ctx->decoded_fmt.fmt.pix_mp.pixelformat);
 	return 0;
 }
@@ -297,6 +320,7 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 	struct vb2_queue *cap_q = v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx);
 	struct v4l2_pix_format_mplane *pix = &f->fmt.pix_mp;
 	const struct daedalus_coded_fmt *desc;
+	unsigned int depth;
 	int ret;
 
 	if (vb2_is_busy(out_q))
@@ -315,16 +339,20 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 	     pix->height != ctx->coded_fmt.fmt.pix_mp.height))
 		return -EBUSY;
 
-	ctx->coded_fmt = *f;
 	desc = daedalus_find_coded(ctx, pix->pixelformat);
+	depth = daedalus_cur_bit_depth(ctx, desc);
+	spin_lock_irq(&ctx->lock);
+	ctx->coded_fmt = *f;
 	if (desc != ctx->coded_desc) {
 		ctx->coded_desc = desc;
-		daedalus_reset_decoded(ctx, daedalus_cur_bit_depth(ctx, desc));
+		daedalus_reset_decoded(ctx, depth);
 	} else {
-		daedalus_fill_decoded(&ctx->decoded_fmt.fmt.pix_mp,
-				      ctx->decoded_fmt.fmt.pix_mp.pixelformat, pix);
+		daedalus_fill_decoded_coded(ctx, &ctx->decoded_fmt.fmt.pix_mp,
+					    ctx->decoded_fmt.fmt.pix_mp.pixelformat);
+		ctx->visible = (struct v4l2_rect){ .width = pix->width, .height = pix->height };
 	}
-	dd_dbg(DAEDALUS_DBG_FMT, ctx->dev->v4l2_dev.dev, "stream %u: OUTPUT %p4cc %ux%u\n",
+	spin_unlock_irq(&ctx->lock);
+	dd_dbg(DAEDALUS_DBG_FMT, daedalus_ctx_dev(ctx), "stream %u: OUTPUT %p4cc %ux%u\n",
 	       ctx->stream, &pix->pixelformat, pix->width, pix->height);
 	return 0;
 }
@@ -339,7 +367,9 @@ static int daedalus_s_fmt_cap(struct file *file, void *priv, struct v4l2_format 
 	ret = daedalus_try_fmt_cap(file, priv, f);
 	if (ret)
 		return ret;
+	spin_lock_irq(&ctx->lock);
 	ctx->decoded_fmt = *f;
+	spin_unlock_irq(&ctx->lock);
 	return 0;
 }
 
@@ -347,19 +377,14 @@ int daedalus_g_selection(struct file *file, void *priv, struct v4l2_selection *s
 {
 	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
 	struct v4l2_pix_format_mplane decoded;
-	struct v4l2_rect visible = {
-		.width = ctx->coded_fmt.fmt.pix_mp.width,
-		.height = ctx->coded_fmt.fmt.pix_mp.height,
-	};
+	struct v4l2_rect visible;
 
 	if (s->type != V4L2_BUF_TYPE_VIDEO_CAPTURE)
 		return -EINVAL;
-	spin_lock_irq(&ctx->sf.lock);
+	spin_lock_irq(&ctx->lock);
 	decoded = ctx->decoded_fmt.fmt.pix_mp;
-	/* the stateful node: the daemon tells the visible size with the format */
-	if (ctx->stateful)
-		visible = ctx->sf.visible;
-	spin_unlock_irq(&ctx->sf.lock);
+	visible = ctx->visible;
+	spin_unlock_irq(&ctx->lock);
 	s->r.left = 0;
 	s->r.top = 0;
 	switch (s->target) {
@@ -412,30 +437,23 @@ const struct v4l2_ioctl_ops daedalus_ioctl_ops = {
 	.vidioc_unsubscribe_event	= v4l2_event_unsubscribe,
 };
 
+/* At open, before the context can be seen: the node's first coded format at 320x240. */
 void daedalus_set_default_formats(struct daedalus_ctx *ctx)
 {
 	struct v4l2_pix_format_mplane *pix = &ctx->coded_fmt.fmt.pix_mp;
 
 	ctx->coded_fmt.type = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
-	pix->pixelformat = ctx->node->fmts[0]->fourcc;
+	pix->pixelformat = ctx->node->desc->fmts[0]->fourcc;
 	pix->width = DAEDALUS_DEFAULT_WIDTH;
 	pix->height = DAEDALUS_DEFAULT_HEIGHT;
 	pix->colorspace = V4L2_COLORSPACE_REC709;
 	pix->num_planes = 1;
 	pix->field = V4L2_FIELD_NONE;
 	pix->plane_fmt[0].sizeimage = daedalus_coded_sizeimage(pix->width, pix->height);
-	ctx->coded_desc = ctx->node->fmts[0];
+	ctx->coded_desc = ctx->node->desc->fmts[0];
 
 	ctx->decoded_fmt.type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 	daedalus_reset_decoded(ctx, daedalus_cur_bit_depth(ctx, ctx->coded_desc));
-}
-
-/* The CAPTURE format (which the end of a stateful job may be changing: see daedalus_sf). */
-static void daedalus_get_decoded(struct daedalus_ctx *ctx, struct v4l2_pix_format_mplane *pix)
-{
-	spin_lock_irq(&ctx->sf.lock);
-	*pix = ctx->decoded_fmt.fmt.pix_mp;
-	spin_unlock_irq(&ctx->sf.lock);
 }
 
 int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers, unsigned int *nplanes,
@@ -536,7 +554,8 @@ static void daedalus_stop_streaming(struct vb2_queue *vq)
 	daedalus_return_all(vq, VB2_BUF_STATE_ERROR);
 }
 
-static const struct vb2_ops daedalus_qops = {
+/* The stateless node's queues */
+const struct vb2_ops daedalus_qops = {
 	.queue_setup		= daedalus_queue_setup,
 	.buf_out_validate	= daedalus_buf_out_validate,
 	.buf_prepare		= daedalus_buf_prepare,
@@ -547,23 +566,31 @@ static const struct vb2_ops daedalus_qops = {
 	DAEDALUS_VB2_WAIT_OPS
 };
 
+/*
+ * Both nodes' queues: OUTPUT in vmalloc memory (the daemon maps it through an exported
+ * dmabuf), CAPTURE in memory the daemon allocates; the request API where the node has a media
+ * device.
+ */
 int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *dst_vq)
 {
 	struct daedalus_ctx *ctx = priv;
+	const struct daedalus_node_desc *desc = ctx->node->desc;
 	int ret;
 
 	src_vq->type = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
 	src_vq->io_modes = VB2_MMAP | VB2_DMABUF;
 	src_vq->drv_priv = ctx;
 	src_vq->buf_struct_size = sizeof(struct v4l2_m2m_buffer);
-	src_vq->ops = &daedalus_qops;
+	src_vq->ops = desc->qops;
 	src_vq->mem_ops = &vb2_vmalloc_memops;
 	src_vq->timestamp_flags = V4L2_BUF_FLAG_TIMESTAMP_COPY;
 	src_vq->lock = &ctx->vb_mutex;
-	src_vq->dev = ctx->dev->v4l2_dev.dev;
-	src_vq->supports_requests = true;
-	src_vq->requires_requests = true;
-	src_vq->subsystem_flags |= VB2_V4L2_FL_SUPPORTS_M2M_HOLD_CAPTURE_BUF;
+	src_vq->dev = daedalus_ctx_dev(ctx);
+	if (desc->media_ops) {
+		src_vq->supports_requests = true;
+		src_vq->requires_requests = true;
+		src_vq->subsystem_flags |= VB2_V4L2_FL_SUPPORTS_M2M_HOLD_CAPTURE_BUF;
+	}
 	ret = vb2_queue_init(src_vq);
 	if (ret)
 		return ret;
@@ -572,11 +599,11 @@ int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *
 	dst_vq->io_modes = VB2_MMAP | VB2_DMABUF;
 	dst_vq->drv_priv = ctx;
 	dst_vq->buf_struct_size = sizeof(struct v4l2_m2m_buffer);
-	dst_vq->ops = &daedalus_qops;
+	dst_vq->ops = desc->qops;
 	dst_vq->mem_ops = &daedalus_capture_memops;
 	dst_vq->timestamp_flags = V4L2_BUF_FLAG_TIMESTAMP_COPY;
 	dst_vq->lock = &ctx->vb_mutex;
-	dst_vq->dev = ctx->dev->v4l2_dev.dev;
+	dst_vq->dev = daedalus_ctx_dev(ctx);
 	return vb2_queue_init(dst_vq);
 }
 
@@ -599,7 +626,7 @@ int daedalus_request_validate(struct media_request *req)
 
 	count = vb2_request_buffer_cnt(req);
 	if (count != 1) {
-		v4l2_err(&ctx->dev->v4l2_dev, "a request needs exactly one OUTPUT buffer, has %u\n",
+		v4l2_err(&ctx->node->v4l2_dev, "a request needs exactly one OUTPUT buffer, has %u\n",
 			 count);
 		return count ? -EINVAL : -ENOENT;
 	}

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * VP9: V4L2_PIX_FMT_VP9_FRAME, one frame (not a superframe) per OUTPUT buffer.
+ * VP9 for both decoder nodes. The stateful node takes V4L2_PIX_FMT_VP9, frames or superframes,
+ * and needs nothing else; its profile and level menus are the stateless node's.
+ * The stateless node:
+ *
+ * V4L2_PIX_FMT_VP9_FRAME, one frame (not a superframe) per OUTPUT buffer.
  *
  * The daemon decodes the frame's own bytes (uncompressed and compressed header, tiles) and
  * needs the frame control for what the bytes do not say to a stateless decoder: whether the
@@ -38,12 +42,14 @@ static const struct daedalus_ctrl_desc daedalus_vp9_profile_ctrls[] = {
 	},
 };
 
-const struct daedalus_ctrl_set daedalus_vp9_profiles = {
+static const struct daedalus_ctrl_set daedalus_vp9_profiles = {
 	.ctrls = daedalus_vp9_profile_ctrls,
 	.num = ARRAY_SIZE(daedalus_vp9_profile_ctrls),
 };
 
+/* The stateless node */
 const struct daedalus_coded_fmt daedalus_vp9_fmt = {
+	.name = "vp9",
 	.fourcc = V4L2_PIX_FMT_VP9_FRAME,
 	.codec = DAEDALUS_CODEC_VP9,
 	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
@@ -53,4 +59,15 @@ const struct daedalus_coded_fmt daedalus_vp9_fmt = {
 	.profiles = &daedalus_vp9_profiles,
 	.depth_ctrl = V4L2_CID_STATELESS_VP9_FRAME,
 	.bit_depth = daedalus_vp9_bit_depth,
+};
+
+/* The stateful node: VP9 frames or superframes, one per OUTPUT buffer. */
+const struct daedalus_coded_fmt daedalus_vp9_sf_fmt = {
+	.name = "vp9",
+	.fourcc = V4L2_PIX_FMT_VP9,
+	.codec = DAEDALUS_CODEC_VP9,
+	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
+		     .min_height = 16, .max_height = 2304, .step_height = 1 },
+	.profiles = &daedalus_vp9_profiles,
+	.flags = V4L2_FMT_FLAG_DYN_RESOLUTION,
 };

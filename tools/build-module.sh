@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build kernel/ (W=1) against the test kernel tree, in a copy under $BUILD/module so the
 # repository stays free of build products. Output: $BUILD/module/daedalus-v4l2.ko.
-# With --check, also run checkpatch.pl --strict and sparse (C=1) and fail on any finding.
+# With --check, also run checkpatch.pl --strict and sparse (C=1) and fail on any finding, and
+# fail if two files of the module call into each other (tools/kernel-deps.py).
 . "$(dirname "$0")/lib.sh"
 
 check=0
@@ -28,6 +29,8 @@ in_buildenv /bin/bash -euo pipefail -c '
 		$cp --strict --no-tree --terse --ignore FILE_PATH_CHANGES -f $files
 		$cp --strict --no-tree --terse --ignore FILE_PATH_CHANGES,LINUX_VERSION_CODE \
 			-f daedalus-compat.h
+		echo "which file calls into which:"
+		python3 /src/tools/kernel-deps.py /build/module
 	fi
 ' build-module "$check"
 log "module: $BUILD/module/daedalus-v4l2.ko"
