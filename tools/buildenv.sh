@@ -20,6 +20,8 @@ PACKAGES=(
 	rustc cargo rustfmt rust-clippy clang libclang-dev pkgconf
 	libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
 	libdrm-dev libgbm-dev libsystemd-dev libdav1d-dev
+	# lints of the shell scripts and Python programs (tools/lint.sh)
+	shellcheck pyflakes3
 	# test clips and reference output (fluster scores FFmpeg's software decoders on our suites)
 	ffmpeg fluster dav1d
 	# the daemon cross-built for arm64 (Raspberry Pi OS): multiarch libraries and Rust std

@@ -21,7 +21,7 @@ decode_with() {
 	stop_daemon
 }
 
-step "$(uname -m), kernel $(uname -r): DRM nodes: $(ls /dev/dri 2>/dev/null | xargs) dma-heaps: $(ls /dev/dma_heap 2>/dev/null | xargs)"
+step "$(uname -m), kernel $(uname -r): DRM nodes: $(echo /dev/dri/*) dma-heaps: $(echo /dev/dma_heap/*)"
 step "DRM devices (vkms and vgem on x86_64; vgem on arm64, through Mesa's drm backend): GBM"
 decode_with gbm
 for m in vkms vgem; do

@@ -27,7 +27,8 @@ video_dev() {
 
 # compliance ARGS...: run v4l2-compliance, print its summary, fail unless 0 failed
 compliance() {
-	local log=$OUT/compliance-$(basename "${@: -1}").log
+	local log
+	log=$OUT/compliance-$(basename "${@: -1}").log
 	v4l2-compliance "$@" >"$log" 2>&1 || true
 	grep -E "^(Total|Grand Total)" "$log" || { tail -20 "$log"; fail "v4l2-compliance gave no total"; }
 	if grep -E "^(Total|Grand Total).*Failed: [1-9]" "$log" >/dev/null; then
@@ -56,8 +57,11 @@ aarch64)
 	MODULE=${MODULE:-/build/module/daedalus-v4l2.ko}
 	;;
 esac
+# (used by the scripts that source this file)
+# shellcheck disable=SC2034
 CTL=$(dirname "$DAEMON")/daedalus-v4l2ctl
 # our stateful test client (tests/sfclient, on the v4l2r crate), built beside the daemon
+# shellcheck disable=SC2034
 SFCLIENT=$(dirname "$DAEMON")/daedalus-sfclient
 
 # load_daedalus: the module and what it links against, plus vkms/vgem so GBM has a DRM device
@@ -74,12 +78,12 @@ load_daedalus() {
 
 # start_daemon [ARGS]: run the daemon in the background, wait until it has attached
 start_daemon() {
-	local i before
+	local before
 	touch "$OUT/daemon.log"
 	before=$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log" || true)
 	"$DAEMON" --log "${DAEDALUS_LOG:-info}" "$@" >>"$OUT/daemon.log" 2>&1 &
 	DAEMON_PID=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ "$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log")" -gt "$before" ] &&
 			return 0
 		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$OUT/daemon.log"; fail "daemon exited"; }
@@ -107,7 +111,7 @@ clip_format() { sed -n 's/^format=//p' "$CLIPS/${1%.*}.info" 2>/dev/null; }
 # gst_decode CLIP OUT: decode CLIP through our stateless decoder with GStreamer into OUT, NV12 or
 # P010 frames (clip_format)
 gst_decode() {
-	local clip=$1 out=$2 codec parse= caps=NV12
+	local clip=$1 out=$2 codec parse='' caps=NV12
 	codec=$(clip_codec "$clip")
 	case $clip in *.ivf) parse="ivfparse ! " ;; esac
 	[ "$(clip_format "$clip")" = p010le ] && caps=P010_10LE

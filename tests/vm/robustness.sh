@@ -81,7 +81,7 @@ step "kill the daemon mid-stream"
 GST_TIMEOUT=120 gst filesrc location="$CLIPS/vp9-1920x1080.ivf" ! ivfparse ! vp9parse ! \
 	v4l2slvp9dec ! fakesink >"$OUT/gst-killed.log" 2>&1 &
 gst_pid=$!
-for i in $(seq 300); do
+for _ in $(seq 300); do
 	grep -q "width=1920" "$OUT/daemon.log" && break
 	sleep 0.1
 done
@@ -106,11 +106,11 @@ byte_exact vp9-320x240.ivf /tmp/out.nv12
 step "the module unloads under the attached daemon, which waits and attaches to the reloaded one"
 attached=$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log")
 rmmod daedalus-v4l2
-for i in $(seq 50); do grep -q "went away" "$OUT/daemon.log" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q "went away" "$OUT/daemon.log" && break; sleep 0.1; done
 grep "went away" "$OUT/daemon.log" || fail "the daemon did not notice the unload"
 kill -0 "$DAEMON_PID" || fail "the daemon exited when the module went away"
 load_daedalus
-for i in $(seq 100); do
+for _ in $(seq 100); do
 	[ "$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log")" -gt "$attached" ] && break
 	sleep 0.1
 done
