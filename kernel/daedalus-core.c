@@ -168,14 +168,17 @@ static int daedalus_release(struct file *file)
 	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
 	struct daedalus_node *node = ctx->node;
 
-	daedalus_fh_del(&ctx->fh, file);
-	v4l2_fh_exit(&ctx->fh);
+	/*
+	 * Waits for a running job to end (the daemon answers or the watchdog fires), before the
+	 * file handle goes: the end of a job may queue an event on it.
+	 */
 	mutex_lock(&node->lock);
-	/* waits for a running job to end: the daemon answers or the watchdog fires */
 	v4l2_m2m_ctx_release(ctx->fh.m2m_ctx);
 	mutex_unlock(&node->lock);
 	/* a job ended by its watchdog: let the watchdog return before the context goes */
 	cancel_delayed_work_sync(&ctx->decode.job.watchdog);
+	daedalus_fh_del(&ctx->fh, file);
+	v4l2_fh_exit(&ctx->fh);
 	daedalus_notify_stream(ctx->stream, DAEDALUS_JOB_KIND_STREAM_CLOSE);
 	if (node->desc->release)
 		node->desc->release(ctx);
