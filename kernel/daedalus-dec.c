@@ -18,33 +18,17 @@ static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb)
 {
 	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
 	struct daedalus_decode_job *dj = &ctx->decode;
-	const struct v4l2_pix_format_mplane *pix = &ctx->decoded_fmt.fmt.pix_mp;
-	const struct daedalus_coded_fmt *desc = ctx->coded_desc;
 	struct vb2_buffer *src = &dj->src->vb2_buf;
-	struct vb2_buffer *dst = &dj->dst->vb2_buf;
-	u32 offset = src->planes[0].data_offset;
-	u32 used = vb2_get_plane_payload(src, 0);
+	struct v4l2_pix_format_mplane decoded;
 	unsigned int i, off = 0;
 	struct nlattr *nest;
 	int err;
 
-	if (offset >= used)
-		return -EINVAL;
-	if (nla_put_u32(skb, DAEDALUS_A_JOB_CODEC, desc->codec) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_SEQUENCE, dj->sequence) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_WIDTH, ctx->coded_fmt.fmt.pix_mp.width) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_HEIGHT, pix->height) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_PIXFMT, pix->pixelformat) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_SRC_OFFSET, offset) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_SRC_BYTES, used - offset) ||
-	    nla_put_u64_64bit(skb, DAEDALUS_A_JOB_TIMESTAMP, src->timestamp, 0) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_BUF, daedalus_buf_id(dst, 0)))
+	if (vb2_get_plane_payload(src, 0) <= src->planes[0].data_offset)
+		return -EINVAL;	/* no bitstream */
+	if (nla_put_u32(skb, DAEDALUS_A_JOB_CODEC, ctx->coded_desc->codec) ||
+	    nla_put_u32(skb, DAEDALUS_A_JOB_SEQUENCE, dj->sequence))
 		return -EMSGSIZE;
-	for (i = 0; i < pix->num_planes; i++)
-		if (nla_put_u32(skb, DAEDALUS_A_JOB_BYTESPERLINE, pix->plane_fmt[i].bytesperline) ||
-		    nla_put_u32(skb, DAEDALUS_A_JOB_PLANE_SIZE, vb2_plane_size(dst, i)))
-			return -EMSGSIZE;
-
 	for (i = 0; i < dj->num_ctrls; i++) {
 		nest = nla_nest_start(skb, DAEDALUS_A_JOB_CTRL);
 		if (!nest || nla_put_u32(skb, DAEDALUS_A_CTRL_ID, dj->ctrl_id[i]) ||
@@ -53,11 +37,11 @@ static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb)
 		nla_nest_end(skb, nest);
 		off += dj->ctrl_size[i];
 	}
-
-	err = daedalus_fill_plane_fd(skb, DAEDALUS_A_JOB_SRC_FD, src, 0);
-	for (i = 0; !err && i < pix->num_planes; i++)
-		err = daedalus_fill_plane_fd(skb, DAEDALUS_A_JOB_DST_FD, dst, i);
-	return err;
+	daedalus_get_decoded(ctx, &decoded);
+	err = daedalus_put_output(skb, src, &ctx->coded_fmt.fmt.pix_mp, NULL, 0);
+	if (err)
+		return err;
+	return daedalus_put_capture(skb, &decoded, &dj->dst->vb2_buf);
 }
 
 static void daedalus_decode_end(struct daedalus_job *job, int status, struct genl_info *info)

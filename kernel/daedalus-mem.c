@@ -50,13 +50,15 @@ struct daedalus_mem_buf {
 static int daedalus_alloc_fill(struct daedalus_job *job, struct sk_buff *skb)
 {
 	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
+	struct nlattr *nest = nla_nest_start(skb, DAEDALUS_A_JOB_CAPTURE);
 
-	if (nla_put_u32(skb, DAEDALUS_A_JOB_SIZE, buf->size) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_WIDTH, buf->width) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_HEIGHT, buf->height) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_PIXFMT, buf->pixfmt) ||
-	    nla_put_u32(skb, DAEDALUS_A_JOB_BYTESPERLINE, buf->bytesperline))
+	if (!nest || nla_put_u32(skb, DAEDALUS_A_CAPTURE_PLANE_SIZE, buf->size) ||
+	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_WIDTH, buf->width) ||
+	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_HEIGHT, buf->height) ||
+	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_PIXFMT, buf->pixfmt) ||
+	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_BYTESPERLINE, buf->bytesperline))
 		return -EMSGSIZE;
+	nla_nest_end(skb, nest);
 	return 0;
 }
 
@@ -157,8 +159,12 @@ static void daedalus_release_end(struct daedalus_job *job, int status, struct ge
 static int daedalus_release_fill(struct daedalus_job *job, struct sk_buff *skb)
 {
 	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
+	struct nlattr *nest = nla_nest_start(skb, DAEDALUS_A_JOB_CAPTURE);
 
-	return nla_put_u32(skb, DAEDALUS_A_JOB_BUF, buf->id);
+	if (!nest || nla_put_u32(skb, DAEDALUS_A_CAPTURE_BUF, buf->id))
+		return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
 }
 
 static const struct daedalus_job_ops daedalus_release_ops = {
@@ -242,31 +248,20 @@ const struct vb2_mem_ops daedalus_capture_memops = {
 	.unmap_dmabuf	= daedalus_mem_unmap_dmabuf,
 };
 
-/**
- * daedalus_buf_id - the daemon's id of a CAPTURE buffer plane
- * @vb:		a CAPTURE buffer
- * @plane:	plane number
- *
- * Return: the id of the alloc job that created the plane, or 0 when the client imported it.
- */
-u32 daedalus_buf_id(struct vb2_buffer *vb, unsigned int plane)
+/* The daemon's id of a CAPTURE buffer plane: its alloc job's, or 0 when imported. */
+static u32 daedalus_buf_id(struct vb2_buffer *vb, unsigned int plane)
 {
 	struct daedalus_mem_buf *buf = vb->planes[plane].mem_priv;
 
 	return buf->id;
 }
 
-/**
- * daedalus_fill_plane_fd - install a buffer plane's dmabuf into the daemon and put its fd
- * @skb:	the job-get reply being built (in the daemon's context)
- * @attr:	attribute to put the fd in
- * @vb:		OUTPUT or CAPTURE buffer
- * @plane:	plane number
- *
- * Return: 0 or a negative errno. On success the daemon owns the new fd.
+/*
+ * Install a buffer plane's dmabuf into the daemon and put its fd in @attr of @skb, the job-get
+ * reply being built (in the daemon's context). On success the daemon owns the new fd.
  */
-int daedalus_fill_plane_fd(struct sk_buff *skb, int attr, struct vb2_buffer *vb,
-			   unsigned int plane)
+static int daedalus_fill_plane_fd(struct sk_buff *skb, int attr, struct vb2_buffer *vb,
+				  unsigned int plane)
 {
 	const struct vb2_mem_ops *ops = vb->vb2_queue->mem_ops;
 	void *priv = vb->planes[plane].mem_priv;
@@ -294,4 +289,77 @@ int daedalus_fill_plane_fd(struct sk_buff *skb, int attr, struct vb2_buffer *vb,
 	if (err)
 		close_fd(fd);
 	return err;
+}
+
+/**
+ * daedalus_put_output - the output nest of a job: its OUTPUT buffer
+ * @skb:	the job-get reply being built (in the daemon's context)
+ * @src:	the buffer; its dmabuf is installed into the daemon
+ * @coded:	decode jobs: the OUTPUT format, whose size goes along; NULL for none
+ * @meta:	feed jobs: what the daemon returns with the picture; NULL for none
+ * @meta_len:	its length
+ *
+ * Return: 0 or a negative errno.
+ */
+int daedalus_put_output(struct sk_buff *skb, struct vb2_buffer *src,
+			const struct v4l2_pix_format_mplane *coded, const void *meta,
+			int meta_len)
+{
+	u32 offset = src->planes[0].data_offset;
+	u32 used = vb2_get_plane_payload(src, 0);
+	struct nlattr *nest;
+	int err;
+
+	if (offset > used)
+		return -EINVAL;
+	nest = nla_nest_start(skb, DAEDALUS_A_JOB_OUTPUT);
+	if (!nest || nla_put_u32(skb, DAEDALUS_A_OUTPUT_OFFSET, offset) ||
+	    nla_put_u32(skb, DAEDALUS_A_OUTPUT_BYTES, used - offset) ||
+	    nla_put_u64_64bit(skb, DAEDALUS_A_OUTPUT_TIMESTAMP, src->timestamp, 0))
+		return -EMSGSIZE;
+	if (coded && (nla_put_u32(skb, DAEDALUS_A_OUTPUT_WIDTH, coded->width) ||
+		      nla_put_u32(skb, DAEDALUS_A_OUTPUT_HEIGHT, coded->height)))
+		return -EMSGSIZE;
+	if (meta && nla_put(skb, DAEDALUS_A_OUTPUT_META, meta_len, meta))
+		return -EMSGSIZE;
+	err = daedalus_fill_plane_fd(skb, DAEDALUS_A_OUTPUT_FD, src, 0);
+	if (err)
+		return err;
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/**
+ * daedalus_put_capture - the capture nest of a job: the CAPTURE buffer it fills
+ * @skb:	the job-get reply being built (in the daemon's context)
+ * @pix:	the CAPTURE format the job writes
+ * @dst:	the buffer; the dmabuf of each of its planes is installed into the daemon
+ *
+ * Return: 0 or a negative errno.
+ */
+int daedalus_put_capture(struct sk_buff *skb, const struct v4l2_pix_format_mplane *pix,
+			 struct vb2_buffer *dst)
+{
+	struct nlattr *nest;
+	unsigned int i;
+	int err;
+
+	nest = nla_nest_start(skb, DAEDALUS_A_JOB_CAPTURE);
+	if (!nest || nla_put_u32(skb, DAEDALUS_A_CAPTURE_WIDTH, pix->width) ||
+	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_HEIGHT, pix->height) ||
+	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_PIXFMT, pix->pixelformat) ||
+	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_BUF, daedalus_buf_id(dst, 0)))
+		return -EMSGSIZE;
+	for (i = 0; i < pix->num_planes; i++)
+		if (nla_put_u32(skb, DAEDALUS_A_CAPTURE_BYTESPERLINE,
+				pix->plane_fmt[i].bytesperline) ||
+		    nla_put_u32(skb, DAEDALUS_A_CAPTURE_PLANE_SIZE, vb2_plane_size(dst, i)))
+			return -EMSGSIZE;
+	for (i = 0; i < pix->num_planes; i++) {
+		err = daedalus_fill_plane_fd(skb, DAEDALUS_A_CAPTURE_FD, dst, i);
+		if (err)
+			return err;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
 }

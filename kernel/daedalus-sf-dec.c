@@ -99,7 +99,6 @@ static int daedalus_sf_fill(struct daedalus_job *job, struct sk_buff *skb)
 {
 	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
 	struct daedalus_decode_job *dj = &ctx->decode;
-	const struct v4l2_pix_format_mplane *pix = &daedalus_sf_of(ctx)->job_fmt;
 	u32 flags = (dj->drain ? DAEDALUS_FEED_FLAGS_DRAIN : 0) |
 		    (dj->announce ? DAEDALUS_FEED_FLAGS_ANNOUNCE : 0);
 	int err;
@@ -109,36 +108,15 @@ static int daedalus_sf_fill(struct daedalus_job *job, struct sk_buff *skb)
 	    nla_put_u32(skb, DAEDALUS_A_JOB_FLAGS, flags))
 		return -EMSGSIZE;
 	if (dj->src) {
-		struct vb2_buffer *src = &dj->src->vb2_buf;
-		u32 offset = src->planes[0].data_offset;
-		u32 used = vb2_get_plane_payload(src, 0);
 		struct daedalus_sf_meta meta = daedalus_sf_meta_of(dj->src);
 
-		if (offset > used)
-			return -EINVAL;
-		if (nla_put_u32(skb, DAEDALUS_A_JOB_SRC_OFFSET, offset) ||
-		    nla_put_u32(skb, DAEDALUS_A_JOB_SRC_BYTES, used - offset) ||
-		    nla_put_u64_64bit(skb, DAEDALUS_A_JOB_TIMESTAMP, src->timestamp, 0) ||
-		    nla_put(skb, DAEDALUS_A_JOB_META, sizeof(meta), &meta))
-			return -EMSGSIZE;
-		err = daedalus_fill_plane_fd(skb, DAEDALUS_A_JOB_SRC_FD, src, 0);
+		err = daedalus_put_output(skb, &dj->src->vb2_buf, NULL, &meta, sizeof(meta));
 		if (err)
 			return err;
 	}
-	if (dj->dst) {
-		struct vb2_buffer *dst = &dj->dst->vb2_buf;
-
-		if (nla_put_u32(skb, DAEDALUS_A_JOB_WIDTH, pix->width) ||
-		    nla_put_u32(skb, DAEDALUS_A_JOB_HEIGHT, pix->height) ||
-		    nla_put_u32(skb, DAEDALUS_A_JOB_PIXFMT, pix->pixelformat) ||
-		    nla_put_u32(skb, DAEDALUS_A_JOB_BYTESPERLINE, pix->plane_fmt[0].bytesperline) ||
-		    nla_put_u32(skb, DAEDALUS_A_JOB_PLANE_SIZE, vb2_plane_size(dst, 0)) ||
-		    nla_put_u32(skb, DAEDALUS_A_JOB_BUF, daedalus_buf_id(dst, 0)))
-			return -EMSGSIZE;
-		err = daedalus_fill_plane_fd(skb, DAEDALUS_A_JOB_DST_FD, dst, 0);
-		if (err)
-			return err;
-	}
+	if (dj->dst)
+		return daedalus_put_capture(skb, &daedalus_sf_of(ctx)->job_fmt,
+					    &dj->dst->vb2_buf);
 	return 0;
 }
 

@@ -349,9 +349,11 @@ __poll_t daedalus_sf_poll(struct file *file, struct poll_table_struct *wait);
 
 /* daedalus-mem.c */
 extern const struct vb2_mem_ops daedalus_capture_memops;
-int daedalus_fill_plane_fd(struct sk_buff *skb, int attr, struct vb2_buffer *vb,
-			   unsigned int plane);
-u32 daedalus_buf_id(struct vb2_buffer *vb, unsigned int plane);
+int daedalus_put_output(struct sk_buff *skb, struct vb2_buffer *src,
+			const struct v4l2_pix_format_mplane *coded, const void *meta,
+			int meta_len);
+int daedalus_put_capture(struct sk_buff *skb, const struct v4l2_pix_format_mplane *pix,
+			 struct vb2_buffer *dst);
 
 /* daedalus-nl.c */
 int daedalus_nl_init(void);

@@ -19,7 +19,7 @@ use crate::{
     av1,
     dmabuf::{DmaBufError, MappedDmaBuf},
     h264,
-    proto::{Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M, PIX_FMT_P010},
+    proto::{self, Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M, PIX_FMT_P010},
 };
 
 #[derive(Debug, Error)]
@@ -267,7 +267,7 @@ impl Session {
             unreachable!("FFmpeg codecs have an FFmpeg backend")
         };
         let pic = ffmpeg.decode(self.codec, &packet)?;
-        write_picture(&Planes::of_frame(pic)?, &Capture::of_job(job), dst)
+        write_picture(&Planes::of_frame(pic)?, &Capture::of(&job.dst), dst)
     }
 
     /// AV1: sequence header (when it changed), frame header and tile group OBUs rebuilt from
@@ -316,7 +316,7 @@ impl Session {
         let planes = [Y, U, V].map(|c| picture.plane(c));
         write_picture(
             &Planes::of_dav1d(&picture, &planes)?,
-            &Capture::of_job(job),
+            &Capture::of(&job.dst),
             dst,
         )
     }
@@ -324,14 +324,14 @@ impl Session {
 
 /// The job's bitstream within its OUTPUT buffer.
 fn coded_bytes<'a>(job: &DecodeJob, bytes: &'a [u8]) -> Result<&'a [u8], DecodeError> {
-    let start = job.src_offset as usize;
+    let start = job.src.offset as usize;
     start
-        .checked_add(job.src_bytes as usize)
+        .checked_add(job.src.bytes as usize)
         .filter(|&end| end <= bytes.len())
         .map(|end| &bytes[start..end])
         .ok_or(DecodeError::BadRange {
-            offset: job.src_offset,
-            len: job.src_bytes,
+            offset: job.src.offset,
+            len: job.src.bytes,
             size: bytes.len(),
         })
 }
@@ -346,11 +346,12 @@ pub struct Capture<'a> {
 }
 
 impl Capture<'_> {
-    fn of_job(job: &DecodeJob) -> Capture<'_> {
+    /// The layout of a job's CAPTURE buffer.
+    pub fn of(capture: &proto::Capture) -> Capture<'_> {
         Capture {
-            pixfmt: job.pixfmt,
-            height: job.height,
-            bytesperline: &job.bytesperline,
+            pixfmt: capture.pixfmt,
+            height: capture.height,
+            bytesperline: &capture.bytesperline,
         }
     }
 }

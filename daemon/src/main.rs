@@ -365,7 +365,7 @@ impl Daemon {
                     Ok(()) => {
                         stream.frames += 1;
                         self.frames_decoded += 1;
-                        debug!(stream = job.stream, frame = d.sequence, timestamp = d.timestamp,
+                        debug!(stream = job.stream, frame = d.sequence, timestamp = d.src.timestamp,
                                ctrls = ?d.ctrls.iter().map(|c| (c.id, c.data.len())).collect::<Vec<_>>(),
                                latency_us = t0.elapsed().as_micros() as u64, "frame decoded");
                         0
@@ -414,45 +414,23 @@ impl Daemon {
             }
         }
         let session = stream.stateful.as_mut().expect("session just made");
-        let map = |fd: &std::os::fd::OwnedFd, len: usize, writable: bool| {
-            MappedDmaBuf::map(
-                fd.try_clone().map_err(dmabuf::DmaBufError::Map)?,
-                len,
-                writable,
-            )
-        };
         let src = match &job.src {
-            Some(s) if s.bytes > 0 => {
-                match map(&s.fd, s.offset as usize + s.bytes as usize, false) {
-                    Ok(m) => Some((m, s)),
-                    Err(e) => return (FeedDone::default(), Err(e.into())),
-                }
-            }
+            Some(s) if s.bytes > 0 => match map_output(s) {
+                Ok(m) => Some((m, s)),
+                Err(e) => return (FeedDone::default(), Err(e.into())),
+            },
             _ => None,
         };
-        let mut own_dst = None;
-        let dst = match &job.dst {
+        let mut own = Vec::new();
+        let layout = match &job.dst {
             None => None,
-            Some(d) => {
-                let cached = (d.buf != 0).then_some(d.buf);
-                let mem = match cached.and_then(|id| self.buffers.get_mut(&id)) {
-                    Some(buf) => buf,
-                    None => match map(&d.fd, d.plane_size as usize, true) {
-                        Ok(m) => own_dst.insert(m),
-                        Err(e) => return (FeedDone::default(), Err(e.into())),
-                    },
-                };
-                Some((mem, d))
-            }
+            Some(d) => match capture_memory(&mut self.buffers, &mut own, d) {
+                // one memory plane (proto::Job::parse checked)
+                Ok([mem]) => Some((mem, decoder::Capture::of(d))),
+                Ok(_) => unreachable!("a feed job's CAPTURE buffer has one plane"),
+                Err(e) => return (FeedDone::default(), Err(e.into())),
+            },
         };
-        let layout = dst.map(|(mem, d)| {
-            let capture = decoder::Capture {
-                pixfmt: d.pixfmt,
-                height: d.height,
-                bytesperline: std::slice::from_ref(&d.bytesperline),
-            };
-            (mem, capture)
-        });
         if job.announce {
             session.forget_format();
         }
@@ -477,19 +455,18 @@ impl Daemon {
 
     fn decode(&mut self, stream_id: u32, job: &DecodeJob) -> Result<(), decoder::DecodeError> {
         let stream = self.streams.entry(stream_id).or_insert_with(Stream::new);
-        if stream.codec != Some(job.codec)
-            || (stream.width, stream.height) != (job.width, job.height)
-        {
+        let (width, height) = (job.src.width, job.src.height);
+        if stream.codec != Some(job.codec) || (stream.width, stream.height) != (width, height) {
             info!(
                 stream = stream_id,
                 codec = job.codec.name(),
-                width = job.width,
-                height = job.height,
+                width,
+                height,
                 "stream started"
             );
             stream.codec = Some(job.codec);
-            stream.width = job.width;
-            stream.height = job.height;
+            stream.width = width;
+            stream.height = height;
             self.streams_started += 1;
         }
         if stream.session.as_ref().map(Session::codec) != Some(job.codec) {
@@ -497,34 +474,47 @@ impl Daemon {
         }
         let session = stream.session.as_mut().expect("session just made");
 
-        let src_len = (job.src_offset as usize).saturating_add(job.src_bytes as usize);
-        let src = MappedDmaBuf::map(
-            job.src.try_clone().map_err(dmabuf::DmaBufError::Map)?,
-            src_len,
-            false,
-        )?;
-        let cached = (job.dst.len() == 1 && job.buf != 0).then_some(job.buf);
-        match cached.and_then(|id| self.buffers.get_mut(&id)) {
-            Some(buf) => {
-                tokio::task::block_in_place(|| session.decode(job, &src, std::slice::from_mut(buf)))
-            }
-            None => {
-                let mut dst = job
-                    .dst
-                    .iter()
-                    .zip(&job.plane_size)
-                    .map(|(fd, &size)| {
-                        MappedDmaBuf::map(
-                            fd.try_clone().map_err(dmabuf::DmaBufError::Map)?,
-                            size as usize,
-                            true,
-                        )
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                tokio::task::block_in_place(|| session.decode(job, &src, &mut dst))
-            }
+        let src = map_output(&job.src)?;
+        let mut own = Vec::new();
+        let dst = capture_memory(&mut self.buffers, &mut own, &job.dst)?;
+        tokio::task::block_in_place(|| session.decode(job, &src, dst))
+    }
+}
+
+/// A job's OUTPUT buffer, mapped read-only up to the end of its bitstream.
+fn map_output(src: &proto::Output) -> Result<MappedDmaBuf, dmabuf::DmaBufError> {
+    MappedDmaBuf::map(
+        src.fd.try_clone().map_err(dmabuf::DmaBufError::Map)?,
+        (src.offset as usize).saturating_add(src.bytes as usize),
+        false,
+    )
+}
+
+/// The memory of a job's CAPTURE buffer: the daemon's own mapping of a buffer it allocated
+/// (found by id), or else the buffer's planes mapped for this job, into `own`.
+fn capture_memory<'a>(
+    buffers: &'a mut HashMap<u32, MappedDmaBuf>,
+    own: &'a mut Vec<MappedDmaBuf>,
+    capture: &proto::Capture,
+) -> Result<&'a mut [MappedDmaBuf], dmabuf::DmaBufError> {
+    if capture.fds.len() == 1 && capture.buf != 0 {
+        if let Some(buf) = buffers.get_mut(&capture.buf) {
+            return Ok(std::slice::from_mut(buf));
         }
     }
+    *own = capture
+        .fds
+        .iter()
+        .zip(&capture.plane_size)
+        .map(|(fd, &size)| {
+            MappedDmaBuf::map(
+                fd.try_clone().map_err(dmabuf::DmaBufError::Map)?,
+                size as usize,
+                true,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(own)
 }
 
 /// The CAPTURE allocator: chosen at start or, when nothing worked then, at a later allocation

@@ -7,17 +7,16 @@
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use neli::{
-    attr::{AttrHandle, Attribute},
-    genl::{Genlmsghdr, Nlattr},
-    neli_enum,
-    types::Buffer,
+    attr::Attribute,
+    genl::{GenlAttrHandle, Genlmsghdr},
+    neli_enum, FromBytes,
 };
 use thiserror::Error;
 
 pub const FAMILY_NAME: &str = "daedalus";
 pub const FAMILY_VERSION: u8 = 1;
 /// Protocol version sent in attach (`definitions: version`).
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 pub const MCGRP_JOBS: &str = "jobs";
 /// Largest number of memory planes of a CAPTURE buffer (`definitions: max-planes`).
 pub const MAX_PLANES: usize = 3;
@@ -51,23 +50,38 @@ pub enum JobAttr {
     Stream = 3,
     Codec = 4,
     Sequence = 5,
-    Width = 6,
-    Height = 7,
-    Pixfmt = 8,
-    Bytesperline = 9,
-    PlaneSize = 10,
-    SrcFd = 11,
-    SrcOffset = 12,
-    SrcBytes = 13,
-    Timestamp = 14,
-    DstFd = 15,
-    Buf = 16,
-    Size = 17,
-    Ctrl = 18,
-    Flags = 19,
-    Meta = 20,
+    Flags = 6,
+    Output = 7,
+    Capture = 8,
+    Ctrl = 9,
 }
 impl neli::consts::genl::NlAttrType for JobAttr {}
+
+/// `attribute-set: output`, nested in a job's `output`.
+#[neli_enum(serialized_type = "u16")]
+pub enum OutputAttr {
+    Fd = 1,
+    Offset = 2,
+    Bytes = 3,
+    Timestamp = 4,
+    Width = 5,
+    Height = 6,
+    Meta = 7,
+}
+impl neli::consts::genl::NlAttrType for OutputAttr {}
+
+/// `attribute-set: capture`, nested in a job's `capture`.
+#[neli_enum(serialized_type = "u16")]
+pub enum CaptureAttr {
+    Width = 1,
+    Height = 2,
+    Pixfmt = 3,
+    Bytesperline = 4,
+    PlaneSize = 5,
+    Fd = 6,
+    Buf = 7,
+}
+impl neli::consts::genl::NlAttrType for CaptureAttr {}
 
 #[neli_enum(serialized_type = "u16")]
 pub enum DoneAttr {
@@ -161,36 +175,28 @@ pub struct Ctrl {
     pub data: Vec<u8>,
 }
 
-/// What a decode job asks: decode `src` into the CAPTURE planes `dst`.
+/// What a decode job asks: decode `src` into the CAPTURE buffer `dst`.
 #[derive(Debug)]
 pub struct DecodeJob {
     pub codec: Codec,
     pub sequence: u32,
-    /// Coded (visible) width.
-    pub width: u32,
-    /// Allocated luma rows of the CAPTURE format.
-    pub height: u32,
-    pub pixfmt: u32,
-    pub bytesperline: Vec<u32>,
-    pub plane_size: Vec<u32>,
-    pub src: OwnedFd,
-    pub src_offset: u32,
-    pub src_bytes: u32,
-    pub timestamp: u64,
-    pub dst: Vec<OwnedFd>,
-    /// The daemon's id of the CAPTURE buffer, 0 when the client imported it.
-    pub buf: u32,
+    /// The frame; its `width` and `height` are the stream's visible size.
+    pub src: Output,
+    pub dst: Capture,
     pub ctrls: Vec<Ctrl>,
 }
 
-/// The bitstream a feed job carries: `bytes` at `offset` in the OUTPUT buffer `fd`.
+/// A job's OUTPUT buffer (`attribute-set: output`): `bytes` of bitstream at `offset` in `fd`.
 #[derive(Debug)]
-pub struct FeedSrc {
+pub struct Output {
     pub fd: OwnedFd,
     pub offset: u32,
     pub bytes: u32,
     pub timestamp: u64,
-    /// What else the client set on the OUTPUT buffer, for its picture.
+    /// Decode jobs: the OUTPUT format's width and height (0 for feed jobs).
+    pub width: u32,
+    pub height: u32,
+    /// Feed jobs: what else the client set on the buffer, for its picture.
     pub meta: Meta,
 }
 
@@ -221,17 +227,21 @@ impl Meta {
     }
 }
 
-/// The CAPTURE buffer a feed job carries (one memory plane: NV12 or P010).
+/// A job's CAPTURE buffer (`attribute-set: capture`): one to fill, as decode and feed jobs
+/// carry it (feed jobs: one memory plane, NV12 or P010).
 #[derive(Debug)]
-pub struct FeedDst {
-    pub fd: OwnedFd,
+pub struct Capture {
+    /// One dmabuf per memory plane.
+    pub fds: Vec<OwnedFd>,
     /// Width of the CAPTURE format.
     pub width: u32,
     /// Luma rows of the CAPTURE format.
     pub height: u32,
     pub pixfmt: u32,
-    pub bytesperline: u32,
-    pub plane_size: u32,
+    /// One per memory plane.
+    pub bytesperline: Vec<u32>,
+    /// One per memory plane.
+    pub plane_size: Vec<u32>,
     /// The daemon's id of the buffer, 0 when the client imported it.
     pub buf: u32,
 }
@@ -244,8 +254,8 @@ pub struct FeedJob {
     pub drain: bool,
     /// The node knows no format for the stream (`FEED_FLAG_ANNOUNCE`).
     pub announce: bool,
-    pub src: Option<FeedSrc>,
-    pub dst: Option<FeedDst>,
+    pub src: Option<Output>,
+    pub dst: Option<Capture>,
 }
 
 /// What a feed job did, for job-done.
@@ -302,45 +312,67 @@ pub struct Job {
 
 #[derive(Debug, Error)]
 pub enum ParseError {
-    #[error("job attribute {0:?} missing")]
-    Missing(JobAttr),
-    #[error("job attribute {0:?} malformed")]
-    Malformed(JobAttr),
+    #[error("job attribute {0} missing")]
+    Missing(String),
+    #[error("job attribute {0} malformed")]
+    Malformed(String),
     #[error("unknown {what} {value}")]
     Unknown { what: &'static str, value: u32 },
 }
 
-type Handle<'a> = AttrHandle<'a, neli::types::GenlBuffer<JobAttr, Buffer>, Nlattr<JobAttr, Buffer>>;
+/// An attribute of a set, named in errors as `set.Attr`.
+trait SetAttr: neli::consts::genl::NlAttrType + std::fmt::Debug + Copy {
+    const SET: &'static str;
+    fn name(self) -> String {
+        format!("{}.{:?}", Self::SET, self)
+    }
+}
+impl SetAttr for JobAttr {
+    const SET: &'static str = "job";
+}
+impl SetAttr for OutputAttr {
+    const SET: &'static str = "output";
+}
+impl SetAttr for CaptureAttr {
+    const SET: &'static str = "capture";
+}
 
-fn get_u32(h: &Handle<'_>, a: JobAttr) -> Result<u32, ParseError> {
+type Handle<'a, T> = GenlAttrHandle<'a, T>;
+
+fn get<T: SetAttr, R: FromBytes>(h: &Handle<'_, T>, a: T) -> Result<R, ParseError> {
     match h.get_attribute(a) {
-        None => Err(ParseError::Missing(a)),
+        None => Err(ParseError::Missing(a.name())),
         Some(attr) => attr
-            .get_payload_as::<u32>()
-            .map_err(|_| ParseError::Malformed(a)),
+            .get_payload_as::<R>()
+            .map_err(|_| ParseError::Malformed(a.name())),
     }
 }
 
-fn all_u32(h: &Handle<'_>, a: JobAttr) -> Result<Vec<u32>, ParseError> {
+/// An attribute the set may leave out.
+fn get_opt<T: SetAttr, R: FromBytes>(h: &Handle<'_, T>, a: T) -> Result<Option<R>, ParseError> {
+    h.get_attribute(a).map(|_| get(h, a)).transpose()
+}
+
+fn all_u32<T: SetAttr>(h: &Handle<'_, T>, a: T) -> Result<Vec<u32>, ParseError> {
     h.iter()
         .filter(|attr| *attr.nla_type().nla_type() == a)
         .map(|attr| {
             attr.get_payload_as::<u32>()
-                .map_err(|_| ParseError::Malformed(a))
+                .map_err(|_| ParseError::Malformed(a.name()))
         })
         .collect()
 }
 
-/// Take ownership of every fd the kernel installed for this job, before anything else can fail:
-/// each one is ours to close, whatever happens to the job.
-fn take_fds(h: &Handle<'_>, a: JobAttr) -> Result<Vec<OwnedFd>, ParseError> {
+/// Take ownership of every fd the kernel installed in attribute `a`, before anything else of
+/// the set can fail: each one is ours to close, whatever happens to the job.
+fn take_fds<T: SetAttr>(h: &Handle<'_, T>, a: T) -> Result<Vec<OwnedFd>, ParseError> {
     let mut fds = Vec::new();
     for attr in h.iter().filter(|attr| *attr.nla_type().nla_type() == a) {
         let raw = attr
             .get_payload_as::<i32>()
-            .map_err(|_| ParseError::Malformed(a))?;
+            .map_err(|_| ParseError::Malformed(a.name()))?;
         if raw < 0 {
-            return Err(ParseError::Malformed(a));
+            return Err(ParseError::Malformed(a.name()));
         }
         // SAFETY: the kernel installed this fd into our process for this job (job-get's
         // reply) and nothing else in the process knows its number: we are its only owner.
@@ -349,16 +381,83 @@ fn take_fds(h: &Handle<'_>, a: JobAttr) -> Result<Vec<OwnedFd>, ParseError> {
     Ok(fds)
 }
 
+/// The set nested in the job's attribute `a`, if the job has it.
+fn nested<'a, S: SetAttr>(
+    h: &'a Handle<'_, JobAttr>,
+    a: JobAttr,
+) -> Result<Option<Handle<'a, S>>, ParseError> {
+    match h.get_attribute(a) {
+        None => Ok(None),
+        Some(attr) => attr
+            .get_attr_handle::<S>()
+            .map(Some)
+            .map_err(|_| ParseError::Malformed(a.name())),
+    }
+}
+
+impl Output {
+    fn parse(h: &Handle<'_, OutputAttr>) -> Result<Output, ParseError> {
+        let fd = take_fds(h, OutputAttr::Fd)?
+            .pop()
+            .ok_or(ParseError::Missing(OutputAttr::Fd.name()))?;
+        Ok(Output {
+            fd,
+            offset: get(h, OutputAttr::Offset)?,
+            bytes: get(h, OutputAttr::Bytes)?,
+            timestamp: get(h, OutputAttr::Timestamp)?,
+            width: get_opt(h, OutputAttr::Width)?.unwrap_or(0),
+            height: get_opt(h, OutputAttr::Height)?.unwrap_or(0),
+            meta: match h.get_attribute(OutputAttr::Meta) {
+                Some(a) => Meta::new(a.nla_payload().as_ref())
+                    .ok_or(ParseError::Malformed(OutputAttr::Meta.name()))?,
+                None => Meta::default(),
+            },
+        })
+    }
+}
+
+impl Capture {
+    /// A buffer to fill: its fds, and a pitch and a size per memory plane.
+    fn parse(h: &Handle<'_, CaptureAttr>) -> Result<Capture, ParseError> {
+        let fds = take_fds(h, CaptureAttr::Fd)?;
+        let bytesperline = all_u32(h, CaptureAttr::Bytesperline)?;
+        let plane_size = all_u32(h, CaptureAttr::PlaneSize)?;
+        if fds.is_empty() || fds.len() > MAX_PLANES {
+            return Err(ParseError::Malformed(CaptureAttr::Fd.name()));
+        }
+        if bytesperline.len() != fds.len() || plane_size.len() != fds.len() {
+            return Err(ParseError::Malformed(CaptureAttr::Bytesperline.name()));
+        }
+        Ok(Capture {
+            fds,
+            width: get(h, CaptureAttr::Width)?,
+            height: get(h, CaptureAttr::Height)?,
+            pixfmt: get(h, CaptureAttr::Pixfmt)?,
+            bytesperline,
+            plane_size,
+            buf: get(h, CaptureAttr::Buf)?,
+        })
+    }
+}
+
 impl Job {
     /// Parse a job-get reply.
     pub fn parse(msg: &Genlmsghdr<Cmd, JobAttr>) -> Result<Job, ParseError> {
         let h = msg.attrs().get_attr_handle();
-        // fds first: they must be owned (and so closed) even if the rest is bad
-        let mut src = take_fds(&h, JobAttr::SrcFd)?;
-        let dst = take_fds(&h, JobAttr::DstFd)?;
-        let id = get_u32(&h, JobAttr::Id)?;
-        let stream = get_u32(&h, JobAttr::Stream)?;
-        let codec = || match get_u32(&h, JobAttr::Codec)? {
+        let kind = get(&h, JobAttr::Kind).and_then(JobKind::from_wire);
+        let capture = nested::<CaptureAttr>(&h, JobAttr::Capture)?;
+        // the buffers first: their fds must be owned (and so closed) even if the rest is bad
+        let src = nested::<OutputAttr>(&h, JobAttr::Output)?
+            .map(|o| Output::parse(&o))
+            .transpose();
+        let dst = match (&capture, &kind) {
+            (Some(c), Ok(JobKind::Decode | JobKind::Feed)) => Capture::parse(c).map(Some),
+            _ => Ok(None),
+        };
+        let (kind, src, dst) = (kind?, src?, dst?);
+        let id = get(&h, JobAttr::Id)?;
+        let stream = get(&h, JobAttr::Stream)?;
+        let codec = || match get(&h, JobAttr::Codec)? {
             1 => Ok(Codec::Vp9),
             2 => Ok(Codec::H264),
             3 => Ok(Codec::Av1),
@@ -367,104 +466,62 @@ impl Job {
                 value,
             }),
         };
-        let timestamp = || {
-            h.get_attr_payload_as::<u64>(JobAttr::Timestamp)
-                .map_err(|_| ParseError::Missing(JobAttr::Timestamp))
+        let capture = || {
+            capture
+                .as_ref()
+                .ok_or(ParseError::Missing(JobAttr::Capture.name()))
         };
-        let body = match JobKind::from_wire(get_u32(&h, JobAttr::Kind)?)? {
+        let body = match kind {
             JobKind::Decode => {
-                let codec = codec()?;
-                let bytesperline = all_u32(&h, JobAttr::Bytesperline)?;
-                let plane_size = all_u32(&h, JobAttr::PlaneSize)?;
-                if dst.is_empty() || dst.len() > MAX_PLANES {
-                    return Err(ParseError::Malformed(JobAttr::DstFd));
-                }
-                if bytesperline.len() != dst.len() || plane_size.len() != dst.len() {
-                    return Err(ParseError::Malformed(JobAttr::Bytesperline));
-                }
                 let mut ctrls = Vec::new();
                 for attr in h
                     .iter()
                     .filter(|a| *a.nla_type().nla_type() == JobAttr::Ctrl)
                 {
-                    let nested = attr
-                        .get_attr_handle::<CtrlAttr>()
-                        .map_err(|_| ParseError::Malformed(JobAttr::Ctrl))?;
+                    let bad = || ParseError::Malformed(JobAttr::Ctrl.name());
+                    let nested = attr.get_attr_handle::<CtrlAttr>().map_err(|_| bad())?;
                     let id = nested
                         .get_attr_payload_as::<u32>(CtrlAttr::Id)
-                        .map_err(|_| ParseError::Malformed(JobAttr::Ctrl))?;
+                        .map_err(|_| bad())?;
                     let data = nested
                         .get_attribute(CtrlAttr::Data)
-                        .ok_or(ParseError::Malformed(JobAttr::Ctrl))?
+                        .ok_or_else(bad)?
                         .nla_payload()
                         .as_ref()
                         .to_vec();
                     ctrls.push(Ctrl { id, data });
                 }
                 JobBody::Decode(Box::new(DecodeJob {
-                    codec,
-                    sequence: get_u32(&h, JobAttr::Sequence)?,
-                    width: get_u32(&h, JobAttr::Width)?,
-                    height: get_u32(&h, JobAttr::Height)?,
-                    pixfmt: get_u32(&h, JobAttr::Pixfmt)?,
-                    bytesperline,
-                    plane_size,
-                    src: src.pop().ok_or(ParseError::Missing(JobAttr::SrcFd))?,
-                    src_offset: get_u32(&h, JobAttr::SrcOffset)?,
-                    src_bytes: get_u32(&h, JobAttr::SrcBytes)?,
-                    timestamp: timestamp()?,
-                    dst,
-                    buf: get_u32(&h, JobAttr::Buf)?,
+                    codec: codec()?,
+                    sequence: get(&h, JobAttr::Sequence)?,
+                    src: src.ok_or(ParseError::Missing(JobAttr::Output.name()))?,
+                    dst: dst.ok_or(ParseError::Missing(JobAttr::Capture.name()))?,
                     ctrls,
                 }))
             }
-            JobKind::Alloc => JobBody::Alloc(AllocJob {
-                size: get_u32(&h, JobAttr::Size)?,
-                width: get_u32(&h, JobAttr::Width)?,
-                height: get_u32(&h, JobAttr::Height)?,
-                pixfmt: get_u32(&h, JobAttr::Pixfmt)?,
-                bytesperline: get_u32(&h, JobAttr::Bytesperline)?,
-            }),
+            JobKind::Alloc => {
+                let c = capture()?;
+                JobBody::Alloc(AllocJob {
+                    size: get(c, CaptureAttr::PlaneSize)?,
+                    width: get(c, CaptureAttr::Width)?,
+                    height: get(c, CaptureAttr::Height)?,
+                    pixfmt: get(c, CaptureAttr::Pixfmt)?,
+                    bytesperline: get(c, CaptureAttr::Bytesperline)?,
+                })
+            }
             JobKind::Release => JobBody::Release {
-                buf: get_u32(&h, JobAttr::Buf)?,
+                buf: get(capture()?, CaptureAttr::Buf)?,
             },
             JobKind::StreamClose => JobBody::StreamClose,
             JobKind::Flush => JobBody::Flush,
             JobKind::Feed => {
-                if src.len() > 1 || dst.len() > 1 {
-                    return Err(ParseError::Malformed(JobAttr::DstFd));
+                if dst.as_ref().is_some_and(|d| d.fds.len() != 1) {
+                    return Err(ParseError::Malformed(CaptureAttr::Fd.name()));
                 }
-                let mut dst = dst;
-                let src = match src.pop() {
-                    Some(fd) => Some(FeedSrc {
-                        fd,
-                        offset: get_u32(&h, JobAttr::SrcOffset)?,
-                        bytes: get_u32(&h, JobAttr::SrcBytes)?,
-                        timestamp: timestamp()?,
-                        meta: match h.get_attribute(JobAttr::Meta) {
-                            Some(a) => Meta::new(a.nla_payload().as_ref())
-                                .ok_or(ParseError::Malformed(JobAttr::Meta))?,
-                            None => Meta::default(),
-                        },
-                    }),
-                    None => None,
-                };
-                let dst = match dst.pop() {
-                    Some(fd) => Some(FeedDst {
-                        fd,
-                        width: get_u32(&h, JobAttr::Width)?,
-                        height: get_u32(&h, JobAttr::Height)?,
-                        pixfmt: get_u32(&h, JobAttr::Pixfmt)?,
-                        bytesperline: get_u32(&h, JobAttr::Bytesperline)?,
-                        plane_size: get_u32(&h, JobAttr::PlaneSize)?,
-                        buf: get_u32(&h, JobAttr::Buf)?,
-                    }),
-                    None => None,
-                };
-                let flags = get_u32(&h, JobAttr::Flags)?;
+                let flags: u32 = get(&h, JobAttr::Flags)?;
                 JobBody::Feed(Box::new(FeedJob {
                     codec: codec()?,
-                    sequence: get_u32(&h, JobAttr::Sequence)?,
+                    sequence: get(&h, JobAttr::Sequence)?,
                     drain: flags & FEED_FLAG_DRAIN != 0,
                     announce: flags & FEED_FLAG_ANNOUNCE != 0,
                     src,
@@ -573,7 +630,7 @@ mod tests {
         check_set!("attach", AttachAttr, [Version]);
         check_set!("ctrl", CtrlAttr, [Id, Data]);
         let job_meta = named(
-            named(list(&spec, "attribute-sets"), "job")["attributes"]
+            named(list(&spec, "attribute-sets"), "output")["attributes"]
                 .as_vec()
                 .unwrap(),
             "meta",
@@ -592,28 +649,17 @@ mod tests {
         check_set!(
             "job",
             JobAttr,
-            [
-                Id,
-                Kind,
-                Stream,
-                Codec,
-                Sequence,
-                Width,
-                Height,
-                Pixfmt,
-                Bytesperline,
-                PlaneSize,
-                SrcFd,
-                SrcOffset,
-                SrcBytes,
-                Timestamp,
-                DstFd,
-                Buf,
-                Size,
-                Ctrl,
-                Flags,
-                Meta
-            ]
+            [Id, Kind, Stream, Codec, Sequence, Flags, Output, Capture, Ctrl]
+        );
+        check_set!(
+            "output",
+            OutputAttr,
+            [Fd, Offset, Bytes, Timestamp, Width, Height, Meta]
+        );
+        check_set!(
+            "capture",
+            CaptureAttr,
+            [Width, Height, Pixfmt, Bytesperline, PlaneSize, Fd, Buf]
         );
 
         let enum_entries = |name: &str| -> Vec<String> {
