@@ -464,13 +464,32 @@ impl StatefulSession {
 mod tests {
     use super::*;
 
+    /// A clip of the build environment (tools/make-clips.sh), or `None` outside it, where the
+    /// test then skips with a line saying so. tools/build-daemon.sh --check sets
+    /// DAEDALUS_REQUIRE_CLIPS: there a missing clip fails the test.
+    fn clip(name: &str) -> Option<Vec<u8>> {
+        let path = std::path::Path::new("/build/clips").join(name);
+        match std::fs::read(&path) {
+            Ok(data) => Some(data),
+            Err(e) if std::env::var_os("DAEDALUS_REQUIRE_CLIPS").is_some() => {
+                panic!("{}: {e} (run tools/make-clips.sh)", path.display())
+            }
+            Err(e) => {
+                eprintln!(
+                    "skipped: {}: {e} (not in the build environment)",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
     /// The project's H.264 clip, cut into pieces that split NAL units: every frame comes out, with
     /// the timestamp and meta of the buffer where it starts.
     #[test]
     fn h264_in_any_chunks() {
-        let path = std::path::Path::new("/build/clips/h264-320x240.h264");
-        let Ok(data) = std::fs::read(path) else {
-            panic!("{} missing: run tools/make-clips.sh", path.display());
+        let Some(data) = clip("h264-320x240.h264") else {
+            return;
         };
         ffmpeg::init().unwrap();
         let mut s = StatefulSession::new(Codec::H264, 2).unwrap();
@@ -499,8 +518,9 @@ mod tests {
     /// unchanged, once the node has forgotten it (the client stopped both queues).
     #[test]
     fn format_told_again_when_forgotten() {
-        let path = std::path::Path::new("/build/clips/h264-320x240.h264");
-        let data = std::fs::read(path).expect("the H.264 clip (tools/make-clips.sh)");
+        let Some(data) = clip("h264-320x240.h264") else {
+            return;
+        };
         ffmpeg::init().unwrap();
         let mut s = StatefulSession::new(Codec::H264, 2).unwrap();
         let mut told = None;
