@@ -372,9 +372,26 @@ fail:
 	return err;
 }
 
-int daedalus_nl_job_done_doit(struct sk_buff *skb, struct genl_info *info)
+/* Take the in-flight job @id off its list to end it; NULL if it is not in flight (any more). */
+static struct daedalus_job *daedalus_take_inflight(u32 id)
 {
 	struct daedalus_job *job, *found = NULL;
+
+	mutex_lock(&upcall.lock);
+	list_for_each_entry(job, &upcall.inflight, node) {
+		if (job->id == id) {
+			found = job;
+			list_del_init(&job->node);
+			break;
+		}
+	}
+	mutex_unlock(&upcall.lock);
+	return found;
+}
+
+int daedalus_nl_job_done_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct daedalus_job *found;
 	u32 id, status;
 	int err;
 
@@ -387,15 +404,7 @@ int daedalus_nl_job_done_doit(struct sk_buff *skb, struct genl_info *info)
 	id = nla_get_u32(info->attrs[DAEDALUS_A_DONE_ID]);
 	status = nla_get_u32(info->attrs[DAEDALUS_A_DONE_STATUS]);
 
-	mutex_lock(&upcall.lock);
-	list_for_each_entry(job, &upcall.inflight, node) {
-		if (job->id == id) {
-			found = job;
-			list_del_init(&job->node);
-			break;
-		}
-	}
-	mutex_unlock(&upcall.lock);
+	found = daedalus_take_inflight(id);
 	if (!found) {
 		NL_SET_ERR_MSG_FMT(info->extack, "job %u is not in flight (it timed out?)", id);
 		return -ENOENT;
@@ -446,3 +455,7 @@ void daedalus_nl_exit(void)
 	if (attached)
 		daedalus_detach(portid, "module unloading");
 }
+
+#ifdef DAEDALUS_KUNIT
+#include "daedalus-nl-test.c"
+#endif

@@ -9,18 +9,24 @@
 check=0
 [ "${1:-}" = --check ] && check=1
 [ -f "$BUILD/kernel/src/Module.symvers" ] || die "build the test kernel first"
-rm -rf "$BUILD/module"
-mkdir -p "$BUILD/module"
+rm -rf "$BUILD/module" "$BUILD/module-kunit"
+mkdir -p "$BUILD/module" "$BUILD/module-kunit"
 cp -a "$TOP/kernel/." "$BUILD/module/"
+cp -a "$TOP/kernel/." "$BUILD/module-kunit/"
 in_buildenv /bin/bash -euo pipefail -c '
 	check=$1
-	cd /build/module
 	extra=
 	[ "$check" = 1 ] && extra="C=1"
-	make -s -C /build/kernel/src M=/build/module W=1 $extra modules 2>&1 | tee build.log
-	if grep -qE "warning:|error:" build.log; then
-		echo "module build has warnings"; exit 1
-	fi
+	# the module, and its KUnit build (tests/vm/kunit.sh), each W=1 (and sparse) clean
+	for variant in module:n module-kunit:y; do
+		cd "/build/${variant%:*}"
+		make -s -C /build/kernel/src M="$PWD" W=1 $extra DAEDALUS_KUNIT="${variant#*:}" \
+			modules 2>&1 | tee build.log
+		if grep -qE "warning:|error:" build.log; then
+			echo "${variant%:*} build has warnings"; exit 1
+		fi
+	done
+	cd /build/module
 	if [ "$check" = 1 ]; then
 		# generated files are the kernel generator'"'"'s style; the compat header is the one
 		# place allowed to test LINUX_VERSION_CODE
