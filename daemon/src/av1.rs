@@ -13,6 +13,8 @@
 //! against the primary reference frame's), [`Refs`] follows the reference slots the way the
 //! decoder does.
 
+#![forbid(unsafe_code)]
+
 use thiserror::Error;
 
 use crate::bits::{i16_at, i32_at, sized, u16_at, u32_at, BitWriter, CtrlError};

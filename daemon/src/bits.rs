@@ -3,6 +3,8 @@
 //! The uAPI structs (`<linux/v4l2-controls.h>`) have a fixed layout and arrive as the kernel's
 //! bytes, in the machine's byte order; the codec modules read their fields at fixed offsets.
 
+#![forbid(unsafe_code)]
+
 use thiserror::Error;
 
 /// A job's control that is missing, or whose payload is not the size of its uAPI struct.

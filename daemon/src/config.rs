@@ -1,6 +1,8 @@
 //! The daemon's configuration file (`/etc/daedalus-v4l2/daedalus-v4l2d.toml`, a conffile of the
 //! Debian package). Every key is optional; command-line options override it.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;

@@ -9,15 +9,16 @@
 //! in decode order, shown or not; FFmpeg's display-order output is drained and dropped.
 //! libdav1d is asked for exactly that: no frame delay, and invisible frames output too.
 
-use std::ffi::{c_int, c_void};
+#![forbid(unsafe_code)]
 
-use ffmpeg::{codec, decoder, ffi, format::Pixel, frame, Packet};
+use ffmpeg::{codec, format::Pixel, frame, Packet};
 use ffmpeg_next as ffmpeg;
 use thiserror::Error;
 
 use crate::{
     av1,
     dmabuf::{DmaBufError, MappedDmaBuf},
+    ffmpeg::Ffmpeg,
     h264,
     proto::{self, Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M, PIX_FMT_P010},
 };
@@ -76,88 +77,6 @@ enum Backend {
         /// The reference slots as libdav1d holds them.
         refs: Box<av1::Refs>,
     },
-}
-
-struct Ffmpeg {
-    // Declared (so dropped) before `caught`, which the decoder's get_buffer2 writes to.
-    decoder: decoder::Video,
-    /// FFmpeg's display-order output, drained after each packet.
-    picture: frame::Video,
-    /// A reference to the last picture FFmpeg allocated (see `catch_get_buffer2`).
-    caught: frame::Video,
-}
-
-/// FFmpeg's own `get_buffer2`, plus a reference to the new picture's buffers in the frame that
-/// `opaque` points to. The last picture allocated while a packet is decoded is that packet's
-/// picture (gap frames FFmpeg invents for missing H.264 references come before it).
-unsafe extern "C" fn catch_get_buffer2(
-    ctx: *mut ffi::AVCodecContext,
-    frame: *mut ffi::AVFrame,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: FFmpeg calls this with a valid context and a frame to allocate, as it would call
-    // its default.
-    let ret = unsafe { ffi::avcodec_default_get_buffer2(ctx, frame, flags) };
-    if ret >= 0 {
-        // SAFETY: `opaque` is the AVFrame of the session's `caught`, which outlives the decoder
-        // (Session field order); FFmpeg calls get_buffer2 from one thread at a time (no frame
-        // threading), and `frame` now holds refcounted buffers.
-        unsafe {
-            let caught = (*ctx).opaque as *mut ffi::AVFrame;
-            ffi::av_frame_unref(caught);
-            ffi::av_frame_ref(caught, frame);
-        }
-    }
-    ret
-}
-
-impl Ffmpeg {
-    fn new(id: codec::Id, threads: usize) -> Result<Ffmpeg, DecodeError> {
-        let found = decoder::find(id).ok_or(DecodeError::NoDecoder(id.name()))?;
-        let mut ctx = codec::context::Context::new_with_codec(found);
-        // One job is one frame and its picture is due when the job ends: frame threading
-        // would hold pictures back, slice/tile threads do not.
-        ctx.set_threading(codec::threading::Config {
-            kind: codec::threading::Type::Slice,
-            count: threads,
-        });
-        let mut caught = frame::Video::empty();
-        // SAFETY: the context is not opened yet; the frame's AVFrame is heap-allocated, stays
-        // where it is when the Session moves, and outlives the decoder.
-        unsafe {
-            let raw = ctx.as_mut_ptr();
-            (*raw).opaque = caught.as_mut_ptr() as *mut c_void;
-            (*raw).get_buffer2 = Some(catch_get_buffer2);
-        }
-        let decoder = ctx.decoder().video()?;
-        Ok(Ffmpeg {
-            decoder,
-            picture: frame::Video::empty(),
-            caught,
-        })
-    }
-
-    /// Decode one packet; the picture it produced, in decode order.
-    fn decode(&mut self, codec: Codec, packet: &Packet) -> Result<&frame::Video, DecodeError> {
-        // SAFETY: a valid AVFrame owned by the session.
-        unsafe { ffi::av_frame_unref(self.caught.as_mut_ptr()) };
-        let sent = self.decoder.send_packet(packet);
-        // Display-order output is not what the job wants; take it so FFmpeg keeps accepting
-        // input. A VP9 packet that only shows an existing picture allocates none: its output is
-        // its picture (VP9 has no reorder delay; H.264 output may be an older picture).
-        let mut shown = false;
-        while self.decoder.receive_frame(&mut self.picture).is_ok() {
-            shown = true;
-        }
-        sent?;
-        // SAFETY: a valid AVFrame owned by the session; buf[0] is set iff it holds a picture.
-        let caught = unsafe { !(*self.caught.as_ptr()).buf[0].is_null() };
-        match (caught, shown) {
-            (true, _) => Ok(&self.caught),
-            (false, true) if codec == Codec::Vp9 => Ok(&self.picture),
-            _ => Err(DecodeError::NoPicture),
-        }
-    }
 }
 
 impl Session {

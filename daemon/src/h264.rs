@@ -9,6 +9,8 @@
 //! reorder depth: nothing that changes a decoded pixel) and the frame cropping (the CAPTURE
 //! buffer holds the whole coded picture; the client crops, as with hardware decoders).
 
+#![forbid(unsafe_code)]
+
 use thiserror::Error;
 
 use crate::bits::{i32_at, sized, u16_at, u32_at, BitWriter, CtrlError};

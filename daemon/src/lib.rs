@@ -6,6 +6,7 @@ pub mod bits;
 pub mod config;
 pub mod decoder;
 pub mod dmabuf;
+pub mod ffmpeg;
 pub mod h264;
 pub mod proto;
 pub mod stateful;

@@ -4,6 +4,8 @@
 //! module's clients ask for (as dmabufs, see `alloc`), and decodes each job's bitstream with
 //! FFmpeg straight into the job's CAPTURE buffer. docs/architecture.md has the whole picture.
 
+#![forbid(unsafe_code)]
+
 use std::{
     collections::HashMap,
     os::fd::AsFd,

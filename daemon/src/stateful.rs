@@ -10,15 +10,17 @@
 //! picture is decoded, and again, with the last buffer of the old format, when the next picture
 //! to go out has another (a resolution change).
 
-use std::collections::VecDeque;
-use std::ffi::c_int;
+#![forbid(unsafe_code)]
 
-use ffmpeg::{codec, decoder, ffi, format::Pixel, frame, Packet};
+use std::collections::VecDeque;
+
+use ffmpeg::{codec, decoder, format::Pixel, frame, Packet};
 use ffmpeg_next as ffmpeg;
 
 use crate::{
     decoder::{write_picture, Capture, DecodeError, Planes},
     dmabuf::MappedDmaBuf,
+    ffmpeg::{Parser, PADDING},
     proto::{
         Codec, FeedDone, Meta, StreamFormat, DONE_FLAG_FILLED, DONE_FLAG_FORMAT, DONE_FLAG_FULL,
         DONE_FLAG_LAST, PIX_FMT_NV12, PIX_FMT_P010,
@@ -44,97 +46,6 @@ const MAX_INPUT_BYTES: usize = 64 << 20;
 
 /// Pictures decoded ahead of the CAPTURE buffers that will take them.
 const LOOKAHEAD: usize = 2;
-
-/// Zeroed bytes FFmpeg may read past the end of a parser's input.
-const PADDING: usize = ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
-
-/// FFmpeg's bitstream parser (`av_parser_parse2`), which splits a byte stream into frames.
-struct Parser {
-    ctx: *mut ffi::AVCodecParserContext,
-    /// The codec context the parser reads and writes (not the decoder's).
-    avctx: codec::context::Context,
-}
-
-impl Parser {
-    fn new(id: codec::Id) -> Option<Parser> {
-        // SAFETY: av_parser_init takes any codec id and returns NULL when it has no parser.
-        let ctx = unsafe { ffi::av_parser_init(ffi::AVCodecID::from(id) as c_int) };
-        (!ctx.is_null()).then(|| Parser {
-            ctx,
-            avctx: codec::context::Context::new(),
-        })
-    }
-
-    /// Parse `data` (empty: the end of the stream), calling `out` with each complete frame and
-    /// the position in the stream of the buffer where it starts. `pos` is `data`'s position.
-    fn parse(
-        &mut self,
-        mut data: &[u8],
-        pos: i64,
-        mut out: impl FnMut(&[u8], i64) -> Result<(), DecodeError>,
-    ) -> Result<(), DecodeError> {
-        let flushing = data.is_empty();
-        let mut pos = pos;
-        loop {
-            let mut frame: *mut u8 = std::ptr::null_mut();
-            let mut size: c_int = 0;
-            let len = c_int::try_from(data.len()).map_err(|_| DecodeError::NoPicture)?;
-            // SAFETY: ctx and avctx are valid and ours; data is valid for len bytes (NULL with
-            // 0 flushes); FFmpeg sets frame/size to a buffer it owns until the next call.
-            let used = unsafe {
-                ffi::av_parser_parse2(
-                    self.ctx,
-                    self.avctx.as_mut_ptr(),
-                    &mut frame,
-                    &mut size,
-                    if flushing {
-                        std::ptr::null()
-                    } else {
-                        data.as_ptr()
-                    },
-                    len,
-                    // the parser keeps each buffer's (pts, pos) by byte offset and gives a frame
-                    // those of the buffer where it starts; the pts only to its first frame, the
-                    // pos to every one
-                    0,
-                    ffi::AV_NOPTS_VALUE,
-                    pos,
-                )
-            };
-            if used < 0 {
-                return Err(ffmpeg::Error::from(used).into());
-            }
-            data = &data[(used as usize).min(data.len())..];
-            // the buffer's first call describes it whole
-            pos = -1;
-            if size > 0 {
-                // SAFETY: FFmpeg returned `size` valid bytes at `frame`, which stay valid
-                // until the next av_parser_parse2 call (`out` copies them).
-                let bytes = unsafe { std::slice::from_raw_parts(frame, size as usize) };
-                // SAFETY: ctx is valid; pos is the returned frame's start buffer's position.
-                out(bytes, unsafe { (*self.ctx).pos })?;
-            }
-            if flushing {
-                if size == 0 {
-                    return Ok(());
-                }
-            } else if data.is_empty() || (used == 0 && size == 0) {
-                return Ok(());
-            }
-        }
-    }
-}
-
-impl Drop for Parser {
-    fn drop(&mut self) {
-        // SAFETY: ctx came from av_parser_init and is closed once.
-        unsafe { ffi::av_parser_close(self.ctx) };
-    }
-}
-
-// SAFETY: the parser context is only used through &mut self; FFmpeg parsers have no thread
-// affinity.
-unsafe impl Send for Parser {}
 
 pub struct StatefulSession {
     codec: Codec,

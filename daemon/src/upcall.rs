@@ -1,5 +1,7 @@
 //! The daemon's end of the daedalus generic netlink family: attach, take jobs, report them done.
 
+#![forbid(unsafe_code)]
+
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use neli::{

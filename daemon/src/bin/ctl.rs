@@ -3,6 +3,8 @@
 //! Talks to the daemon's control socket; under systemd, connecting starts the daemon
 //! (daedalus-v4l2d.socket).
 
+#![forbid(unsafe_code)]
+
 use std::{
     io::{BufRead, BufReader, Write},
     os::unix::net::UnixStream,

@@ -1,0 +1,189 @@
+//! Every call into FFmpeg's C API that its Rust wrapper (`ffmpeg-next`) does not make safe, in
+//! one place: the stateless decoder that catches each picture as FFmpeg allocates it (decode
+//! order, shown or not: see `decoder.rs`), and the bitstream parser that splits a stateful
+//! stream into frames (`stateful.rs`). Each `unsafe` block says why it is sound; the modules
+//! that use these types hold no `unsafe` code at all (`#![forbid(unsafe_code)]`).
+
+use std::ffi::{c_int, c_void};
+
+use ffmpeg::{codec, decoder, ffi, frame, Packet};
+use ffmpeg_next as ffmpeg;
+
+use crate::{decoder::DecodeError, proto::Codec};
+
+/// Zeroed bytes FFmpeg may read past the end of a parser's input.
+pub(crate) const PADDING: usize = ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
+
+pub(crate) struct Ffmpeg {
+    // Declared (so dropped) before `caught`, which the decoder's get_buffer2 writes to.
+    decoder: decoder::Video,
+    /// FFmpeg's display-order output, drained after each packet.
+    picture: frame::Video,
+    /// A reference to the last picture FFmpeg allocated (see `catch_get_buffer2`).
+    caught: frame::Video,
+}
+
+/// FFmpeg's own `get_buffer2`, plus a reference to the new picture's buffers in the frame that
+/// `opaque` points to. The last picture allocated while a packet is decoded is that packet's
+/// picture (gap frames FFmpeg invents for missing H.264 references come before it).
+unsafe extern "C" fn catch_get_buffer2(
+    ctx: *mut ffi::AVCodecContext,
+    frame: *mut ffi::AVFrame,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: FFmpeg calls this with a valid context and a frame to allocate, as it would call
+    // its default.
+    let ret = unsafe { ffi::avcodec_default_get_buffer2(ctx, frame, flags) };
+    if ret >= 0 {
+        // SAFETY: `opaque` is the AVFrame of the session's `caught`, which outlives the decoder
+        // (Session field order); FFmpeg calls get_buffer2 from one thread at a time (no frame
+        // threading), and `frame` now holds refcounted buffers.
+        unsafe {
+            let caught = (*ctx).opaque as *mut ffi::AVFrame;
+            ffi::av_frame_unref(caught);
+            ffi::av_frame_ref(caught, frame);
+        }
+    }
+    ret
+}
+
+impl Ffmpeg {
+    pub(crate) fn new(id: codec::Id, threads: usize) -> Result<Ffmpeg, DecodeError> {
+        let found = decoder::find(id).ok_or(DecodeError::NoDecoder(id.name()))?;
+        let mut ctx = codec::context::Context::new_with_codec(found);
+        // One job is one frame and its picture is due when the job ends: frame threading
+        // would hold pictures back, slice/tile threads do not.
+        ctx.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Slice,
+            count: threads,
+        });
+        let mut caught = frame::Video::empty();
+        // SAFETY: the context is not opened yet; the frame's AVFrame is heap-allocated, stays
+        // where it is when the Session moves, and outlives the decoder.
+        unsafe {
+            let raw = ctx.as_mut_ptr();
+            (*raw).opaque = caught.as_mut_ptr() as *mut c_void;
+            (*raw).get_buffer2 = Some(catch_get_buffer2);
+        }
+        let decoder = ctx.decoder().video()?;
+        Ok(Ffmpeg {
+            decoder,
+            picture: frame::Video::empty(),
+            caught,
+        })
+    }
+
+    /// Decode one packet; the picture it produced, in decode order.
+    pub(crate) fn decode(
+        &mut self,
+        codec: Codec,
+        packet: &Packet,
+    ) -> Result<&frame::Video, DecodeError> {
+        // SAFETY: a valid AVFrame owned by the session.
+        unsafe { ffi::av_frame_unref(self.caught.as_mut_ptr()) };
+        let sent = self.decoder.send_packet(packet);
+        // Display-order output is not what the job wants; take it so FFmpeg keeps accepting
+        // input. A VP9 packet that only shows an existing picture allocates none: its output is
+        // its picture (VP9 has no reorder delay; H.264 output may be an older picture).
+        let mut shown = false;
+        while self.decoder.receive_frame(&mut self.picture).is_ok() {
+            shown = true;
+        }
+        sent?;
+        // SAFETY: a valid AVFrame owned by the session; buf[0] is set iff it holds a picture.
+        let caught = unsafe { !(*self.caught.as_ptr()).buf[0].is_null() };
+        match (caught, shown) {
+            (true, _) => Ok(&self.caught),
+            (false, true) if codec == Codec::Vp9 => Ok(&self.picture),
+            _ => Err(DecodeError::NoPicture),
+        }
+    }
+}
+
+/// FFmpeg's bitstream parser (`av_parser_parse2`), which splits a byte stream into frames.
+pub(crate) struct Parser {
+    ctx: *mut ffi::AVCodecParserContext,
+    /// The codec context the parser reads and writes (not the decoder's).
+    avctx: codec::context::Context,
+}
+
+impl Parser {
+    pub(crate) fn new(id: codec::Id) -> Option<Parser> {
+        // SAFETY: av_parser_init takes any codec id and returns NULL when it has no parser.
+        let ctx = unsafe { ffi::av_parser_init(ffi::AVCodecID::from(id) as c_int) };
+        (!ctx.is_null()).then(|| Parser {
+            ctx,
+            avctx: codec::context::Context::new(),
+        })
+    }
+
+    /// Parse `data` (empty: the end of the stream), calling `out` with each complete frame and
+    /// the position in the stream of the buffer where it starts. `pos` is `data`'s position.
+    pub(crate) fn parse(
+        &mut self,
+        mut data: &[u8],
+        pos: i64,
+        mut out: impl FnMut(&[u8], i64) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let flushing = data.is_empty();
+        let mut pos = pos;
+        loop {
+            let mut frame: *mut u8 = std::ptr::null_mut();
+            let mut size: c_int = 0;
+            let len = c_int::try_from(data.len()).map_err(|_| DecodeError::NoPicture)?;
+            // SAFETY: ctx and avctx are valid and ours; data is valid for len bytes (NULL with
+            // 0 flushes); FFmpeg sets frame/size to a buffer it owns until the next call.
+            let used = unsafe {
+                ffi::av_parser_parse2(
+                    self.ctx,
+                    self.avctx.as_mut_ptr(),
+                    &mut frame,
+                    &mut size,
+                    if flushing {
+                        std::ptr::null()
+                    } else {
+                        data.as_ptr()
+                    },
+                    len,
+                    // the parser keeps each buffer's (pts, pos) by byte offset and gives a frame
+                    // those of the buffer where it starts; the pts only to its first frame, the
+                    // pos to every one
+                    0,
+                    ffi::AV_NOPTS_VALUE,
+                    pos,
+                )
+            };
+            if used < 0 {
+                return Err(ffmpeg::Error::from(used).into());
+            }
+            data = &data[(used as usize).min(data.len())..];
+            // the buffer's first call describes it whole
+            pos = -1;
+            if size > 0 {
+                // SAFETY: FFmpeg returned `size` valid bytes at `frame`, which stay valid
+                // until the next av_parser_parse2 call (`out` copies them).
+                let bytes = unsafe { std::slice::from_raw_parts(frame, size as usize) };
+                // SAFETY: ctx is valid; pos is the returned frame's start buffer's position.
+                out(bytes, unsafe { (*self.ctx).pos })?;
+            }
+            if flushing {
+                if size == 0 {
+                    return Ok(());
+                }
+            } else if data.is_empty() || (used == 0 && size == 0) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Drop for Parser {
+    fn drop(&mut self) {
+        // SAFETY: ctx came from av_parser_init and is closed once.
+        unsafe { ffi::av_parser_close(self.ctx) };
+    }
+}
+
+// SAFETY: the parser context is only used through &mut self; FFmpeg parsers have no thread
+// affinity.
+unsafe impl Send for Parser {}
