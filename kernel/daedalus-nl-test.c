@@ -48,11 +48,15 @@ static void daedalus_test_job_init(struct daedalus_test_job *t, unsigned long ti
 	init_completion(&t->done);
 }
 
-/* What job-get does to a job, without a reply: pending to in flight. */
+/*
+ * What job-get does to a job, without a reply: pending to in flight, if it is still pending
+ * (job-get takes jobs off the pending list; one the watchdog already ended is on no list).
+ */
 static void daedalus_test_take(struct daedalus_job *job)
 {
 	mutex_lock(&upcall.lock);
-	list_move_tail(&job->node, &upcall.inflight);
+	if (!list_empty(&job->node))
+		list_move_tail(&job->node, &upcall.inflight);
 	mutex_unlock(&upcall.lock);
 }
 
