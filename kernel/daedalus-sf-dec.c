@@ -148,8 +148,7 @@ static void daedalus_sf_new_format(struct daedalus_sf_ctx *sf, struct genl_info 
 		      ctx->coded_desc->frmsize.max_width);
 	height = clamp(height, ctx->coded_desc->frmsize.min_height,
 		       ctx->coded_desc->frmsize.max_height);
-	daedalus_fill_decoded(ctx, pix, pixfmt, width, height);
-	ctx->visible = (struct v4l2_rect){ .width = width, .height = height };
+	daedalus_set_decoded(ctx, pixfmt, width, height);
 	sf->min_buffers = clamp_t(u32, min_buffers, 1, VIDEO_MAX_FRAME);
 	sf->announced = true;
 	/* buffers the client set up for this very format (FFmpeg guesses it) go on serving */

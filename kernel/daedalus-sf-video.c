@@ -56,11 +56,8 @@ static int daedalus_sf_s_fmt_out(struct file *file, void *priv, struct v4l2_form
 	ctx->coded_fmt = *f;
 	ctx->coded_desc = daedalus_find_coded(ctx, pix->pixelformat);
 	/* until then, the client's size stands for the stream's */
-	if (!sf->announced) {
-		daedalus_fill_decoded(ctx, &ctx->decoded_fmt.fmt.pix_mp, V4L2_PIX_FMT_NV12,
-				      pix->width, pix->height);
-		ctx->visible = (struct v4l2_rect){ .width = pix->width, .height = pix->height };
-	}
+	if (!sf->announced)
+		daedalus_set_decoded(ctx, V4L2_PIX_FMT_NV12, pix->width, pix->height);
 	spin_unlock_irq(&ctx->lock);
 	dd_dbg(DAEDALUS_DBG_FMT, daedalus_ctx_dev(ctx), "stream %u: OUTPUT %p4cc %ux%u\n",
 	       ctx->stream, &pix->pixelformat, pix->width, pix->height);

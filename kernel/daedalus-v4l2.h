@@ -324,8 +324,7 @@ int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *
 int daedalus_request_validate(struct media_request *req);
 void daedalus_set_default_formats(struct daedalus_ctx *ctx);
 const struct daedalus_coded_fmt *daedalus_find_coded(struct daedalus_ctx *ctx, u32 fourcc);
-void daedalus_fill_decoded(struct daedalus_ctx *ctx, struct v4l2_pix_format_mplane *pix,
-			   u32 fourcc, u32 width, u32 height);
+void daedalus_set_decoded(struct daedalus_ctx *ctx, u32 fourcc, u32 width, u32 height);
 int daedalus_querycap(struct file *file, void *priv, struct v4l2_capability *cap);
 int daedalus_enum_fmt_out(struct file *file, void *priv, struct v4l2_fmtdesc *f);
 int daedalus_enum_framesizes(struct file *file, void *priv, struct v4l2_frmsizeenum *fsize);

@@ -188,19 +188,15 @@ int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
 	return 0;
 }
 
-/**
- * daedalus_fill_decoded - a CAPTURE format for pictures of a size
- * @ctx:	the context (its node's alignment, its OUTPUT colorimetry)
- * @pix:	the format to fill
- * @fourcc:	its pixel format
- * @width:	width of the pictures
- * @height:	height of the pictures
- *
- * The stateless node's pictures have the OUTPUT size; the stateful node's come from the
- * daemon's answers (until then the OUTPUT size stands for them).
+/*
+ * A CAPTURE format of @fourcc for pictures of @width x @height, in the context's node's
+ * alignment and with its OUTPUT colorimetry. The stateless node's pictures have the OUTPUT
+ * size; the stateful node's come from the daemon's answers (until then the OUTPUT size stands
+ * for them).
  */
-void daedalus_fill_decoded(struct daedalus_ctx *ctx, struct v4l2_pix_format_mplane *pix,
-			   u32 fourcc, u32 width, u32 height)
+static void daedalus_fill_decoded(struct daedalus_ctx *ctx,
+				  struct v4l2_pix_format_mplane *pix, u32 fourcc, u32 width,
+				  u32 height)
 {
 	const struct v4l2_pix_format_mplane *coded = &ctx->coded_fmt.fmt.pix_mp;
 	unsigned int align = ctx->node->desc->capture_align;
@@ -213,12 +209,19 @@ void daedalus_fill_decoded(struct daedalus_ctx *ctx, struct v4l2_pix_format_mpla
 	pix->quantization = coded->quantization;
 }
 
-/* The context's coded size is that of its pictures (the stateless node). */
-static void daedalus_fill_decoded_coded(struct daedalus_ctx *ctx,
-					struct v4l2_pix_format_mplane *pix, u32 fourcc)
+/**
+ * daedalus_set_decoded - the pictures are @width x @height in @fourcc
+ * @ctx:	the context: its CAPTURE format and visible rectangle are set
+ * @fourcc:	CAPTURE pixel format
+ * @width:	visible width of the pictures
+ * @height:	visible height of the pictures
+ *
+ * Called with the context's lock held, or before the context can be seen.
+ */
+void daedalus_set_decoded(struct daedalus_ctx *ctx, u32 fourcc, u32 width, u32 height)
 {
-	daedalus_fill_decoded(ctx, pix, fourcc, ctx->coded_fmt.fmt.pix_mp.width,
-			      ctx->coded_fmt.fmt.pix_mp.height);
+	daedalus_fill_decoded(ctx, &ctx->decoded_fmt.fmt.pix_mp, fourcc, width, height);
+	ctx->visible = (struct v4l2_rect){ .width = width, .height = height };
 }
 
 static int daedalus_try_fmt_cap(struct file *file, void *priv, struct v4l2_format *f)
@@ -229,22 +232,27 @@ static int daedalus_try_fmt_cap(struct file *file, void *priv, struct v4l2_forma
 
 	if (!daedalus_is_decoded(ctx, fourcc))
 		fourcc = daedalus_ctx_decoded_fmts(ctx, &n)[0];
-	daedalus_fill_decoded_coded(ctx, &f->fmt.pix_mp, fourcc);
+	daedalus_fill_decoded(ctx, &f->fmt.pix_mp, fourcc, ctx->coded_fmt.fmt.pix_mp.width,
+			      ctx->coded_fmt.fmt.pix_mp.height);
 	return 0;
 }
 
 /*
- * The default CAPTURE format of @depth for the context's coded format and size, which is also
- * the visible size. Called with the context's lock held.
+ * The stateless node's pictures have the coded size: CAPTURE in @fourcc for it. Called with the
+ * context's lock held, or before the context can be seen.
  */
+static void daedalus_set_decoded_coded(struct daedalus_ctx *ctx, u32 fourcc)
+{
+	daedalus_set_decoded(ctx, fourcc, ctx->coded_fmt.fmt.pix_mp.width,
+			     ctx->coded_fmt.fmt.pix_mp.height);
+}
+
+/* The same in the default CAPTURE format of a stream of @depth bits. */
 static void daedalus_reset_decoded(struct daedalus_ctx *ctx, unsigned int depth)
 {
-	const struct v4l2_pix_format_mplane *coded = &ctx->coded_fmt.fmt.pix_mp;
 	unsigned int n;
 
-	daedalus_fill_decoded_coded(ctx, &ctx->decoded_fmt.fmt.pix_mp,
-				    daedalus_decoded_fmts(depth, &n)[0]);
-	ctx->visible = (struct v4l2_rect){ .width = coded->width, .height = coded->height };
+	daedalus_set_decoded_coded(ctx, daedalus_decoded_fmts(depth, &n)[0]);
 }
 
 static struct daedalus_ctx *daedalus_ctrl_to_ctx(struct v4l2_ctrl *ctrl)
@@ -347,9 +355,7 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 		ctx->coded_desc = desc;
 		daedalus_reset_decoded(ctx, depth);
 	} else {
-		daedalus_fill_decoded_coded(ctx, &ctx->decoded_fmt.fmt.pix_mp,
-					    ctx->decoded_fmt.fmt.pix_mp.pixelformat);
-		ctx->visible = (struct v4l2_rect){ .width = pix->width, .height = pix->height };
+		daedalus_set_decoded_coded(ctx, ctx->decoded_fmt.fmt.pix_mp.pixelformat);
 	}
 	spin_unlock_irq(&ctx->lock);
 	dd_dbg(DAEDALUS_DBG_FMT, daedalus_ctx_dev(ctx), "stream %u: OUTPUT %p4cc %ux%u\n",
