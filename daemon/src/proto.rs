@@ -450,8 +450,9 @@ impl Job {
         let src = nested::<OutputAttr>(&h, JobAttr::Output)?
             .map(|o| Output::parse(&o))
             .transpose();
+        // (a job of an unknown kind too: whatever fds it carries are closed with it)
         let dst = match (&capture, &kind) {
-            (Some(c), Ok(JobKind::Decode | JobKind::Feed)) => Capture::parse(c).map(Some),
+            (Some(c), Ok(JobKind::Decode | JobKind::Feed) | Err(_)) => Capture::parse(c).map(Some),
             _ => Ok(None),
         };
         let (kind, src, dst) = (kind?, src?, dst?);
