@@ -127,6 +127,60 @@ fn drm_nodes() -> Vec<PathBuf> {
     render
 }
 
+/// The CAPTURE allocator in use: chosen at start or, when nothing worked then, at a later
+/// allocation (a GPU driver may load after the daemon starts).
+pub struct Allocation {
+    kind: Kind,
+    drm_device: Option<PathBuf>,
+    found: Option<Allocator>,
+    /// Why nothing was found, last time it was tried.
+    failed: Option<String>,
+}
+
+impl Allocation {
+    /// Nothing is probed until the first `get`.
+    pub fn new(kind: Kind, drm_device: Option<PathBuf>) -> Allocation {
+        Allocation {
+            kind,
+            drm_device,
+            found: None,
+            failed: None,
+        }
+    }
+
+    /// The allocator, probed now if none was found yet.
+    pub fn get(&mut self) -> Result<&Allocator, AllocError> {
+        if self.found.is_none() {
+            match Allocator::probe(self.kind, self.drm_device.as_deref()) {
+                Ok((a, skipped)) => {
+                    tracing::info!(
+                        allocator = a.name(),
+                        skipped = skipped.join("; "),
+                        "CAPTURE buffers from {}",
+                        a.describe()
+                    );
+                    self.found = Some(a);
+                    self.failed = None;
+                }
+                Err(e) => {
+                    self.failed = Some(e.to_string());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.found.as_ref().expect("found above"))
+    }
+
+    /// What `daedalus-v4l2ctl status` shows.
+    pub fn describe(&self) -> String {
+        match (&self.found, &self.failed) {
+            (Some(a), _) => a.describe(),
+            (None, Some(e)) => format!("none ({e})"),
+            (None, None) => "not chosen yet".into(),
+        }
+    }
+}
+
 impl Allocator {
     /// Pick the first allocator that can actually allocate and export a buffer. Returns it with
     /// why each one before it was passed over.

@@ -21,6 +21,7 @@ use crate::{
     ffmpeg::Ffmpeg,
     h264,
     proto::{self, Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M, PIX_FMT_P010},
+    session::{Ran, Session},
 };
 
 #[derive(Debug, Error)]
@@ -61,7 +62,9 @@ impl DecodeError {
     }
 }
 
-pub struct Session {
+/// The stateless node's session: one frame per decode job, its picture in the job's CAPTURE
+/// buffer when the job ends.
+pub struct StatelessSession {
     codec: Codec,
     backend: Backend,
     /// H.264: the SPS, PPS and scaling-matrix controls last sent to FFmpeg as NAL units;
@@ -79,8 +82,11 @@ enum Backend {
     },
 }
 
-impl Session {
-    pub fn new(codec: Codec, threads: usize) -> Result<Session, DecodeError> {
+impl Session for StatelessSession {
+    type Job = DecodeJob;
+    const NODE: &'static str = "stateless";
+
+    fn new(codec: Codec, threads: usize) -> Result<StatelessSession, DecodeError> {
         let backend = match codec {
             Codec::Vp9 => Backend::Ffmpeg(Ffmpeg::new(codec::Id::VP9, threads)?),
             Codec::H264 => Backend::Ffmpeg(Ffmpeg::new(codec::Id::H264, threads)?),
@@ -98,17 +104,33 @@ impl Session {
                 }
             }
         };
-        Ok(Session {
+        Ok(StatelessSession {
             codec,
             backend,
             headers_sent: None,
         })
     }
 
-    pub fn codec(&self) -> Codec {
+    fn codec(&self) -> Codec {
         self.codec
     }
 
+    fn run(
+        &mut self,
+        job: &DecodeJob,
+        bitstream: Option<&[u8]>,
+        dst: Option<&mut [MappedDmaBuf]>,
+    ) -> Ran {
+        let result = self.decode(job, bitstream.unwrap_or_default(), dst.unwrap_or_default());
+        Ran {
+            filled: result.is_ok(),
+            feed: None,
+            result,
+        }
+    }
+}
+
+impl StatelessSession {
     /// The job's controls, by id.
     fn ctrl<'a>(job: &'a DecodeJob) -> impl Fn(u32) -> Option<&'a [u8]> {
         |id| {
@@ -146,15 +168,15 @@ impl Session {
     }
 
     /// Decode the job's bitstream into its CAPTURE planes.
-    pub fn decode(
+    fn decode(
         &mut self,
         job: &DecodeJob,
-        src: &MappedDmaBuf,
+        coded: &[u8],
         dst: &mut [MappedDmaBuf],
     ) -> Result<(), DecodeError> {
         let result = match self.codec {
-            Codec::Av1 => self.decode_av1(job, src, dst),
-            _ => self.decode_ffmpeg(job, src, dst),
+            Codec::Av1 => self.decode_av1(job, coded, dst),
+            _ => self.decode_ffmpeg(job, coded, dst),
         };
         if result.is_err() {
             // The decoder may not have taken the headers in: send them again next time.
@@ -166,7 +188,7 @@ impl Session {
     fn decode_ffmpeg(
         &mut self,
         job: &DecodeJob,
-        src: &MappedDmaBuf,
+        coded: &[u8],
         dst: &mut [MappedDmaBuf],
     ) -> Result<(), DecodeError> {
         let prefix = match self.codec {
@@ -174,14 +196,10 @@ impl Session {
             _ => Vec::new(),
         };
         // One copy of the bitstream, into FFmpeg's padded packet, behind any prefix.
-        let packet = src.read(|bytes| {
-            let coded = coded_bytes(job, bytes)?;
-            let mut packet = Packet::new(prefix.len() + coded.len());
-            let data = packet.data_mut().expect("a packet of that size");
-            data[..prefix.len()].copy_from_slice(&prefix);
-            data[prefix.len()..].copy_from_slice(coded);
-            Ok::<_, DecodeError>(packet)
-        })??;
+        let mut packet = Packet::new(prefix.len() + coded.len());
+        let data = packet.data_mut().expect("a packet of that size");
+        data[..prefix.len()].copy_from_slice(&prefix);
+        data[prefix.len()..].copy_from_slice(coded);
         let Backend::Ffmpeg(ffmpeg) = &mut self.backend else {
             unreachable!("FFmpeg codecs have an FFmpeg backend")
         };
@@ -194,7 +212,7 @@ impl Session {
     fn decode_av1(
         &mut self,
         job: &DecodeJob,
-        src: &MappedDmaBuf,
+        coded: &[u8],
         dst: &mut [MappedDmaBuf],
     ) -> Result<(), DecodeError> {
         let find = Self::ctrl(job);
@@ -207,12 +225,10 @@ impl Session {
             unreachable!("AV1 has the libdav1d backend")
         };
         // The one copy of the tiles, into the OBUs libdav1d reads.
-        let built = src.read(|bytes| -> Result<(), DecodeError> {
-            Ok(frame.push_obus(refs, coded_bytes(job, bytes)?, &mut obus)?)
-        });
+        let built = frame.push_obus(refs, coded, &mut obus);
         // The client's reference slots move on whether or not this frame decodes.
         frame.update_refs(refs);
-        built??;
+        built?;
         let mut sent = decoder.send_data(obus, None, Some(i64::from(job.sequence)), None);
         let mut picture = None;
         loop {
@@ -239,20 +255,6 @@ impl Session {
             dst,
         )
     }
-}
-
-/// The job's bitstream within its OUTPUT buffer.
-fn coded_bytes<'a>(job: &DecodeJob, bytes: &'a [u8]) -> Result<&'a [u8], DecodeError> {
-    let start = job.src.offset as usize;
-    start
-        .checked_add(job.src.bytes as usize)
-        .filter(|&end| end <= bytes.len())
-        .map(|end| &bytes[start..end])
-        .ok_or(DecodeError::BadRange {
-            offset: job.src.offset,
-            len: job.src.bytes,
-            size: bytes.len(),
-        })
 }
 
 /// The layout of a CAPTURE buffer.

@@ -7,7 +7,6 @@
 #![forbid(unsafe_code)]
 
 use std::{
-    collections::HashMap,
     os::fd::AsFd,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
@@ -20,14 +19,13 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{debug, error, info, warn};
 
 use daedalus_v4l2d::{
-    alloc::{self, Allocator},
+    alloc::{self, Allocation},
     config::{self, Config},
-    decoder::{self, Session},
-    dmabuf::{self, MappedDmaBuf},
-    proto::{self, Codec, DecodeJob, FeedDone, FeedJob, Job, JobBody},
-    stateful::StatefulSession,
+    decoder,
+    jobs::{Event, Jobs, Outcome},
+    proto::{self, Codec},
     status::{self, Status, StreamStatus},
-    upcall::{self, Upcall},
+    upcall::{self, Upcall, UpcallError},
 };
 
 #[derive(Parser, Debug)]
@@ -87,48 +85,11 @@ impl Settings {
     }
 }
 
-/// What the daemon keeps of one stream (one open file of a decoder node).
-struct Stream {
-    session: Option<Session>,
-    /// A stream of the stateful node.
-    stateful: Option<StatefulSession>,
-    codec: Option<Codec>,
-    width: u32,
-    height: u32,
-    frames: u64,
-    errors: u64,
-    started: Instant,
-    busy: Duration,
-}
-
-impl Stream {
-    fn new() -> Stream {
-        Stream {
-            session: None,
-            stateful: None,
-            codec: None,
-            width: 0,
-            height: 0,
-            frames: 0,
-            errors: 0,
-            started: Instant::now(),
-            busy: Duration::ZERO,
-        }
-    }
-}
-
 /// What the daemon keeps across attachments to the module (the netlink side, `Upcall`, is
 /// per attachment and passed in).
 struct Daemon {
-    allocation: Allocation,
-    threads: usize,
-    /// CAPTURE buffers this daemon allocated, mapped, by buffer id.
-    buffers: HashMap<u32, MappedDmaBuf>,
-    streams: HashMap<u32, Stream>,
+    jobs: Jobs,
     started: Instant,
-    frames_decoded: u64,
-    decode_errors: u64,
-    streams_started: u64,
     /// What the control socket reports, refreshed after every job.
     status: status::Shared,
 }
@@ -159,44 +120,61 @@ fn init_logging(filter: &str) -> Result<()> {
 
 impl Daemon {
     /// Take and handle jobs until none waits.
-    async fn drain(&mut self, upcall: &Upcall) -> Result<()> {
+    async fn drain(&mut self, upcall: &Upcall) -> Result<(), UpcallError> {
         while let Some(job) = upcall.job_get().await? {
-            self.handle(upcall, job).await?;
+            let outcome = tokio::task::block_in_place(|| self.jobs.handle(job));
+            self.finish(upcall, outcome).await;
             self.refresh_status();
         }
         Ok(())
     }
 
+    /// What every job ends with, whatever its kind: its journal lines, then its job-done.
+    async fn finish(&mut self, upcall: &Upcall, outcome: Outcome) {
+        log_outcome(&outcome);
+        let Some(reply) = &outcome.reply else {
+            return;
+        };
+        let fd = reply.fd.as_ref().map(AsFd::as_fd);
+        let done = upcall.job_done(outcome.id, reply.status, fd, reply.feed.as_ref());
+        if let Err(e) = done.await {
+            // ENOENT: the kernel gave up waiting for this job (it failed it); the job's buffer,
+            // if it allocated one, is nobody's
+            warn!(stream = outcome.stream, job = outcome.id, "job-done: {e}");
+            self.jobs.not_taken(&outcome);
+        }
+    }
+
     /// One journal line per stream with its counters (SIGUSR1).
     fn log_counters(&self) {
+        let totals = self.jobs.totals();
         info!(
-            streams = self.streams.len(),
-            frames = self.frames_decoded,
-            errors = self.decode_errors,
-            buffers = self.buffers.len(),
+            streams = self.jobs.streams().count(),
+            frames = totals.frames_decoded,
+            errors = totals.decode_errors,
+            buffers = self.jobs.buffers(),
             "counters"
         );
-        for (&id, s) in &self.streams {
-            let secs = s.started.elapsed().as_secs_f64();
+        for (id, s) in self.jobs.streams() {
             info!(
                 stream = id,
+                node = s.node,
                 codec = s.codec.map_or("none", Codec::name),
                 width = s.width,
                 height = s.height,
                 frames = s.frames,
                 errors = s.errors,
-                fps = format!("{:.1}", s.frames as f64 / secs.max(1e-9)),
+                fps = format!("{:.1}", s.fps()),
                 "stream counters"
             );
         }
     }
 
-    fn refresh_status(&self) {
+    fn refresh_status(&mut self) {
         let mut streams: Vec<StreamStatus> = self
-            .streams
-            .iter()
-            .filter_map(|(&id, s)| {
-                let seconds = s.started.elapsed().as_secs_f64();
+            .jobs
+            .streams()
+            .filter_map(|(id, s)| {
                 Some(StreamStatus {
                     stream: id,
                     codec: s.codec?.name().to_string(),
@@ -204,354 +182,116 @@ impl Daemon {
                     height: s.height,
                     frames: s.frames,
                     errors: s.errors,
-                    seconds,
-                    fps: s.frames as f64 / seconds.max(1e-9),
+                    seconds: s.started.elapsed().as_secs_f64(),
+                    fps: s.fps(),
                 })
             })
             .collect();
         streams.sort_by_key(|s| s.stream);
+        let totals = self.jobs.totals();
+        let allocator = self.jobs.allocation().describe();
         if let Ok(mut st) = self.status.lock() {
             st.attached = true;
             st.uptime_seconds = self.started.elapsed().as_secs_f64();
-            st.frames_decoded = self.frames_decoded;
-            st.decode_errors = self.decode_errors;
-            st.streams_started = self.streams_started;
-            st.buffers = self.buffers.len();
+            st.frames_decoded = totals.frames_decoded;
+            st.decode_errors = totals.decode_errors;
+            st.streams_started = totals.streams_started;
+            st.buffers = self.jobs.buffers();
+            st.allocator = allocator;
             st.streams = streams;
         }
     }
+}
 
-    async fn handle(&mut self, upcall: &Upcall, job: Job) -> Result<()> {
-        match job.body {
-            JobBody::Alloc(a) => {
-                let result = self
-                    .allocation
-                    .get(&self.status)
-                    .and_then(|allocator| allocator.alloc(u64::from(a.size), a.bytesperline))
-                    .and_then(|fd| {
-                        MappedDmaBuf::map(fd, a.size as usize, true).map_err(|e| {
-                            alloc::AllocError::Other {
-                                backend: "map",
-                                detail: e.to_string(),
-                            }
-                        })
-                    });
-                match result {
-                    Ok(buf) => {
-                        if let Err(e) = upcall.job_done(job.id, 0, Some(buf.as_fd()), None).await {
-                            // ENOENT: the kernel gave up waiting; the buffer is nobody's.
-                            warn!(stream = job.stream, buf = job.id, "alloc job-done: {e}");
-                            return Ok(());
-                        }
-                        debug!(
-                            stream = job.stream,
-                            buf = job.id,
-                            size = a.size,
-                            width = a.width,
-                            height = a.height,
-                            pixfmt = format!("{:#x}", a.pixfmt),
-                            "buffer allocated"
-                        );
-                        self.buffers.insert(job.id, buf);
-                    }
-                    Err(e) => {
-                        error!(
-                            stream = job.stream,
-                            size = a.size,
-                            "cannot allocate a CAPTURE buffer: {e}"
-                        );
-                        let status = libc::ENOMEM as u32;
-                        if let Err(e) = upcall.job_done(job.id, status, None, None).await {
-                            warn!(stream = job.stream, "alloc job-done: {e}");
-                        }
-                    }
-                }
+/// The journal lines of one job: failures at warning level or above, the life of streams at
+/// info, and every job at debug.
+fn log_outcome(outcome: &Outcome) {
+    let (stream, id) = (outcome.stream, outcome.id);
+    match &outcome.event {
+        Event::Allocated(a) => debug!(
+            stream,
+            buf = id,
+            size = a.size,
+            width = a.width,
+            height = a.height,
+            pixfmt = decoder::fourcc_str(a.pixfmt),
+            "buffer allocated"
+        ),
+        Event::NotAllocated(a, e) => error!(
+            stream,
+            size = a.size,
+            "cannot allocate a CAPTURE buffer: {e}"
+        ),
+        Event::Released { buf } => debug!(stream, buf, "buffer released"),
+        Event::Closed(None) => debug!(stream, "stream closed before any job"),
+        Event::Closed(Some(s)) => info!(
+            stream,
+            node = s.node,
+            codec = s.codec.map_or("none", Codec::name),
+            width = s.width,
+            height = s.height,
+            frames = s.frames,
+            errors = s.errors,
+            result = if s.errors == 0 { "ok" } else { "errors" },
+            fps = format!("{:.1}", s.fps()),
+            decode_fps = format!("{:.1}", s.decode_fps()),
+            "stream ended"
+        ),
+        Event::Flushed(had_session) => debug!(stream, had_session, "flushed (seek)"),
+        Event::Ran {
+            node,
+            codec,
+            sequence,
+            timestamp,
+            started,
+            format,
+            filled,
+            result,
+            took,
+        } => {
+            let codec = codec.name();
+            if *started {
+                info!(stream, node, codec, "stream started");
             }
-            JobBody::Release { buf } => {
-                self.buffers.remove(&buf);
-                debug!(stream = job.stream, buf, "buffer released");
-            }
-            JobBody::StreamClose => {
-                if let Some(s) = self.streams.remove(&job.stream) {
-                    if let Some(codec) = s.codec {
-                        let secs = s.started.elapsed().as_secs_f64();
-                        info!(
-                            stream = job.stream,
-                            codec = codec.name(),
-                            width = s.width,
-                            height = s.height,
-                            frames = s.frames,
-                            errors = s.errors,
-                            result = if s.errors == 0 { "ok" } else { "errors" },
-                            fps = format!("{:.1}", s.frames as f64 / secs.max(1e-9)),
-                            decode_fps =
-                                format!("{:.1}", s.frames as f64 / s.busy.as_secs_f64().max(1e-9)),
-                            "stream ended"
-                        );
-                    }
-                }
-            }
-            JobBody::Flush => {
-                if let Some(session) = self
-                    .streams
-                    .get_mut(&job.stream)
-                    .and_then(|s| s.stateful.as_mut())
-                {
-                    session.flush();
-                    debug!(stream = job.stream, "flushed (seek)");
-                }
-            }
-            JobBody::Feed(f) => {
-                let t0 = Instant::now();
-                let (done, result) = self.feed(job.stream, &f);
-                let stream = self
-                    .streams
-                    .get_mut(&job.stream)
-                    .expect("stream created by feed");
-                stream.busy += t0.elapsed();
-                if let Some(format) = done.format {
-                    info!(
-                        stream = job.stream,
-                        codec = f.codec.name(),
-                        width = format.width,
-                        height = format.height,
-                        pixfmt = decoder::fourcc_str(format.pixfmt),
-                        last = done.flags & proto::DONE_FLAG_LAST != 0,
-                        "stream format"
-                    );
-                    (stream.width, stream.height) = (format.width, format.height);
-                }
-                if done.flags & proto::DONE_FLAG_FILLED != 0 {
-                    stream.frames += 1;
-                    self.frames_decoded += 1;
-                }
-                let status = match result {
-                    Ok(()) => 0,
-                    Err(e) => {
-                        stream.errors += 1;
-                        self.decode_errors += 1;
-                        warn!(
-                            stream = job.stream,
-                            codec = f.codec.name(),
-                            job = f.sequence,
-                            "bitstream not decoded: {e}"
-                        );
-                        e.errno()
-                    }
-                };
-                debug!(
-                    stream = job.stream,
-                    job = f.sequence,
-                    src = f.src.is_some(),
-                    dst = f.dst.is_some(),
-                    drain = f.drain,
-                    flags = done.flags,
-                    pending = done.pending,
-                    timestamp = done.timestamp,
-                    latency_us = t0.elapsed().as_micros() as u64,
-                    "fed"
+            if let Some(f) = format {
+                let last = outcome
+                    .reply
+                    .as_ref()
+                    .and_then(|r| r.feed)
+                    .is_some_and(|f| f.flags & proto::DONE_FLAG_LAST != 0);
+                info!(
+                    stream,
+                    node,
+                    codec,
+                    width = f.width,
+                    height = f.height,
+                    pixfmt = decoder::fourcc_str(f.pixfmt),
+                    last,
+                    "stream format"
                 );
-                if let Err(e) = upcall.job_done(job.id, status, None, Some(&done)).await {
-                    warn!(stream = job.stream, job = f.sequence, "job-done: {e}");
-                }
             }
-            JobBody::Decode(d) => {
-                let t0 = Instant::now();
-                let result = self.decode(job.stream, &d);
-                let stream = self
-                    .streams
-                    .get_mut(&job.stream)
-                    .expect("stream created by decode");
-                stream.busy += t0.elapsed();
-                let status = match result {
-                    Ok(()) => {
-                        stream.frames += 1;
-                        self.frames_decoded += 1;
-                        debug!(stream = job.stream, frame = d.sequence, timestamp = d.src.timestamp,
-                               ctrls = ?d.ctrls.iter().map(|c| (c.id, c.data.len())).collect::<Vec<_>>(),
-                               latency_us = t0.elapsed().as_micros() as u64, "frame decoded");
-                        0
-                    }
-                    Err(e) => {
-                        stream.errors += 1;
-                        self.decode_errors += 1;
-                        warn!(
-                            stream = job.stream,
-                            codec = d.codec.name(),
-                            frame = d.sequence,
-                            "frame not decoded: {e}"
-                        );
-                        e.errno()
-                    }
-                };
-                if let Err(e) = upcall.job_done(job.id, status, None, None).await {
-                    // ENOENT: the job already timed out in the kernel; nothing to undo.
-                    warn!(stream = job.stream, frame = d.sequence, "job-done: {e}");
-                }
+            if let Err(e) = result {
+                warn!(
+                    stream,
+                    node,
+                    codec,
+                    job = sequence,
+                    "frame not decoded: {e}"
+                );
             }
-        }
-        Ok(())
-    }
-
-    /// A feed job of the stateful node.
-    fn feed(
-        &mut self,
-        stream_id: u32,
-        job: &FeedJob,
-    ) -> (FeedDone, Result<(), decoder::DecodeError>) {
-        let stream = self.streams.entry(stream_id).or_insert_with(Stream::new);
-        if stream.codec != Some(job.codec) {
-            info!(
-                stream = stream_id,
-                codec = job.codec.name(),
-                "stateful stream started"
+            let feed = outcome.reply.as_ref().and_then(|r| r.feed);
+            debug!(
+                stream,
+                node,
+                job = sequence,
+                timestamp,
+                filled,
+                flags = feed.map(|f| f.flags),
+                pending = feed.map(|f| f.pending),
+                latency_us = took.as_micros() as u64,
+                "frame decoded"
             );
-            stream.codec = Some(job.codec);
-            self.streams_started += 1;
         }
-        if stream.stateful.as_ref().map(StatefulSession::codec) != Some(job.codec) {
-            match StatefulSession::new(job.codec, self.threads) {
-                Ok(s) => stream.stateful = Some(s),
-                Err(e) => return (FeedDone::default(), Err(e)),
-            }
-        }
-        let session = stream.stateful.as_mut().expect("session just made");
-        let src = match &job.src {
-            Some(s) if s.bytes > 0 => match map_output(s) {
-                Ok(m) => Some((m, s)),
-                Err(e) => return (FeedDone::default(), Err(e.into())),
-            },
-            _ => None,
-        };
-        let mut own = Vec::new();
-        let layout = match &job.dst {
-            None => None,
-            Some(d) => match capture_memory(&mut self.buffers, &mut own, d) {
-                // one memory plane (proto::Job::parse checked)
-                Ok([mem]) => Some((mem, decoder::Capture::of(d))),
-                Ok(_) => unreachable!("a feed job's CAPTURE buffer has one plane"),
-                Err(e) => return (FeedDone::default(), Err(e.into())),
-            },
-        };
-        if job.announce {
-            session.forget_format();
-        }
-        tokio::task::block_in_place(|| {
-            // an empty OUTPUT buffer feeds nothing, as no buffer does
-            let run = |fed: Option<(&[u8], u64, proto::Meta)>| session.feed(fed, job.drain, layout);
-            match &src {
-                Some((m, s)) => match m.read(|bytes| {
-                    run(Some((
-                        &bytes[s.offset as usize..s.offset as usize + s.bytes as usize],
-                        s.timestamp,
-                        s.meta,
-                    )))
-                }) {
-                    Ok(r) => r,
-                    Err(e) => (FeedDone::default(), Err(e.into())),
-                },
-                None => run(None),
-            }
-        })
-    }
-
-    fn decode(&mut self, stream_id: u32, job: &DecodeJob) -> Result<(), decoder::DecodeError> {
-        let stream = self.streams.entry(stream_id).or_insert_with(Stream::new);
-        let (width, height) = (job.src.width, job.src.height);
-        if stream.codec != Some(job.codec) || (stream.width, stream.height) != (width, height) {
-            info!(
-                stream = stream_id,
-                codec = job.codec.name(),
-                width,
-                height,
-                "stream started"
-            );
-            stream.codec = Some(job.codec);
-            stream.width = width;
-            stream.height = height;
-            self.streams_started += 1;
-        }
-        if stream.session.as_ref().map(Session::codec) != Some(job.codec) {
-            stream.session = Some(Session::new(job.codec, self.threads)?);
-        }
-        let session = stream.session.as_mut().expect("session just made");
-
-        let src = map_output(&job.src)?;
-        let mut own = Vec::new();
-        let dst = capture_memory(&mut self.buffers, &mut own, &job.dst)?;
-        tokio::task::block_in_place(|| session.decode(job, &src, dst))
-    }
-}
-
-/// A job's OUTPUT buffer, mapped read-only up to the end of its bitstream.
-fn map_output(src: &proto::Output) -> Result<MappedDmaBuf, dmabuf::DmaBufError> {
-    MappedDmaBuf::map(
-        src.fd.try_clone().map_err(dmabuf::DmaBufError::Map)?,
-        (src.offset as usize).saturating_add(src.bytes as usize),
-        false,
-    )
-}
-
-/// The memory of a job's CAPTURE buffer: the daemon's own mapping of a buffer it allocated
-/// (found by id), or else the buffer's planes mapped for this job, into `own`.
-fn capture_memory<'a>(
-    buffers: &'a mut HashMap<u32, MappedDmaBuf>,
-    own: &'a mut Vec<MappedDmaBuf>,
-    capture: &proto::Capture,
-) -> Result<&'a mut [MappedDmaBuf], dmabuf::DmaBufError> {
-    if capture.fds.len() == 1 && capture.buf != 0 {
-        if let Some(buf) = buffers.get_mut(&capture.buf) {
-            return Ok(std::slice::from_mut(buf));
-        }
-    }
-    *own = capture
-        .fds
-        .iter()
-        .zip(&capture.plane_size)
-        .map(|(fd, &size)| {
-            MappedDmaBuf::map(
-                fd.try_clone().map_err(dmabuf::DmaBufError::Map)?,
-                size as usize,
-                true,
-            )
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(own)
-}
-
-/// The CAPTURE allocator: chosen at start or, when nothing worked then, at a later allocation
-/// (a GPU driver may load after the daemon starts).
-struct Allocation {
-    kind: alloc::Kind,
-    drm_device: Option<PathBuf>,
-    found: Option<Allocator>,
-}
-
-impl Allocation {
-    fn get(&mut self, status: &status::Shared) -> Result<&Allocator, alloc::AllocError> {
-        if self.found.is_none() {
-            match Allocator::probe(self.kind, self.drm_device.as_deref()) {
-                Ok((a, skipped)) => {
-                    info!(
-                        allocator = a.name(),
-                        skipped = skipped.join("; "),
-                        "CAPTURE buffers from {}",
-                        a.describe()
-                    );
-                    if let Ok(mut st) = status.lock() {
-                        st.allocator = a.describe();
-                    }
-                    self.found = Some(a);
-                }
-                Err(e) => {
-                    if let Ok(mut st) = status.lock() {
-                        st.allocator = format!("none ({e})");
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        Ok(self.found.as_ref().expect("found above"))
     }
 }
 
@@ -688,12 +428,6 @@ async fn serve(
     notifications: upcall::Notifications,
     ctl: &mut Control,
 ) -> Result<Detach> {
-    let gone = |e: &anyhow::Error| {
-        // ENOENT: the family id is gone; EPERM: a reloaded module does not know this daemon.
-        e.downcast_ref::<upcall::UpcallError>()
-            .and_then(upcall::UpcallError::errno)
-            .is_some_and(|errno| errno == libc::ENOENT || errno == libc::EPERM)
-    };
     let mut job_ready = JobReady::spawn(notifications);
     loop {
         let drained = tokio::select! {
@@ -713,11 +447,11 @@ async fn serve(
         };
         match drained {
             Ok(()) => {}
-            Err(e) if gone(&e) => {
-                warn!("the kernel module went away ({e:#}); attaching again when it is back");
+            Err(e @ UpcallError::ModuleGone { .. }) => {
+                warn!("{e}; attaching again when it is back");
                 return Ok(Detach::ModuleGone);
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -740,12 +474,12 @@ async fn main() -> Result<()> {
         threads,
         ..Status::default()
     }));
-    let mut allocation = Allocation {
-        kind: settings.allocator,
-        drm_device: settings.drm_device.clone(),
-        found: None,
-    };
-    if let Err(e) = allocation.get(&shared) {
+    let mut allocation = Allocation::new(settings.allocator, settings.drm_device.clone());
+    let allocated = allocation.get().map(drop);
+    if let Ok(mut st) = shared.lock() {
+        st.allocator = allocation.describe();
+    }
+    if let Err(e) = allocated {
         // Not fatal: a GPU driver may come later (and a restart loop would help nobody).
         error!("no way to allocate CAPTURE buffers yet ({e}); trying again at each allocation");
     }
@@ -769,14 +503,8 @@ async fn main() -> Result<()> {
 
     let mut ctl = Control::new()?;
     let mut daemon = Daemon {
-        allocation,
-        threads,
-        buffers: HashMap::new(),
-        streams: HashMap::new(),
+        jobs: Jobs::new(allocation, threads),
         started: Instant::now(),
-        frames_decoded: 0,
-        decode_errors: 0,
-        streams_started: 0,
         status: shared.clone(),
     };
     while let Some((upcall, notifications)) = attach(&mut ctl, &shared, first.take()).await? {
@@ -785,8 +513,7 @@ async fn main() -> Result<()> {
         daemon.refresh_status();
         let outcome = serve(&mut daemon, &upcall, notifications, &mut ctl).await?;
         // The module's buffers and streams died with it (or die with this socket).
-        daemon.buffers.clear();
-        daemon.streams.clear();
+        daemon.jobs.detach();
         set_attached(&shared, false);
         if let Detach::Stop = outcome {
             break;

@@ -22,9 +22,10 @@ use crate::{
     dmabuf::MappedDmaBuf,
     ffmpeg::{Parser, PADDING},
     proto::{
-        Codec, FeedDone, Meta, StreamFormat, DONE_FLAG_FILLED, DONE_FLAG_FORMAT, DONE_FLAG_FULL,
-        DONE_FLAG_LAST, PIX_FMT_NV12, PIX_FMT_P010,
+        Codec, FeedDone, FeedJob, Meta, StreamFormat, DONE_FLAG_FILLED, DONE_FLAG_FORMAT,
+        DONE_FLAG_FULL, DONE_FLAG_LAST, PIX_FMT_NV12, PIX_FMT_P010,
     },
+    session::{Ran, Session},
 };
 
 /// CAPTURE buffers a stream needs: the decoder keeps its references in its own frames, so
@@ -47,6 +48,7 @@ const MAX_INPUT_BYTES: usize = 64 << 20;
 /// Pictures decoded ahead of the CAPTURE buffers that will take them.
 const LOOKAHEAD: usize = 2;
 
+/// The stateful node's session: the stream's bitstream in, its pictures out in display order.
 pub struct StatefulSession {
     codec: Codec,
     decoder: decoder::Video,
@@ -111,8 +113,11 @@ fn format_of(pic: &frame::Video) -> Option<StreamFormat> {
     })
 }
 
-impl StatefulSession {
-    pub fn new(codec: Codec, threads: usize) -> Result<StatefulSession, DecodeError> {
+impl Session for StatefulSession {
+    type Job = FeedJob;
+    const NODE: &'static str = "stateful";
+
+    fn new(codec: Codec, threads: usize) -> Result<StatefulSession, DecodeError> {
         Ok(StatefulSession {
             codec,
             decoder: ffmpeg_decoder(codec, threads)?,
@@ -128,20 +133,45 @@ impl StatefulSession {
         })
     }
 
-    fn parser(codec: Codec) -> Option<Parser> {
-        match codec {
-            Codec::H264 => Parser::new(codec::Id::H264),
-            _ => None,
-        }
+    fn codec(&self) -> Codec {
+        self.codec
     }
 
-    pub fn codec(&self) -> Codec {
-        self.codec
+    /// A feed job: see `feed`; a job with `announce` first forgets the format told.
+    fn run(
+        &mut self,
+        job: &FeedJob,
+        bitstream: Option<&[u8]>,
+        dst: Option<&mut [MappedDmaBuf]>,
+    ) -> Ran {
+        if job.announce {
+            self.forget_format();
+        }
+        let src = job
+            .src
+            .as_ref()
+            .zip(bitstream)
+            .map(|(s, bytes)| (bytes, s.timestamp, s.meta));
+        let dst = match (dst, &job.dst) {
+            (Some([mem]), Some(capture)) => Some((mem, Capture::of(capture))),
+            (None, _) => None,
+            // proto::Job::parse lets only one memory plane through
+            (Some(_), capture) => {
+                let pixfmt = capture.as_ref().map_or(0, |c| c.pixfmt);
+                return Ran::failed(DecodeError::BadPixfmt(pixfmt));
+            }
+        };
+        let (done, result) = self.feed(src, job.drain, dst);
+        Ran {
+            filled: done.flags & DONE_FLAG_FILLED != 0,
+            feed: Some(done),
+            result,
+        }
     }
 
     /// A seek: drop the waiting frames and pictures and the decoder's references (it keeps the
     /// parameter sets it has seen), and any half-parsed frame.
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         self.input.clear();
         self.in_decoder.clear();
         self.chunks.clear();
@@ -150,6 +180,15 @@ impl StatefulSession {
         self.parser = Self::parser(self.codec);
         self.draining = false;
         self.eos = false;
+    }
+}
+
+impl StatefulSession {
+    fn parser(codec: Codec) -> Option<Parser> {
+        match codec {
+            Codec::H264 => Parser::new(codec::Id::H264),
+            _ => None,
+        }
     }
 
     /// The node knows no format for the stream (a new stream, or the client stopped both

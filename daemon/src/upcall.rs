@@ -32,6 +32,13 @@ pub enum UpcallError {
     },
     #[error("netlink {op}: {detail}")]
     Netlink { op: &'static str, detail: String },
+    /// The family the daemon attached to is gone (ENOENT: the module was unloaded) or no
+    /// longer knows this daemon (EPERM: it was reloaded): attach again.
+    #[error("the kernel module went away ({op}: {errno})")]
+    ModuleGone {
+        op: &'static str,
+        errno: std::io::Error,
+    },
     #[error(transparent)]
     Parse(#[from] proto::ParseError),
 }
@@ -194,8 +201,14 @@ impl Upcall {
             .await
         {
             Ok(reply) => Ok(Some(Job::parse(&reply)?)),
-            Err(e) if e.errno() == Some(libc::EAGAIN) => Ok(None),
-            Err(e) => Err(e),
+            Err(e) => match e.errno() {
+                Some(libc::EAGAIN) => Ok(None),
+                Some(errno @ (libc::ENOENT | libc::EPERM)) => Err(UpcallError::ModuleGone {
+                    op: "job-get",
+                    errno: std::io::Error::from_raw_os_error(errno),
+                }),
+                _ => Err(e),
+            },
         }
     }
 

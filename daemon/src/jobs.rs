@@ -1,0 +1,565 @@
+//! The dispatcher: what each job the kernel hands out does. `Jobs::handle` runs one job and
+//! says what came of it as an `Outcome`; the daemon's loop (main.rs) turns every outcome, of
+//! every job kind, into its job-done, its journal lines and the status in one place.
+//!
+//! `Jobs` owns what lives across jobs: the CAPTURE buffers the daemon allocated (by buffer id),
+//! one session per stream (`session::Session`, one map per node), and the counters.
+
+#![forbid(unsafe_code)]
+
+use std::{
+    collections::HashMap,
+    os::fd::{AsFd, OwnedFd},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    alloc::{AllocError, Allocation},
+    decoder::{DecodeError, StatelessSession},
+    dmabuf::{DmaBufError, MappedDmaBuf},
+    proto::{self, AllocJob, Codec, FeedDone, Job, JobBody},
+    session::{Ran, Session, StreamJob},
+    stateful::StatefulSession,
+};
+
+/// What one stream did so far.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// "stateless" or "stateful".
+    pub node: &'static str,
+    pub codec: Option<Codec>,
+    /// The visible size: the OUTPUT format's (stateless), the pictures' (stateful).
+    pub width: u32,
+    pub height: u32,
+    pub frames: u64,
+    pub errors: u64,
+    pub started: Instant,
+    /// Time spent in its jobs.
+    pub busy: Duration,
+}
+
+impl Stats {
+    fn new(node: &'static str) -> Stats {
+        Stats {
+            node,
+            codec: None,
+            width: 0,
+            height: 0,
+            frames: 0,
+            errors: 0,
+            started: Instant::now(),
+            busy: Duration::ZERO,
+        }
+    }
+
+    /// Frames per second of wall time since the stream started.
+    pub fn fps(&self) -> f64 {
+        self.frames as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    /// Frames per second of time spent decoding.
+    pub fn decode_fps(&self) -> f64 {
+        self.frames as f64 / self.busy.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Counters over every stream since the daemon started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub frames_decoded: u64,
+    pub decode_errors: u64,
+    pub streams_started: u64,
+}
+
+struct Stream<S> {
+    session: Option<S>,
+    stats: Stats,
+}
+
+/// The job-done a job is answered with.
+#[derive(Debug)]
+pub struct Reply {
+    /// 0, or the positive errno the job failed with.
+    pub status: u32,
+    /// An alloc job's dmabuf (the kernel takes its own reference).
+    pub fd: Option<OwnedFd>,
+    /// A feed job's report.
+    pub feed: Option<FeedDone>,
+}
+
+/// What came of a job.
+#[derive(Debug)]
+pub enum Event {
+    /// A CAPTURE buffer was allocated, kept under the job's id.
+    Allocated(AllocJob),
+    NotAllocated(AllocJob, AllocError),
+    Released {
+        buf: u32,
+    },
+    /// The stream's file was closed; `None` if it never had a job.
+    Closed(Option<Stats>),
+    /// A seek on the stateful node; `false` if the stream had no session yet.
+    Flushed(bool),
+    /// A decode (stateless) or feed (stateful) job ran.
+    Ran {
+        node: &'static str,
+        codec: Codec,
+        sequence: u32,
+        /// The OUTPUT buffer's timestamp, if the job had one.
+        timestamp: Option<u64>,
+        /// The stream started with this job (or changed codec or size).
+        started: bool,
+        /// The stream's format, told to the kernel by this feed job.
+        format: Option<proto::StreamFormat>,
+        filled: bool,
+        result: Result<(), DecodeError>,
+        took: Duration,
+    },
+}
+
+/// One job's outcome: what to answer, and what to tell.
+#[derive(Debug)]
+pub struct Outcome {
+    pub id: u32,
+    pub stream: u32,
+    pub event: Event,
+    /// `None` for the job kinds the kernel wants no answer to (release, stream-close, flush).
+    pub reply: Option<Reply>,
+}
+
+pub struct Jobs {
+    allocation: Allocation,
+    threads: usize,
+    /// CAPTURE buffers this daemon allocated, mapped, by buffer id.
+    buffers: HashMap<u32, MappedDmaBuf>,
+    stateless: HashMap<u32, Stream<StatelessSession>>,
+    stateful: HashMap<u32, Stream<StatefulSession>>,
+    totals: Totals,
+}
+
+impl Jobs {
+    /// `threads`: decoder threads per stream.
+    pub fn new(allocation: Allocation, threads: usize) -> Jobs {
+        Jobs {
+            allocation,
+            threads,
+            buffers: HashMap::new(),
+            stateless: HashMap::new(),
+            stateful: HashMap::new(),
+            totals: Totals::default(),
+        }
+    }
+
+    /// Run one job. It blocks for as long as the job decodes.
+    pub fn handle(&mut self, job: Job) -> Outcome {
+        let (event, reply) = match job.body {
+            JobBody::Alloc(a) => self.alloc(job.id, a),
+            JobBody::Release { buf } => {
+                self.buffers.remove(&buf);
+                (Event::Released { buf }, None)
+            }
+            JobBody::StreamClose => {
+                let stats = match self.stateless.remove(&job.stream) {
+                    Some(s) => Some(s.stats),
+                    None => self.stateful.remove(&job.stream).map(|s| s.stats),
+                };
+                (Event::Closed(stats.filter(|s| s.codec.is_some())), None)
+            }
+            JobBody::Flush => {
+                let session = self
+                    .stateful
+                    .get_mut(&job.stream)
+                    .and_then(|s| s.session.as_mut());
+                let had = session.is_some();
+                session.map(Session::flush);
+                (Event::Flushed(had), None)
+            }
+            JobBody::Decode(d) => self.run(job.stream, &*d, |j| &mut j.stateless),
+            JobBody::Feed(f) => self.run(job.stream, &*f, |j| &mut j.stateful),
+        };
+        Outcome {
+            id: job.id,
+            stream: job.stream,
+            event,
+            reply,
+        }
+    }
+
+    /// The kernel took no job-done for this outcome (it gave up on the job): drop what the
+    /// job left here for it.
+    pub fn not_taken(&mut self, outcome: &Outcome) {
+        if let Event::Allocated(_) = outcome.event {
+            self.buffers.remove(&outcome.id);
+        }
+    }
+
+    /// The module went away: its buffers and streams with it.
+    pub fn detach(&mut self) {
+        self.buffers.clear();
+        self.stateless.clear();
+        self.stateful.clear();
+    }
+
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    /// CAPTURE buffers allocated and not released.
+    pub fn buffers(&self) -> usize {
+        self.buffers.len()
+    }
+
+    /// Every stream, by id.
+    pub fn streams(&self) -> impl Iterator<Item = (u32, &Stats)> {
+        let stateless = self.stateless.iter().map(|(&id, s)| (id, &s.stats));
+        let stateful = self.stateful.iter().map(|(&id, s)| (id, &s.stats));
+        stateless.chain(stateful)
+    }
+
+    pub fn allocation(&mut self) -> &mut Allocation {
+        &mut self.allocation
+    }
+
+    fn alloc(&mut self, id: u32, a: AllocJob) -> (Event, Option<Reply>) {
+        let allocated = self
+            .allocation
+            .get()
+            .and_then(|allocator| allocator.alloc(u64::from(a.size), a.bytesperline))
+            .and_then(|fd| {
+                map_allocated(fd, a.size as usize).map_err(|e| AllocError::Other {
+                    backend: "map",
+                    detail: e.to_string(),
+                })
+            });
+        match allocated {
+            Ok((buf, fd)) => {
+                self.buffers.insert(id, buf);
+                let reply = Reply {
+                    status: 0,
+                    fd: Some(fd),
+                    feed: None,
+                };
+                (Event::Allocated(a), Some(reply))
+            }
+            Err(e) => {
+                let reply = Reply {
+                    status: libc::ENOMEM as u32,
+                    fd: None,
+                    feed: None,
+                };
+                (Event::NotAllocated(a, e), Some(reply))
+            }
+        }
+    }
+
+    /// A stream's job, on the session of its node's kind (`streams` picks the node's map).
+    fn run<S: Session>(
+        &mut self,
+        stream_id: u32,
+        job: &S::Job,
+        streams: fn(&mut Jobs) -> &mut HashMap<u32, Stream<S>>,
+    ) -> (Event, Option<Reply>) {
+        let t0 = Instant::now();
+        let threads = self.threads;
+        let codec = job.codec();
+        // taken out of its map while it runs, so that the CAPTURE buffers can be lent
+        let mut stream = streams(self).remove(&stream_id).unwrap_or_else(|| Stream {
+            session: None,
+            stats: Stats::new(S::NODE),
+        });
+        // decode jobs carry the visible size; feed jobs learn it from the pictures
+        let size = job
+            .output()
+            .map(|o| (o.width, o.height))
+            .filter(|&(w, h)| w != 0 && h != 0);
+        let stats = &mut stream.stats;
+        let started = stats.codec != Some(codec)
+            || size.is_some_and(|size| size != (stats.width, stats.height));
+        if started {
+            stats.codec = Some(codec);
+            (stats.width, stats.height) = size.unwrap_or_default();
+            self.totals.streams_started += 1;
+        }
+        if stream.session.as_ref().map(S::codec) != Some(codec) {
+            stream.session = None;
+        }
+        let ran = match &mut stream.session {
+            Some(session) => run_on(session, &mut self.buffers, job),
+            None => match S::new(codec, threads) {
+                Ok(session) => run_on(stream.session.insert(session), &mut self.buffers, job),
+                Err(e) => Ran::failed(e),
+            },
+        };
+        let stats = &mut stream.stats;
+        let format = ran.feed.and_then(|f| f.format);
+        if let Some(f) = format {
+            (stats.width, stats.height) = (f.width, f.height);
+        }
+        if ran.filled {
+            stats.frames += 1;
+            self.totals.frames_decoded += 1;
+        }
+        let status = match &ran.result {
+            Ok(()) => 0,
+            Err(e) => {
+                stats.errors += 1;
+                self.totals.decode_errors += 1;
+                e.errno()
+            }
+        };
+        let took = t0.elapsed();
+        stats.busy += took;
+        streams(self).insert(stream_id, stream);
+        let event = Event::Ran {
+            node: S::NODE,
+            codec,
+            sequence: job.sequence(),
+            timestamp: job.output().map(|o| o.timestamp),
+            started,
+            format,
+            filled: ran.filled,
+            result: ran.result,
+            took,
+        };
+        let reply = Reply {
+            status,
+            fd: None,
+            feed: ran.feed,
+        };
+        (event, Some(reply))
+    }
+}
+
+/// A newly allocated buffer, mapped for the jobs that will fill it, and a file descriptor of it
+/// for the kernel.
+fn map_allocated(fd: OwnedFd, size: usize) -> Result<(MappedDmaBuf, OwnedFd), DmaBufError> {
+    let buf = MappedDmaBuf::map(fd, size, true)?;
+    let fd = buf.as_fd().try_clone_to_owned().map_err(DmaBufError::Map)?;
+    Ok((buf, fd))
+}
+
+/// Map a job's buffers and run it on `session`.
+fn run_on<S: Session>(
+    session: &mut S,
+    buffers: &mut HashMap<u32, MappedDmaBuf>,
+    job: &S::Job,
+) -> Ran {
+    let mut own = Vec::new();
+    let dst = match job.capture().map(|c| capture_memory(buffers, &mut own, c)) {
+        None => None,
+        Some(Ok(mem)) => Some(mem),
+        Some(Err(e)) => return Ran::failed(e.into()),
+    };
+    match job.output() {
+        Some(src) if src.bytes > 0 => {
+            let mapped = match map_output(src) {
+                Ok(m) => m,
+                Err(e) => return Ran::failed(e.into()),
+            };
+            mapped
+                .read(|bytes| match bitstream(src, bytes) {
+                    Ok(coded) => session.run(job, Some(coded), dst),
+                    Err(e) => Ran::failed(e),
+                })
+                .unwrap_or_else(|e| Ran::failed(e.into()))
+        }
+        // an empty OUTPUT buffer: nothing to map
+        Some(_) => session.run(job, Some(&[]), dst),
+        None => session.run(job, None, dst),
+    }
+}
+
+/// A job's OUTPUT buffer, mapped read-only up to the end of its bitstream.
+fn map_output(src: &proto::Output) -> Result<MappedDmaBuf, DmaBufError> {
+    MappedDmaBuf::map(
+        src.fd.try_clone().map_err(DmaBufError::Map)?,
+        (src.offset as usize).saturating_add(src.bytes as usize),
+        false,
+    )
+}
+
+/// The job's bitstream within its mapped OUTPUT buffer.
+fn bitstream<'a>(src: &proto::Output, bytes: &'a [u8]) -> Result<&'a [u8], DecodeError> {
+    let start = src.offset as usize;
+    start
+        .checked_add(src.bytes as usize)
+        .and_then(|end| bytes.get(start..end))
+        .ok_or(DecodeError::BadRange {
+            offset: src.offset,
+            len: src.bytes,
+            size: bytes.len(),
+        })
+}
+
+/// The memory of a job's CAPTURE buffer: the daemon's own mapping of a buffer it allocated
+/// (found by id), or else the buffer's planes mapped for this job, into `own`.
+fn capture_memory<'a>(
+    buffers: &'a mut HashMap<u32, MappedDmaBuf>,
+    own: &'a mut Vec<MappedDmaBuf>,
+    capture: &proto::Capture,
+) -> Result<&'a mut [MappedDmaBuf], DmaBufError> {
+    if capture.fds.len() == 1 && capture.buf != 0 {
+        if let Some(buf) = buffers.get_mut(&capture.buf) {
+            return Ok(std::slice::from_mut(buf));
+        }
+    }
+    *own = capture
+        .fds
+        .iter()
+        .zip(&capture.plane_size)
+        .map(|(fd, &size)| {
+            MappedDmaBuf::map(
+                fd.try_clone().map_err(DmaBufError::Map)?,
+                size as usize,
+                true,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{alloc::Kind, proto::Output};
+
+    /// A file that maps like a dmabuf but refuses DMA_BUF_IOCTL_SYNC (a regular file).
+    fn not_a_dmabuf(len: u64) -> OwnedFd {
+        let file = tempfile_in_tmp();
+        file.set_len(len).unwrap();
+        file.into()
+    }
+
+    fn tempfile_in_tmp() -> std::fs::File {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "daedalus-jobs-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
+
+    fn jobs() -> Jobs {
+        Jobs::new(Allocation::new(Kind::Auto, None), 1)
+    }
+
+    fn feed(stream: u32, id: u32, codec: Codec, src: Option<Output>) -> Job {
+        Job {
+            id,
+            stream,
+            body: JobBody::Feed(Box::new(proto::FeedJob {
+                codec,
+                sequence: id,
+                drain: false,
+                announce: false,
+                src,
+                dst: None,
+            })),
+        }
+    }
+
+    /// A job whose buffer cannot be read fails with EIO, is counted once, and its stream lives
+    /// on; a stream-close then reports it and forgets it.
+    #[test]
+    fn a_failed_job_is_answered_counted_and_its_stream_closes() {
+        ffmpeg_next::init().unwrap();
+        let mut jobs = jobs();
+        let src = Output {
+            fd: not_a_dmabuf(4096),
+            offset: 16,
+            bytes: 100,
+            timestamp: 7,
+            width: 0,
+            height: 0,
+            meta: proto::Meta::default(),
+        };
+        let out = jobs.handle(feed(3, 1, Codec::Vp9, Some(src)));
+        let reply = out.reply.as_ref().expect("a feed job is answered");
+        assert_eq!(reply.status, libc::EIO as u32);
+        assert!(reply.fd.is_none());
+        match &out.event {
+            Event::Ran {
+                node,
+                started,
+                filled,
+                result,
+                timestamp,
+                ..
+            } => {
+                assert_eq!(*node, "stateful");
+                assert!(*started && !*filled && result.is_err());
+                assert_eq!(*timestamp, Some(7));
+            }
+            other => panic!("{other:?}"),
+        }
+        // a job with no buffers goes through the same session
+        let out = jobs.handle(feed(3, 2, Codec::Vp9, None));
+        assert_eq!(out.reply.unwrap().status, 0);
+        assert!(matches!(out.event, Event::Ran { started: false, .. }));
+        let totals = jobs.totals();
+        assert_eq!((totals.decode_errors, totals.streams_started), (1, 1));
+        assert_eq!(jobs.streams().count(), 1);
+
+        let close = Job {
+            id: 3,
+            stream: 3,
+            body: JobBody::StreamClose,
+        };
+        let out = jobs.handle(close);
+        assert!(out.reply.is_none());
+        match out.event {
+            Event::Closed(Some(stats)) => assert_eq!((stats.errors, stats.frames), (1, 0)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(jobs.streams().count(), 0);
+    }
+
+    /// A bitstream range beyond the buffer is the job's error, not the daemon's panic.
+    #[test]
+    fn a_range_outside_the_buffer_is_refused() {
+        let src = Output {
+            fd: not_a_dmabuf(64),
+            offset: 60,
+            bytes: 8,
+            timestamp: 0,
+            width: 0,
+            height: 0,
+            meta: proto::Meta::default(),
+        };
+        let e = bitstream(&src, &[0; 64]).unwrap_err();
+        assert!(matches!(e, DecodeError::BadRange { size: 64, .. }), "{e}");
+        let src = Output {
+            offset: u32::MAX,
+            bytes: u32::MAX,
+            ..src
+        };
+        assert!(bitstream(&src, &[0; 64]).is_err());
+    }
+
+    /// Release, flush and close of unknown streams and buffers: no answer, no panic.
+    #[test]
+    fn unknown_buffers_and_streams_are_no_error() {
+        let mut jobs = jobs();
+        for body in [
+            JobBody::Release { buf: 9 },
+            JobBody::Flush,
+            JobBody::StreamClose,
+        ] {
+            let out = jobs.handle(Job {
+                id: 1,
+                stream: 5,
+                body,
+            });
+            assert!(out.reply.is_none(), "{:?}", out.event);
+        }
+    }
+}
