@@ -250,14 +250,21 @@ void daedalus_sf_release(struct daedalus_ctx *ctx)
 	mutex_destroy(&daedalus_sf_of(ctx)->poll_lock);
 }
 
-/* v4l2_m2m_fop_poll(), under the poll lock (see daedalus_sf_end()) */
+/*
+ * v4l2_m2m_poll() under the poll lock (see daedalus_sf_end()), and under no other: not the
+ * queue lock v4l2_m2m_fop_poll() takes. That one is held by REQBUFS and CREATE_BUFS while the
+ * daemon allocates the buffers: a poll waiting for it while holding the poll lock would stop
+ * the daemon's answer to the job before (daedalus_sf_end() takes the poll lock), and so the
+ * allocation, until its timeout.
+ */
 __poll_t daedalus_sf_poll(struct file *file, struct poll_table_struct *wait)
 {
-	struct daedalus_sf_ctx *sf = daedalus_sf_of(daedalus_file_to_ctx(file));
+	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
+	struct daedalus_sf_ctx *sf = daedalus_sf_of(ctx);
 	__poll_t ret;
 
 	mutex_lock(&sf->poll_lock);
-	ret = v4l2_m2m_fop_poll(file, wait);
+	ret = v4l2_m2m_poll(file, ctx->fh.m2m_ctx, wait);
 	mutex_unlock(&sf->poll_lock);
 	return ret;
 }

@@ -107,6 +107,11 @@ step "zero-copy: frames reach GStreamer's v4l2vp9dec as the daemon's dmabufs (VI
 GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
 	"$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" "$DAEMON_PID" v4l2vp9dec
 
+step "no buffer allocation waited out its timeout (GStreamer polls while it grows its pool)"
+if dmesg | grep "daemon did not allocate a buffer"; then
+	fail "an allocation timed out with the daemon attached"
+fi
+
 # v4l2-compliance streams the H.264 clip in chunks of the OUTPUT buffer size (so frames and NAL
 # units are cut anywhere), through source change, decoding and drain, in six modes, and checks
 # that each picture comes back with its OUTPUT buffer's timestamp, timecode and frame flags
