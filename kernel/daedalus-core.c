@@ -21,8 +21,26 @@ module_param_named(debug, daedalus_debug, uint, 0644);
 MODULE_PARM_DESC(debug, "debug messages: bit 0 jobs, bit 1 buffers, bit 2 formats");
 
 unsigned int daedalus_timeout_ms = 5000;
-module_param_named(timeout_ms, daedalus_timeout_ms, uint, 0644);
-MODULE_PARM_DESC(timeout_ms, "time the daemon has to answer a job before it fails (ms)");
+
+/* 0 would turn the watchdog off, and a client whose daemon never answers would hang */
+static int daedalus_timeout_set(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, DAEDALUS_TIMEOUT_MIN_MS, DAEDALUS_TIMEOUT_MAX_MS);
+}
+
+static const struct kernel_param_ops daedalus_timeout_ops = {
+	.set	= daedalus_timeout_set,
+	.get	= param_get_uint,
+};
+
+module_param_cb(timeout_ms, &daedalus_timeout_ops, &daedalus_timeout_ms, 0644);
+MODULE_PARM_DESC(timeout_ms,
+		 "time the daemon has to answer a job before it fails (ms, 100 to 600000)");
+
+unsigned int daedalus_max_streams = 32;
+module_param_named(max_streams, daedalus_max_streams, uint, 0644);
+MODULE_PARM_DESC(max_streams,
+		 "streams with buffers at most, every user's on both nodes together (0: no limit)");
 
 static unsigned int daedalus_stateful_nr = 10;
 module_param_named(stateful_nr, daedalus_stateful_nr, uint, 0444);
@@ -170,11 +188,14 @@ static int daedalus_release(struct file *file)
 
 	/*
 	 * Waits for a running job to end (the daemon answers or the watchdog fires), before the
-	 * file handle goes: the end of a job may queue an event on it.
+	 * file handle goes: the end of a job may queue an event on it. Under the context's queue
+	 * lock only: this was the file's last reference, and other users' ioctls (under the node's
+	 * lock) must not wait for this stream's daemon.
 	 */
-	mutex_lock(&node->lock);
+	mutex_lock(&ctx->vb_mutex);
 	v4l2_m2m_ctx_release(ctx->fh.m2m_ctx);
-	mutex_unlock(&node->lock);
+	daedalus_uncount_stream(ctx);
+	mutex_unlock(&ctx->vb_mutex);
 	/* a job ended by its watchdog: let the watchdog return before the context goes */
 	cancel_delayed_work_sync(&ctx->decode.job.watchdog);
 	daedalus_fh_del(&ctx->fh, file);

@@ -14,7 +14,8 @@
 
 #include "daedalus-v4l2.h"
 
-static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb)
+static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb,
+				struct daedalus_fds *fds)
 {
 	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
 	struct daedalus_decode_job *dj = &ctx->decode;
@@ -38,10 +39,10 @@ static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb)
 		off += dj->ctrl_size[i];
 	}
 	daedalus_get_decoded(ctx, &decoded);
-	err = daedalus_put_output(skb, src, &ctx->coded_fmt.fmt.pix_mp, NULL, 0);
+	err = daedalus_put_output(skb, fds, src, &ctx->coded_fmt.fmt.pix_mp, NULL, 0);
 	if (err)
 		return err;
-	return daedalus_put_capture(skb, &decoded, &dj->dst->vb2_buf);
+	return daedalus_put_capture(skb, fds, &decoded, &dj->dst->vb2_buf);
 }
 
 static void daedalus_decode_end(struct daedalus_job *job, int status, struct genl_info *info)

@@ -47,7 +47,8 @@ struct daedalus_mem_buf {
 	u32 bytesperline;
 };
 
-static int daedalus_alloc_fill(struct daedalus_job *job, struct sk_buff *skb)
+static int daedalus_alloc_fill(struct daedalus_job *job, struct sk_buff *skb,
+			       struct daedalus_fds *fds)
 {
 	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
 	struct nlattr *nest = nla_nest_start(skb, DAEDALUS_A_JOB_CAPTURE);
@@ -156,7 +157,8 @@ static void daedalus_release_end(struct daedalus_job *job, int status, struct ge
 	kfree(container_of(job, struct daedalus_mem_buf, job));
 }
 
-static int daedalus_release_fill(struct daedalus_job *job, struct sk_buff *skb)
+static int daedalus_release_fill(struct daedalus_job *job, struct sk_buff *skb,
+				 struct daedalus_fds *fds)
 {
 	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
 	struct nlattr *nest = nla_nest_start(skb, DAEDALUS_A_JOB_CAPTURE);
@@ -257,16 +259,17 @@ static u32 daedalus_buf_id(struct vb2_buffer *vb, unsigned int plane)
 }
 
 /*
- * Install a buffer plane's dmabuf into the daemon and put its fd in @attr of @skb, the job-get
- * reply being built (in the daemon's context). On success the daemon owns the new fd.
+ * Put the fd a buffer plane's dmabuf will have in the daemon in @attr of @skb, the job-get reply
+ * being built (in the daemon's context); the fd is reserved in @fds, and installed with the
+ * others once the reply is complete.
  */
-static int daedalus_fill_plane_fd(struct sk_buff *skb, int attr, struct vb2_buffer *vb,
-				  unsigned int plane)
+static int daedalus_fill_plane_fd(struct sk_buff *skb, struct daedalus_fds *fds, int attr,
+				  struct vb2_buffer *vb, unsigned int plane)
 {
 	const struct vb2_mem_ops *ops = vb->vb2_queue->mem_ops;
 	void *priv = vb->planes[plane].mem_priv;
 	struct dma_buf *dbuf;
-	int fd, err;
+	int fd;
 
 	if (vb->memory == VB2_MEMORY_DMABUF) {
 		dbuf = vb->planes[plane].dbuf;
@@ -280,28 +283,24 @@ static int daedalus_fill_plane_fd(struct sk_buff *skb, int attr, struct vb2_buff
 		if (IS_ERR_OR_NULL(dbuf))
 			return dbuf ? PTR_ERR(dbuf) : -EINVAL;
 	}
-	fd = dma_buf_fd(dbuf, O_CLOEXEC);
-	if (fd < 0) {
-		dma_buf_put(dbuf);
+	fd = daedalus_fds_add(fds, dbuf);
+	if (fd < 0)
 		return fd;
-	}
-	err = nla_put_s32(skb, attr, fd);
-	if (err)
-		close_fd(fd);
-	return err;
+	return nla_put_s32(skb, attr, fd);
 }
 
 /**
  * daedalus_put_output - the output nest of a job: its OUTPUT buffer
  * @skb:	the job-get reply being built (in the daemon's context)
- * @src:	the buffer; its dmabuf is installed into the daemon
+ * @fds:	its fds: the buffer's dmabuf is added
+ * @src:	the buffer
  * @coded:	decode jobs: the OUTPUT format, whose size goes along; NULL for none
  * @meta:	feed jobs: what the daemon returns with the picture; NULL for none
  * @meta_len:	its length
  *
  * Return: 0 or a negative errno.
  */
-int daedalus_put_output(struct sk_buff *skb, struct vb2_buffer *src,
+int daedalus_put_output(struct sk_buff *skb, struct daedalus_fds *fds, struct vb2_buffer *src,
 			const struct v4l2_pix_format_mplane *coded, const void *meta,
 			int meta_len)
 {
@@ -322,7 +321,7 @@ int daedalus_put_output(struct sk_buff *skb, struct vb2_buffer *src,
 		return -EMSGSIZE;
 	if (meta && nla_put(skb, DAEDALUS_A_OUTPUT_META, meta_len, meta))
 		return -EMSGSIZE;
-	err = daedalus_fill_plane_fd(skb, DAEDALUS_A_OUTPUT_FD, src, 0);
+	err = daedalus_fill_plane_fd(skb, fds, DAEDALUS_A_OUTPUT_FD, src, 0);
 	if (err)
 		return err;
 	nla_nest_end(skb, nest);
@@ -332,13 +331,14 @@ int daedalus_put_output(struct sk_buff *skb, struct vb2_buffer *src,
 /**
  * daedalus_put_capture - the capture nest of a job: the CAPTURE buffer it fills
  * @skb:	the job-get reply being built (in the daemon's context)
+ * @fds:	its fds: the dmabuf of each of the buffer's planes is added
  * @pix:	the CAPTURE format the job writes
- * @dst:	the buffer; the dmabuf of each of its planes is installed into the daemon
+ * @dst:	the buffer
  *
  * Return: 0 or a negative errno.
  */
-int daedalus_put_capture(struct sk_buff *skb, const struct v4l2_pix_format_mplane *pix,
-			 struct vb2_buffer *dst)
+int daedalus_put_capture(struct sk_buff *skb, struct daedalus_fds *fds,
+			 const struct v4l2_pix_format_mplane *pix, struct vb2_buffer *dst)
 {
 	struct nlattr *nest;
 	unsigned int i;
@@ -356,7 +356,7 @@ int daedalus_put_capture(struct sk_buff *skb, const struct v4l2_pix_format_mplan
 		    nla_put_u32(skb, DAEDALUS_A_CAPTURE_PLANE_SIZE, vb2_plane_size(dst, i)))
 			return -EMSGSIZE;
 	for (i = 0; i < pix->num_planes; i++) {
-		err = daedalus_fill_plane_fd(skb, DAEDALUS_A_CAPTURE_FD, dst, i);
+		err = daedalus_fill_plane_fd(skb, fds, DAEDALUS_A_CAPTURE_FD, dst, i);
 		if (err)
 			return err;
 	}

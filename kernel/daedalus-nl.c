@@ -13,6 +13,9 @@
  * This file knows nothing of V4L2: job kinds fill their own attributes and end themselves
  * through struct daedalus_job_ops.
  */
+#include <linux/dma-buf.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
 #include <linux/netlink.h>
 #include <linux/notifier.h>
 #include <net/genetlink.h>
@@ -305,10 +308,84 @@ int daedalus_nl_attach_doit(struct sk_buff *skb, struct genl_info *info)
 	return err;
 }
 
+/* Take the in-flight job @id off its list to end it; NULL if it is not in flight (any more). */
+static struct daedalus_job *daedalus_take_inflight(u32 id)
+{
+	struct daedalus_job *job, *found = NULL;
+
+	mutex_lock(&upcall.lock);
+	list_for_each_entry(job, &upcall.inflight, node) {
+		if (job->id == id) {
+			found = job;
+			list_del_init(&job->node);
+			break;
+		}
+	}
+	mutex_unlock(&upcall.lock);
+	return found;
+}
+
+/**
+ * daedalus_fds_add - reserve the daemon's fd for a dmabuf a job-get reply names
+ * @fds:	the reply's fds
+ * @dbuf:	the dmabuf, with a reference that this takes over (dropped on failure)
+ *
+ * Return: the fd it will have in the daemon, or a negative errno.
+ */
+int daedalus_fds_add(struct daedalus_fds *fds, struct dma_buf *dbuf)
+{
+	int fd;
+
+	if (WARN_ON_ONCE(fds->n == ARRAY_SIZE(fds->fd))) {
+		dma_buf_put(dbuf);
+		return -EINVAL;
+	}
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		dma_buf_put(dbuf);
+		return fd;
+	}
+	fds->fd[fds->n] = fd;
+	fds->dbuf[fds->n++] = dbuf;
+	return fd;
+}
+
+/* The reply is complete: its fds become the daemon's (each takes its dmabuf reference). */
+static void daedalus_fds_install(struct daedalus_fds *fds)
+{
+	unsigned int i;
+
+	for (i = 0; i < fds->n; i++)
+		fd_install(fds->fd[i], fds->dbuf[i]->file);
+}
+
+/* The reply was never complete: give the fds back, unused. */
+static void daedalus_fds_release(struct daedalus_fds *fds)
+{
+	unsigned int i;
+
+	for (i = 0; i < fds->n; i++) {
+		put_unused_fd(fds->fd[i]);
+		dma_buf_put(fds->dbuf[i]);
+	}
+}
+
+/* The installed fds of a reply the daemon never got: nobody else knows their numbers. */
+static void daedalus_fds_close(struct daedalus_fds *fds)
+{
+	unsigned int i;
+
+	for (i = 0; i < fds->n; i++)
+		close_fd(fds->fd[i]);
+}
+
 int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	struct daedalus_fds fds = {};
 	struct daedalus_job *job;
 	struct sk_buff *msg;
+	bool oneway;
+	u32 id;
 	void *hdr;
 	int err;
 
@@ -344,20 +421,35 @@ int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u32(msg, DAEDALUS_A_JOB_STREAM, job->stream))
 		goto fail_free;
 	if (job->ops->fill) {
-		err = job->ops->fill(job, msg);
+		err = job->ops->fill(job, msg, &fds);
 		if (err)
 			goto fail_free;
 	}
 	genlmsg_end(msg, hdr);
 	dd_pr_dbg(DAEDALUS_DBG_JOB, "job %u (kind %u, stream %u) taken\n", job->id,
 		  job->kind, job->stream);
+	id = job->id;
+	oneway = job->oneway;
 	mutex_unlock(&upcall.lock);
 
-	if (job->oneway)
+	daedalus_fds_install(&fds);
+	/* from here on, only a one-way job is still ours (any other may end any time) */
+	if (oneway)
 		job->ops->end(job, 0, NULL);
-	return genlmsg_reply(msg, info);
+	err = genlmsg_reply(msg, info);
+	if (err) {
+		/* not delivered (the daemon's socket is full): its fds, and the job, end here */
+		daedalus_fds_close(&fds);
+		pr_err_ratelimited(DAEDALUS_NAME ": job %u could not be sent to the daemon: %d\n",
+				   id, err);
+		job = daedalus_take_inflight(id);
+		if (job)
+			daedalus_job_end(job, err, NULL);
+	}
+	return err;
 
 fail_free:
+	daedalus_fds_release(&fds);
 	nlmsg_free(msg);
 fail:
 	if (!job->oneway)
@@ -370,23 +462,6 @@ fail:
 	else
 		daedalus_job_end(job, err, NULL);
 	return err;
-}
-
-/* Take the in-flight job @id off its list to end it; NULL if it is not in flight (any more). */
-static struct daedalus_job *daedalus_take_inflight(u32 id)
-{
-	struct daedalus_job *job, *found = NULL;
-
-	mutex_lock(&upcall.lock);
-	list_for_each_entry(job, &upcall.inflight, node) {
-		if (job->id == id) {
-			found = job;
-			list_del_init(&job->node);
-			break;
-		}
-	}
-	mutex_unlock(&upcall.lock);
-	return found;
 }
 
 int daedalus_nl_job_done_doit(struct sk_buff *skb, struct genl_info *info)
@@ -428,10 +503,27 @@ static struct notifier_block daedalus_netlink_notifier = {
 	.notifier_call = daedalus_netlink_event,
 };
 
+/*
+ * The family's multicast groups as generated, but joinable with CAP_NET_ADMIN only: job-ready
+ * tells when every user's streams decode. (ynl-gen of the pinned kernel has no way to say so
+ * in the spec.) Set before the family is registered, while it is still writable.
+ */
+static const struct genl_multicast_group daedalus_nl_admin_mcgrps[] = {
+	[DAEDALUS_NLGRP_JOBS] = {
+		.name	= DAEDALUS_MCGRP_JOBS,
+		.flags	= GENL_MCAST_CAP_NET_ADMIN,
+	},
+};
+
 int daedalus_nl_init(void)
 {
 	int err;
 
+	if (WARN_ON(daedalus_nl_family.n_mcgrps != ARRAY_SIZE(daedalus_nl_admin_mcgrps) ||
+		    strcmp(daedalus_nl_family.mcgrps[DAEDALUS_NLGRP_JOBS].name,
+			   DAEDALUS_MCGRP_JOBS)))
+		return -EINVAL;
+	daedalus_nl_family.mcgrps = daedalus_nl_admin_mcgrps;
 	err = netlink_register_notifier(&daedalus_netlink_notifier);
 	if (err)
 		return err;

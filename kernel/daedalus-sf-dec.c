@@ -95,7 +95,8 @@ static int daedalus_sf_job_ready(void *priv)
 	return ready;
 }
 
-static int daedalus_sf_fill(struct daedalus_job *job, struct sk_buff *skb)
+static int daedalus_sf_fill(struct daedalus_job *job, struct sk_buff *skb,
+			    struct daedalus_fds *fds)
 {
 	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
 	struct daedalus_decode_job *dj = &ctx->decode;
@@ -110,12 +111,13 @@ static int daedalus_sf_fill(struct daedalus_job *job, struct sk_buff *skb)
 	if (dj->src) {
 		struct daedalus_sf_meta meta = daedalus_sf_meta_of(dj->src);
 
-		err = daedalus_put_output(skb, &dj->src->vb2_buf, NULL, &meta, sizeof(meta));
+		err = daedalus_put_output(skb, fds, &dj->src->vb2_buf, NULL, &meta,
+					  sizeof(meta));
 		if (err)
 			return err;
 	}
 	if (dj->dst)
-		return daedalus_put_capture(skb, &daedalus_sf_of(ctx)->job_fmt,
+		return daedalus_put_capture(skb, fds, &daedalus_sf_of(ctx)->job_fmt,
 					    &dj->dst->vb2_buf);
 	return 0;
 }
@@ -156,6 +158,27 @@ static void daedalus_sf_new_format(struct daedalus_sf_ctx *sf, struct genl_info 
 			   old.width != pix->width || old.height != pix->height;
 }
 
+/*
+ * Whether the daemon's answer contradicts the job it answers: a picture, or the last buffer,
+ * for a job that carried no CAPTURE buffer; a picture together with a new format (which must
+ * be set up before any picture of it). The kernel believes no answer it cannot check: the
+ * daemon decodes what web pages send, and may be confused or compromised. Such a job fails.
+ */
+static bool daedalus_sf_contradicts(struct daedalus_ctx *ctx, u32 flags)
+{
+	const char *why = NULL;
+
+	if ((flags & (DAEDALUS_DONE_FLAGS_FILLED | DAEDALUS_DONE_FLAGS_LAST)) && !ctx->decode.dst)
+		why = "a picture or the last buffer, and the job had no CAPTURE buffer";
+	else if ((flags & DAEDALUS_DONE_FLAGS_FILLED) && (flags & DAEDALUS_DONE_FLAGS_FORMAT))
+		why = "a picture together with a new format";
+	if (why)
+		dev_warn_ratelimited(daedalus_ctx_dev(ctx),
+				     "stream %u job %u: the daemon's answer contradicts the job (%s): failing it\n",
+				     ctx->stream, ctx->decode.sequence, why);
+	return why;
+}
+
 static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_info *info)
 {
 	static const struct v4l2_event source_change = {
@@ -169,12 +192,16 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 	struct v4l2_m2m_ctx *m2m_ctx = ctx->fh.m2m_ctx;
 	struct vb2_v4l2_buffer *src = dj->src, *dst = dj->dst;
 	u32 flags = status ? 0 : daedalus_sf_attr(info, DAEDALUS_A_DONE_FLAGS, 0);
-	bool drained = false, filled = flags & DAEDALUS_DONE_FLAGS_FILLED;
-	bool last = flags & DAEDALUS_DONE_FLAGS_LAST;
-	bool dst_done;
+	bool drained = false, filled, last, dst_done;
 	u32 in_sequence = 0, out_sequence = 0, min_buffers;
 	u64 timestamp = 0;
 
+	if (flags && daedalus_sf_contradicts(ctx, flags)) {
+		status = -EPROTO;
+		flags = 0;
+	}
+	filled = flags & DAEDALUS_DONE_FLAGS_FILLED;
+	last = flags & DAEDALUS_DONE_FLAGS_LAST;
 	if (status)
 		dev_warn_ratelimited(daedalus_ctx_dev(ctx),
 				     "stream %u job %u: %s: %pe\n", ctx->stream, dj->sequence,

@@ -27,6 +27,9 @@
 
 extern unsigned int daedalus_debug;
 extern unsigned int daedalus_timeout_ms;
+extern unsigned int daedalus_max_streams;
+#define DAEDALUS_TIMEOUT_MIN_MS	100
+#define DAEDALUS_TIMEOUT_MAX_MS	600000
 
 /*
  * DOC: debug module parameter
@@ -123,20 +126,42 @@ extern const struct daedalus_coded_fmt daedalus_h264_sf_fmt;
 extern const struct daedalus_coded_fmt daedalus_av1_sf_fmt;
 
 struct daedalus_job;
+struct dma_buf;
 struct genl_info;
 struct sk_buff;
 
+/* A job's buffers: its OUTPUT buffer and the planes of its CAPTURE buffer. */
+#define DAEDALUS_MAX_JOB_FDS	(1 + DAEDALUS_MAX_PLANES)
+
+/**
+ * struct daedalus_fds - the dmabuf fds of a job-get reply being built
+ * @n:		how many
+ * @fd:		fds reserved in the daemon (get_unused_fd_flags()), not installed yet
+ * @dbuf:	the dmabuf each will be; the reference is the fd's once installed
+ *
+ * The reply names the fds as it is built; they become the daemon's only once it is complete,
+ * so that a reply that fails midway, or is not delivered, leaves nothing in the daemon.
+ */
+struct daedalus_fds {
+	unsigned int n;
+	int fd[DAEDALUS_MAX_JOB_FDS];
+	struct dma_buf *dbuf[DAEDALUS_MAX_JOB_FDS];
+};
+
+int daedalus_fds_add(struct daedalus_fds *fds, struct dma_buf *dbuf);
+
 /**
  * struct daedalus_job_ops - what a kind of job does at the kernel's end
- * @fill:	add the job's attributes to the job-get reply, in the daemon's context (this is
- *		where dmabuf fds are installed into the daemon); optional
+ * @fill:	add the job's attributes to the job-get reply, in the daemon's context; the
+ *		dmabufs it names go in @fds (daedalus_fds_add()), and are installed into the
+ *		daemon once the reply is complete; optional
  * @end:	the job ended with @status (0 or a negative errno). @info is the daemon's job-done
  *		request when the daemon completed it, NULL when it failed otherwise (watchdog,
  *		daemon gone, no daemon). Called exactly once per queued job, in process context,
  *		with no lock held.
  */
 struct daedalus_job_ops {
-	int (*fill)(struct daedalus_job *job, struct sk_buff *skb);
+	int (*fill)(struct daedalus_job *job, struct sk_buff *skb, struct daedalus_fds *fds);
 	void (*end)(struct daedalus_job *job, int status, struct genl_info *info);
 };
 
@@ -227,7 +252,7 @@ struct daedalus_node {
 	struct video_device vfd;
 	struct media_device mdev;
 	struct v4l2_m2m_dev *m2m_dev;
-	struct mutex lock;	/* the node's open/release and ioctls */
+	struct mutex lock;	/* the node's open and ioctls (vfd.lock); not its files' release */
 };
 
 /**
@@ -273,6 +298,7 @@ struct daedalus_decode_job {
  * @stream:	stream id on the wire
  * @decode:	the job (owned by the m2m scheduler between device_run and its end)
  * @next_sequence: number of the next job (reset at OUTPUT STREAMON)
+ * @counted:	the context has set up buffers: it is one of the max_streams streams
  *
  * A node's desc->ctx_size says what follows (the stateful node's stream state).
  */
@@ -289,6 +315,7 @@ struct daedalus_ctx {
 	u32 stream;
 	struct daedalus_decode_job decode;
 	u32 next_sequence;
+	bool counted;		/* under vb_mutex */
 };
 
 static inline struct daedalus_ctx *daedalus_file_to_ctx(struct file *file)
@@ -338,6 +365,7 @@ int daedalus_buf_out_validate(struct vb2_buffer *vb);
 int daedalus_buf_prepare(struct vb2_buffer *vb);
 void daedalus_buf_queue(struct vb2_buffer *vb);
 void daedalus_return_all(struct vb2_queue *vq, enum vb2_buffer_state state);
+void daedalus_uncount_stream(struct daedalus_ctx *ctx);
 
 /* daedalus-sf-video.c: the stateful node's formats, ioctls and queues */
 extern const struct v4l2_ioctl_ops daedalus_sf_ioctl_ops;
@@ -348,11 +376,11 @@ __poll_t daedalus_sf_poll(struct file *file, struct poll_table_struct *wait);
 
 /* daedalus-mem.c */
 extern const struct vb2_mem_ops daedalus_capture_memops;
-int daedalus_put_output(struct sk_buff *skb, struct vb2_buffer *src,
+int daedalus_put_output(struct sk_buff *skb, struct daedalus_fds *fds, struct vb2_buffer *src,
 			const struct v4l2_pix_format_mplane *coded, const void *meta,
 			int meta_len);
-int daedalus_put_capture(struct sk_buff *skb, const struct v4l2_pix_format_mplane *pix,
-			 struct vb2_buffer *dst);
+int daedalus_put_capture(struct sk_buff *skb, struct daedalus_fds *fds,
+			 const struct v4l2_pix_format_mplane *pix, struct vb2_buffer *dst);
 
 /* daedalus-nl.c */
 int daedalus_nl_init(void);

@@ -462,6 +462,56 @@ void daedalus_set_default_formats(struct daedalus_ctx *ctx)
 	daedalus_reset_decoded(ctx, daedalus_cur_bit_depth(ctx, ctx->coded_desc));
 }
 
+/* contexts that have set up buffers, on both nodes: what max_streams bounds */
+static atomic_t daedalus_streams_counted = ATOMIC_INIT(0);
+
+/*
+ * The context sets up buffers: it becomes one of the max_streams streams, or is refused with
+ * -EBUSY. Opening a node costs nothing and is never refused (V4L2 allows any number of opens);
+ * buffers and decoding are what one user could take from all. Called under the queue lock.
+ */
+static int daedalus_count_stream(struct daedalus_ctx *ctx)
+{
+	unsigned int max = READ_ONCE(daedalus_max_streams);
+
+	if (ctx->counted)
+		return 0;
+	if (atomic_inc_return(&daedalus_streams_counted) > max && max) {
+		atomic_dec(&daedalus_streams_counted);
+		dev_warn_ratelimited(daedalus_ctx_dev(ctx),
+				     "stream %u: %u streams have buffers already (max_streams): refusing another\n",
+				     ctx->stream, max);
+		return -EBUSY;
+	}
+	ctx->counted = true;
+	return 0;
+}
+
+/* The context's buffers are gone for good (its file is closed). Under the queue lock. */
+void daedalus_uncount_stream(struct daedalus_ctx *ctx)
+{
+	if (ctx->counted)
+		atomic_dec(&daedalus_streams_counted);
+	ctx->counted = false;
+}
+
+/*
+ * The biggest buffer plane a client of @ctx may ask for on a queue of @type: the OUTPUT cap
+ * that S_FMT applies, or a CAPTURE picture of the coded format's largest size in the deepest
+ * format (P010). Bigger asks are refused, whichever ioctl makes them.
+ */
+static unsigned int daedalus_max_plane_size(struct daedalus_ctx *ctx, u32 type)
+{
+	const struct v4l2_frmsize_stepwise *frmsize = &ctx->coded_desc->frmsize;
+	struct v4l2_pix_format_mplane pix;
+
+	if (V4L2_TYPE_IS_OUTPUT(type))
+		return DAEDALUS_MAX_CODED_SIZEIMAGE;
+	daedalus_fill_decoded(ctx, &pix, V4L2_PIX_FMT_P010, frmsize->max_width,
+			      frmsize->max_height);
+	return pix.plane_fmt[0].sizeimage;
+}
+
 int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers, unsigned int *nplanes,
 			 unsigned int sizes[], struct device *alloc_devs[])
 {
@@ -469,18 +519,32 @@ int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers, unsigned 
 	struct v4l2_pix_format_mplane decoded;
 	const struct v4l2_pix_format_mplane *pix = &decoded;
 	unsigned int i;
+	int ret;
 
+	ret = daedalus_count_stream(ctx);
+	if (ret)
+		return ret;
 	if (V4L2_TYPE_IS_OUTPUT(vq->type))
 		pix = &ctx->coded_fmt.fmt.pix_mp;
 	else
 		daedalus_get_decoded(ctx, &decoded);
 
 	if (*nplanes) {
+		/* VIDIOC_CREATE_BUFS: the client's sizes, at least the format's, within the caps */
+		unsigned int max = daedalus_max_plane_size(ctx, vq->type);
+
 		if (*nplanes != pix->num_planes)
 			return -EINVAL;
-		for (i = 0; i < pix->num_planes; i++)
+		for (i = 0; i < pix->num_planes; i++) {
 			if (sizes[i] < pix->plane_fmt[i].sizeimage)
 				return -EINVAL;
+			if (sizes[i] > max) {
+				dev_dbg(daedalus_ctx_dev(ctx),
+					"stream %u: %u-byte buffers asked, at most %u\n",
+					ctx->stream, sizes[i], max);
+				return -EINVAL;
+			}
+		}
 		return 0;
 	}
 	*nplanes = pix->num_planes;

@@ -8,6 +8,7 @@ import fcntl
 OUTPUT_MPLANE, CAPTURE_MPLANE = 10, 9
 OUTPUT, CAPTURE = 2, 1    # the single-plane types (also what G_SELECTION takes for MPLANE)
 MEMORY_MMAP = 1
+BUF_FLAG_ERROR = 0x40
 
 CAP_VIDEO_M2M_MPLANE = 0x00004000
 CAP_VIDEO_M2M = 0x00008000
@@ -212,6 +213,7 @@ VIDIOC_REQBUFS = _iowr(8, RequestBuffers)
 VIDIOC_QUERYBUF = _iowr(9, Buffer)
 VIDIOC_EXPBUF = _iowr(16, ExportBuffer)
 VIDIOC_QBUF = _iowr(15, Buffer)
+VIDIOC_DQBUF = _iowr(17, Buffer)
 VIDIOC_STREAMON = _ioc(1, "V", 18, ctypes.c_int)
 VIDIOC_QUERYCTRL = _iowr(36, QueryCtrl)
 VIDIOC_QUERYMENU = _iowr(37, QueryMenu)

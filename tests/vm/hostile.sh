@@ -11,6 +11,9 @@ start_daemon
 step "close the stateful node while a feed job is in flight (and its source change comes)"
 timeout -k 5 300 python3 /src/tests/earlyclose.py /dev/video10 "$CLIPS/h264-320x240.h264" 40
 
+step "buffer sizes are capped whichever ioctl asks; open streams are bounded"
+timeout -k 5 120 python3 /src/tests/limits.py "$(video_dev daedalus-v4l2)" /dev/video10
+
 step "then a clean decode through the stateless node, byte-exact"
 gst_decode vp9-320x240.ivf /tmp/out.nv12
 byte_exact vp9-320x240.ivf /tmp/out.nv12

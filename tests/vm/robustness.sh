@@ -33,8 +33,8 @@ grep "cannot allocate a CAPTURE buffer" "$OUT/daemon.log" || fail "no log line f
 kill -0 "$DAEMON_PID" || fail "the daemon exited"
 stop_daemon
 
-step "unprivileged processes cannot act as the daemon"
-for op in attach job-done job-get; do
+step "unprivileged processes cannot act as the daemon, nor listen to its job notifications"
+for op in attach job-done job-get join; do
 	rc=0
 	runuser -u tester -- python3 /src/tests/nlprobe.py "$op" || rc=$?
 	[ "$rc" = 1 ] || fail "$op as an unprivileged user: errno $rc, want EPERM (1)"
