@@ -109,6 +109,10 @@ pub enum Event {
         timestamp: Option<u64>,
         /// The stream started with this job (or changed codec or size).
         started: bool,
+        /// The stream's visible size, as far as known (0x0: a stateful stream before its first
+        /// picture).
+        width: u32,
+        height: u32,
         /// The stream's format, told to the kernel by this feed job.
         format: Option<proto::StreamFormat>,
         filled: bool,
@@ -309,18 +313,20 @@ impl Jobs {
         };
         let took = t0.elapsed();
         stats.busy += took;
-        streams(self).insert(stream_id, stream);
         let event = Event::Ran {
             node: S::NODE,
             codec,
             sequence: job.sequence(),
             timestamp: job.output().map(|o| o.timestamp),
             started,
+            width: stream.stats.width,
+            height: stream.stats.height,
             format,
             filled: ran.filled,
             result: ran.result,
             took,
         };
+        streams(self).insert(stream_id, stream);
         let reply = Reply {
             status,
             fd: None,

@@ -119,14 +119,28 @@ fn init_logging(filter: &str) -> Result<()> {
 }
 
 impl Daemon {
-    /// Take and handle jobs until none waits.
+    /// Take and handle jobs until none waits. A job that cannot be read fails, alone.
     async fn drain(&mut self, upcall: &Upcall) -> Result<(), UpcallError> {
-        while let Some(job) = upcall.job_get().await? {
+        loop {
+            let job = match upcall.job_get().await {
+                Ok(Some(job)) => job,
+                Ok(None) => return Ok(()),
+                Err(UpcallError::BadJob { id, error }) => {
+                    error!(job = id, "a job the daemon cannot read: {error}");
+                    if let Some(id) = id {
+                        let status = libc::EINVAL as u32;
+                        if let Err(e) = upcall.job_done(id, status, None, None).await {
+                            warn!(job = id, "job-done: {e}");
+                        }
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let outcome = tokio::task::block_in_place(|| self.jobs.handle(job));
             self.finish(upcall, outcome).await;
             self.refresh_status();
         }
-        Ok(())
     }
 
     /// What every job ends with, whatever its kind: its journal lines, then its job-done.
@@ -244,6 +258,8 @@ fn log_outcome(outcome: &Outcome) {
             sequence,
             timestamp,
             started,
+            width,
+            height,
             format,
             filled,
             result,
@@ -251,7 +267,7 @@ fn log_outcome(outcome: &Outcome) {
         } => {
             let codec = codec.name();
             if *started {
-                info!(stream, node, codec, "stream started");
+                info!(stream, node, codec, width, height, "stream started");
             }
             if let Some(f) = format {
                 let last = outcome
@@ -451,7 +467,9 @@ async fn serve(
                 warn!("{e}; attaching again when it is back");
                 return Ok(Detach::ModuleGone);
             }
-            Err(e) => return Err(e.into()),
+            // anything else (a refused or failed job-get) is tried again at the next tick,
+            // rather than taking the daemon and every stream down
+            Err(e) => warn!("taking jobs: {e}"),
         }
     }
 }

@@ -442,6 +442,12 @@ impl Capture {
 
 impl Job {
     /// Parse a job-get reply.
+    /// The id of a job whose message `parse` refused, if it has a readable one: the daemon
+    /// still answers that job (with an error) rather than leave it to the kernel's watchdog.
+    pub fn id_of(msg: &Genlmsghdr<Cmd, JobAttr>) -> Option<u32> {
+        get(&msg.attrs().get_attr_handle(), JobAttr::Id).ok()
+    }
+
     pub fn parse(msg: &Genlmsghdr<Cmd, JobAttr>) -> Result<Job, ParseError> {
         let h = msg.attrs().get_attr_handle();
         let kind = get(&h, JobAttr::Kind).and_then(JobKind::from_wire);

@@ -1,6 +1,8 @@
 //! The daemon's status, as `daedalus-v4l2ctl status` shows it, and the control socket that
 //! serves it: one request line (`status`), one JSON reply line. Read-only: nothing on this
-//! socket changes what the daemon does, so it is open to every local user.
+//! socket changes what the daemon does; but the status tells every user's streams, so the
+//! socket is for group `video` (the users who may use the decoders) only. A few connections
+//! at a time are served; more wait in the listen queue, and none costs the daemon a busy loop.
 
 use std::{
     os::fd::FromRawFd,
@@ -65,18 +67,38 @@ pub fn listener(path: &Path) -> std::io::Result<UnixListener> {
     }
     let listener = UnixListener::bind(path)?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Ok(Some(video)) = nix::unistd::Group::from_name(SOCKET_GROUP) {
+        nix::unistd::chown(path, None, Some(video.gid)).map_err(std::io::Error::from)?;
+    }
     Ok(listener)
 }
 
+/// The group whose members may read the status (systemd's daedalus-v4l2d.socket says the same).
+pub const SOCKET_GROUP: &str = "video";
+
+/// Connections answered at once; the others wait in the listen queue.
+const MAX_CONNECTIONS: usize = 8;
+
 /// Answer status requests until the listener fails.
 pub async fn serve(listener: UnixListener, status: Shared) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok((sock, _)) = listener.accept().await else {
-            continue;
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let sock = match listener.accept().await {
+            Ok((sock, _)) => sock,
+            Err(e) => {
+                // out of fds, most likely: give the ones in use time to close
+                tracing::warn!("control socket: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let status = status.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let (read, mut write) = sock.into_split();
             let mut reader = BufReader::new(read.take(256));
             let mut line = String::new();

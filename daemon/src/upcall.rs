@@ -39,8 +39,13 @@ pub enum UpcallError {
         op: &'static str,
         errno: std::io::Error,
     },
-    #[error(transparent)]
-    Parse(#[from] proto::ParseError),
+    /// A job the daemon cannot read: it fails that job (`id`, when readable), not the daemon.
+    #[error("job {} malformed: {error}", .id.map_or("(no id)".into(), |id| id.to_string()))]
+    BadJob {
+        id: Option<u32>,
+        #[source]
+        error: proto::ParseError,
+    },
 }
 
 /// Multicast messages (job-ready) arrive here.
@@ -200,7 +205,12 @@ impl Upcall {
             .request::<JobAttr, JobAttr>("job-get", Cmd::JobGet, GenlBuffer::new())
             .await
         {
-            Ok(reply) => Ok(Some(Job::parse(&reply)?)),
+            Ok(reply) => Job::parse(&reply)
+                .map(Some)
+                .map_err(|error| UpcallError::BadJob {
+                    id: Job::id_of(&reply),
+                    error,
+                }),
             Err(e) => match e.errno() {
                 Some(libc::EAGAIN) => Ok(None),
                 Some(errno @ (libc::ENOENT | libc::EPERM)) => Err(UpcallError::ModuleGone {

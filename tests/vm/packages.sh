@@ -143,6 +143,10 @@ active daedalus-v4l2d.socket || fail "the socket is not listening"
 as_tester daedalus-v4l2ctl status | tee /tmp/status.txt
 grep -q "attached to the kernel module" /tmp/status.txt || fail "status: not attached"
 active "$UNIT" || fail "connecting did not start $UNIT"
+if runuser -u nobody -- daedalus-v4l2ctl status >/tmp/nobody.txt 2>&1; then
+	fail "a user outside group video read the status (every user's streams)"
+fi
+echo "outside group video: $(head -1 /tmp/nobody.txt)"
 as_tester daedalus-v4l2ctl status --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
