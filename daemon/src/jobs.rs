@@ -9,7 +9,7 @@
 
 use std::{
     collections::HashMap,
-    os::fd::{AsFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     time::{Duration, Instant},
 };
 
@@ -336,6 +336,18 @@ impl Jobs {
     }
 }
 
+/// Whether two fds are the same open file's (each dmabuf is one inode of the dmabuf file
+/// system); `false` if either cannot be asked.
+fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
+    match (
+        nix::sys::stat::fstat(a.as_raw_fd()),
+        nix::sys::stat::fstat(b.as_raw_fd()),
+    ) {
+        (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+        _ => false,
+    }
+}
+
 /// A newly allocated buffer, mapped for the jobs that will fill it, and a file descriptor of it
 /// for the kernel.
 fn map_allocated(fd: OwnedFd, size: usize) -> Result<(MappedDmaBuf, OwnedFd), DmaBufError> {
@@ -398,15 +410,18 @@ fn bitstream<'a>(src: &proto::Output, bytes: &'a [u8]) -> Result<&'a [u8], Decod
 }
 
 /// The memory of a job's CAPTURE buffer: the daemon's own mapping of a buffer it allocated
-/// (found by id), or else the buffer's planes mapped for this job, into `own`.
+/// (found by id, and only if it is the very dmabuf the job carries: an id alone could name
+/// another user's buffer), or else the buffer's planes mapped for this job, into `own`.
 fn capture_memory<'a>(
     buffers: &'a mut HashMap<u32, MappedDmaBuf>,
     own: &'a mut Vec<MappedDmaBuf>,
     capture: &proto::Capture,
 ) -> Result<&'a mut [MappedDmaBuf], DmaBufError> {
-    if capture.fds.len() == 1 && capture.buf != 0 {
+    if let ([fd], true) = (capture.fds.as_slice(), capture.buf != 0) {
         if let Some(buf) = buffers.get_mut(&capture.buf) {
-            return Ok(std::slice::from_mut(buf));
+            if same_file(buf.as_fd(), fd.as_fd()) {
+                return Ok(std::slice::from_mut(buf));
+            }
         }
     }
     *own = capture
@@ -549,6 +564,43 @@ mod tests {
             ..src
         };
         assert!(bitstream(&src, &[0; 64]).is_err());
+    }
+
+    /// A cached CAPTURE buffer serves a job only if the job carries that very dmabuf: a job
+    /// whose id names a cached buffer but whose fd is another file gets its own mapping.
+    #[test]
+    fn a_cached_buffer_serves_only_the_job_that_carries_it() {
+        let mut buffers = HashMap::new();
+        let cached = not_a_dmabuf(8192);
+        let cached_fd = cached.try_clone().unwrap();
+        buffers.insert(7, MappedDmaBuf::map(cached, 8192, true).unwrap());
+        let capture = |fd: OwnedFd| proto::Capture {
+            fds: vec![fd],
+            width: 64,
+            height: 64,
+            pixfmt: proto::PIX_FMT_NV12,
+            bytesperline: vec![64],
+            plane_size: vec![8192],
+            buf: 7,
+        };
+        let ino = |fd: BorrowedFd<'_>| nix::sys::stat::fstat(fd.as_raw_fd()).unwrap().st_ino;
+
+        let other = capture(not_a_dmabuf(8192));
+        let other_ino = ino(other.fds[0].as_fd());
+        let mut own = Vec::new();
+        let mem = capture_memory(&mut buffers, &mut own, &other).unwrap();
+        assert_eq!(
+            ino(mem[0].as_fd()),
+            other_ino,
+            "another file's job used the cache"
+        );
+
+        let same = capture(cached_fd);
+        let cached_ino = ino(same.fds[0].as_fd());
+        let mut own = Vec::new();
+        let mem = capture_memory(&mut buffers, &mut own, &same).unwrap();
+        assert_eq!(ino(mem[0].as_fd()), cached_ino);
+        assert!(own.is_empty(), "the cached mapping was not used");
     }
 
     /// Release, flush and close of unknown streams and buffers: no answer, no panic.
