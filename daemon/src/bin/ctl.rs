@@ -39,11 +39,15 @@ enum Command {
 fn main() -> Result<()> {
     let args = Args::parse();
     let Command::Status { json } = args.command;
-    let mut sock = UnixStream::connect(&args.socket).with_context(|| {
-        format!(
-            "cannot reach the daemon at {} (is daedalus-v4l2d.socket active?)",
+    let mut sock = UnixStream::connect(&args.socket).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => "only members of group video may ask",
+            _ => "is daedalus-v4l2d.socket active?",
+        };
+        anyhow::Error::new(e).context(format!(
+            "cannot reach the daemon at {} ({hint})",
             args.socket.display()
-        )
+        ))
     })?;
     // Socket activation may have to start the daemon first.
     sock.set_read_timeout(Some(Duration::from_secs(30)))?;
