@@ -1,15 +1,139 @@
 //! Every call into FFmpeg's C API that its Rust wrapper (`ffmpeg-next`) does not make safe, in
 //! one place: the stateless decoder that catches each picture as FFmpeg allocates it (decode
-//! order, shown or not: see `decoder.rs`), and the bitstream parser that splits a stateful
-//! stream into frames (`stateful.rs`). Each `unsafe` block says why it is sound; the modules
+//! order, shown or not: see `decoder.rs`), the bitstream parser that splits a stateful
+//! stream into frames (`stateful.rs`), and FFmpeg's log lines routed into the daemon's logging. Each `unsafe` block says why it is sound; the modules
 //! that use these types hold no `unsafe` code at all (`#![forbid(unsafe_code)]`).
 
-use std::ffi::{c_int, c_void};
+use std::{
+    collections::BTreeMap,
+    ffi::{c_char, c_int, c_void, CStr},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Mutex,
+    },
+    time::{Duration, Instant},
+};
 
 use ffmpeg::{codec, decoder, ffi, frame, Packet};
 use ffmpeg_next as ffmpeg;
 
 use crate::{decoder::DecodeError, proto::Codec};
+
+/// FFmpeg's log callback takes its `va_list` as the C ABI passes it, which differs by target.
+#[cfg(target_arch = "x86_64")]
+type VaList = *mut ffi::__va_list_tag;
+#[cfg(not(target_arch = "x86_64"))]
+type VaList = ffi::va_list;
+
+/// The stream whose job runs (jobs run one at a time): FFmpeg's log lines are its.
+static CURRENT_STREAM: AtomicU32 = AtomicU32::new(0);
+
+/// FFmpeg's log lines, per stream: at most this many a second reach the log.
+const LINES_PER_SECOND: u32 = 10;
+
+struct StreamLog {
+    window: Instant,
+    lines: u32,
+    dropped: u32,
+    /// The last error line since `take_error`: what explains a failed frame.
+    last_error: Option<String>,
+}
+
+static LOGS: Mutex<BTreeMap<u32, StreamLog>> = Mutex::new(BTreeMap::new());
+
+/// Route FFmpeg's log lines (warnings and errors) into the daemon's logging: at debug level,
+/// target `ffmpeg`, with the stream they came from, at most `LINES_PER_SECOND` a second per
+/// stream (a damaged stream can make thousands); the last error line of a failed job goes
+/// with its warning (`take_error`). Without this they go to stderr, unattributed and unlimited.
+pub fn route_logs() {
+    // SAFETY: sets FFmpeg's global log level and callback; `log_line` has the callback's C
+    // signature and may be called from any thread.
+    unsafe {
+        ffi::av_log_set_level(ffi::AV_LOG_WARNING);
+        ffi::av_log_set_callback(Some(log_line));
+    }
+}
+
+/// The jobs that run from now on are `stream`'s.
+pub fn set_stream(stream: u32) {
+    CURRENT_STREAM.store(stream, Ordering::Relaxed);
+}
+
+/// The last error line FFmpeg logged for `stream` since the last call.
+pub fn take_error(stream: u32) -> Option<String> {
+    LOGS.lock()
+        .ok()?
+        .get_mut(&stream)
+        .and_then(|l| l.last_error.take())
+}
+
+/// `stream` ended: forget its log state.
+pub fn forget_stream(stream: u32) {
+    if let Ok(mut logs) = LOGS.lock() {
+        logs.remove(&stream);
+    }
+}
+
+unsafe extern "C" fn log_line(avcl: *mut c_void, level: c_int, fmt: *const c_char, vl: VaList) {
+    // SAFETY: reads FFmpeg's global log level.
+    if level > unsafe { ffi::av_log_get_level() } {
+        return;
+    }
+    let mut buf: [c_char; 1024] = [0; 1024];
+    let mut print_prefix: c_int = 1;
+    // SAFETY: `avcl`, `fmt` and `vl` are what FFmpeg passes to any log callback, passed on
+    // unchanged; `buf` is as long as said, and av_log_format_line2 NUL-terminates within it.
+    let line = unsafe {
+        ffi::av_log_format_line2(
+            avcl,
+            level,
+            fmt,
+            vl,
+            buf.as_mut_ptr(),
+            buf.len() as c_int,
+            &mut print_prefix,
+        );
+        CStr::from_ptr(buf.as_ptr())
+    };
+    let line = line.to_string_lossy();
+    let line = line.trim_end();
+    if !line.is_empty() {
+        record(
+            CURRENT_STREAM.load(Ordering::Relaxed),
+            level <= ffi::AV_LOG_ERROR,
+            line,
+        );
+    }
+}
+
+/// One FFmpeg log line of `stream`, rate-limited.
+fn record(stream: u32, error: bool, line: &str) {
+    let Ok(mut logs) = LOGS.lock() else {
+        return;
+    };
+    let now = Instant::now();
+    let log = logs.entry(stream).or_insert(StreamLog {
+        window: now,
+        lines: 0,
+        dropped: 0,
+        last_error: None,
+    });
+    if error {
+        log.last_error = Some(line.to_string());
+    }
+    if now.duration_since(log.window) >= Duration::from_secs(1) {
+        if log.dropped > 0 {
+            tracing::debug!(target: "ffmpeg", stream, dropped = log.dropped, "FFmpeg lines dropped");
+        }
+        (log.window, log.lines, log.dropped) = (now, 0, 0);
+    }
+    if log.lines < LINES_PER_SECOND {
+        log.lines += 1;
+        tracing::debug!(target: "ffmpeg", stream, "{line}");
+    } else {
+        log.dropped += 1;
+    }
+}
 
 /// Zeroed bytes FFmpeg may read past the end of a parser's input.
 pub(crate) const PADDING: usize = ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
@@ -187,3 +311,24 @@ impl Drop for Parser {
 // SAFETY: the parser context is only used through &mut self; FFmpeg parsers have no thread
 // affinity.
 unsafe impl Send for Parser {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The last error line of a stream is kept for its failed job (and taken once), however
+    /// many lines the rate limit drops.
+    #[test]
+    fn last_error_survives_the_rate_limit() {
+        for i in 0..100 {
+            record(4242, true, &format!("error {i}"));
+        }
+        record(4242, false, "a warning");
+        assert_eq!(take_error(4242).as_deref(), Some("error 99"));
+        assert_eq!(take_error(4242), None);
+        let dropped = LOGS.lock().unwrap().get(&4242).map(|l| l.dropped);
+        assert_eq!(dropped, Some(100 + 1 - LINES_PER_SECOND));
+        forget_stream(4242);
+        assert!(LOGS.lock().unwrap().get(&4242).is_none());
+    }
+}

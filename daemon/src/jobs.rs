@@ -17,6 +17,7 @@ use crate::{
     alloc::{AllocError, Allocation},
     decoder::{DecodeError, StatelessSession},
     dmabuf::{DmaBufError, MappedDmaBuf},
+    ffmpeg,
     proto::{self, AllocJob, Codec, FeedDone, Job, JobBody},
     session::{Ran, Session, StreamJob},
     stateful::StatefulSession,
@@ -117,6 +118,8 @@ pub enum Event {
         format: Option<proto::StreamFormat>,
         filled: bool,
         result: Result<(), DecodeError>,
+        /// FFmpeg's last error line during a failed job: what explains it.
+        decoder_said: Option<String>,
         took: Duration,
     },
 }
@@ -163,6 +166,7 @@ impl Jobs {
                 (Event::Released { buf }, None)
             }
             JobBody::StreamClose => {
+                ffmpeg::forget_stream(job.stream);
                 let stats = match self.stateless.remove(&job.stream) {
                     Some(s) => Some(s.stats),
                     None => self.stateful.remove(&job.stream).map(|s| s.stats),
@@ -287,6 +291,8 @@ impl Jobs {
         if stream.session.as_ref().map(S::codec) != Some(codec) {
             stream.session = None;
         }
+        ffmpeg::set_stream(stream_id);
+        ffmpeg::take_error(stream_id);
         let ran = match &mut stream.session {
             Some(session) => run_on(session, &mut self.buffers, job),
             None => match S::new(codec, threads) {
@@ -303,12 +309,12 @@ impl Jobs {
             stats.frames += 1;
             self.totals.frames_decoded += 1;
         }
-        let status = match &ran.result {
-            Ok(()) => 0,
+        let (status, decoder_said) = match &ran.result {
+            Ok(()) => (0, None),
             Err(e) => {
                 stats.errors += 1;
                 self.totals.decode_errors += 1;
-                e.errno()
+                (e.errno(), ffmpeg::take_error(stream_id))
             }
         };
         let took = t0.elapsed();
@@ -324,6 +330,7 @@ impl Jobs {
             format,
             filled: ran.filled,
             result: ran.result,
+            decoder_said,
             took,
         };
         streams(self).insert(stream_id, stream);

@@ -263,6 +263,7 @@ fn log_outcome(outcome: &Outcome) {
             format,
             filled,
             result,
+            decoder_said,
             took,
         } => {
             let codec = codec.name();
@@ -292,6 +293,7 @@ fn log_outcome(outcome: &Outcome) {
                     node,
                     codec,
                     job = sequence,
+                    decoder_said = decoder_said.as_deref().unwrap_or(""),
                     "frame not decoded: {e}"
                 );
             }
@@ -479,7 +481,7 @@ async fn main() -> Result<()> {
     let settings = Settings::new(Args::parse())?;
     init_logging(&settings.log)?;
     ffmpeg_next::init().context("FFmpeg init")?;
-    ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
+    daedalus_v4l2d::ffmpeg::route_logs();
 
     let threads = if settings.threads == 0 {
         num_threads()

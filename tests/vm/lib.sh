@@ -93,6 +93,18 @@ start_daemon() {
 	fail "daemon did not attach"
 }
 
+# no_raw_ffmpeg_lines LOG: FFmpeg's log lines go through the daemon's logging (attributed to a
+# stream, rate-limited), never straight to stderr as "[codec @ 0x...] ..." lines
+no_raw_ffmpeg_lines() {
+	local raw
+	raw=$(grep -cE '^\[[a-z0-9_]+ @ 0x[0-9a-f]+\]' "$1" || true)
+	[ "$raw" = 0 ] || {
+		grep -E '^\[[a-z0-9_]+ @ 0x[0-9a-f]+\]' "$1" | head -n 3
+		fail "$raw FFmpeg log lines went to stderr, outside the daemon's logging"
+	}
+	echo "FFmpeg's log lines: all through the daemon's logging"
+}
+
 stop_daemon() {
 	kill "$DAEMON_PID" 2>/dev/null || true
 	wait "$DAEMON_PID" 2>/dev/null || true

@@ -59,6 +59,9 @@ GST_TIMEOUT=120 gst filesrc location=/tmp/garbage.ivf ! ivfparse ! vp9parse ! v4
 	fakesink || echo "(GStreamer reported the errors)"
 kill -0 "$DAEMON_PID" || fail "the daemon died on a garbage bitstream"
 grep -c "frame not decoded" "$OUT/daemon.log" | sed 's/^/frames the daemon refused: /'
+no_raw_ffmpeg_lines "$OUT/daemon.log"
+grep "frame not decoded" "$OUT/daemon.log" | grep 'decoder_said="[^"]' | head -n 1 |
+	grep . || fail "no refused frame says what FFmpeg said about it"
 gst_decode vp9-320x240.ivf /tmp/out.nv12
 byte_exact vp9-320x240.ivf /tmp/out.nv12
 

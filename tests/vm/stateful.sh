@@ -165,4 +165,5 @@ grep -E "^Total.*Failed: 0, Warnings: 0" "$log" >/dev/null || {
 ffmpeg_sf vp9-320x240.mkv /tmp/out.framemd5 || fail "ffmpeg failed on the H.264 + VP9 node"
 same_md5 /tmp/out.framemd5 "$CLIPS/vp9-320x240.framemd5"
 stop_daemon
+no_raw_ffmpeg_lines "$OUT/daemon.log"
 rmmod daedalus-v4l2
