@@ -222,7 +222,13 @@ impl Allocator {
             .write(true)
             .open(path)
             .map_err(io("gbm"))?;
-        let device = gbm::Device::new(Card(file)).map_err(io("gbm"))?;
+        let card = Card(file);
+        // Opening a primary node (/dev/dri/cardN) that nobody holds makes the opener DRM
+        // master, which a compositor starting later could then not become: give it up at
+        // once. (Not master, or a render node: an error, and nothing to give up.) Dumb
+        // buffers and PRIME export need no master.
+        let _ = drm::Device::release_master_lock(&card);
+        let device = gbm::Device::new(card).map_err(io("gbm"))?;
         Ok(Allocator::Gbm {
             device,
             path: path.to_path_buf(),

@@ -24,6 +24,17 @@ decode_with() {
 step "$(uname -m), kernel $(uname -r): DRM nodes: $(echo /dev/dri/*) dma-heaps: $(echo /dev/dma_heap/*)"
 step "DRM devices (vkms and vgem on x86_64; vgem on arm64, through Mesa's drm backend): GBM"
 decode_with gbm
+if [ -e /dev/dri/card0 ]; then
+	step "GBM on a primary node: the daemon does not keep DRM master (a compositor starting later needs it)"
+	start_daemon --drm-device /dev/dri/card0
+	grep "CAPTURE buffers from" "$OUT/daemon.log" | tail -n 1 | grep -q "/dev/dri/card0" ||
+		fail "the daemon did not take GBM on /dev/dri/card0"
+	python3 /src/tests/drmmaster.py /dev/dri/card0 || fail "the daemon holds DRM master"
+	gst_decode "$clip" /tmp/out.nv12
+	byte_exact "$clip" /tmp/out.nv12
+	rm -f /tmp/out.nv12
+	stop_daemon
+fi
 for m in vkms vgem; do
 	[ ! -d /sys/module/$m ] || rmmod $m
 done
