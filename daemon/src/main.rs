@@ -392,6 +392,19 @@ async fn attach(
                     said = true;
                 }
             }
+            // an older (or newer) module still loaded after an upgrade: wait for the one that
+            // speaks this daemon's protocol rather than exit and be restarted in a loop
+            Err(e) if e.errno() == Some(libc::EPROTO) => {
+                if !said {
+                    warn!(
+                        "{e}: the loaded module speaks another protocol than this daemon; \
+                         waiting for it to be reloaded (modprobe -r daedalus-v4l2 && \
+                         modprobe daedalus-v4l2, or a reboot)"
+                    );
+                    set_attached(shared, false);
+                    said = true;
+                }
+            }
             Err(e) => return Err(e).context("attach"),
         }
         tokio::select! {

@@ -175,6 +175,25 @@ for k in "${KERNELS[@]}"; do
 	fi
 done
 
+if [ ${#KERNELS[@]} = 0 ]; then
+	step "an upgrade (apt reinstall): the old module is unloaded, the new one loaded, the daemon attaches to it"
+	loads=$(dmesg | grep -c "stateless decoder at" || true)
+	attaches=$(dmesg | grep -c "daemon attached" || true)
+	cp /build/debs/daedalus-v4l2-dkms_*_all.deb /tmp/
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall \
+		/tmp/daedalus-v4l2-dkms_*_all.deb >"$OUT/apt-reinstall.log" 2>&1 ||
+		{ tail -20 "$OUT/apt-reinstall.log"; fail "apt reinstall failed"; }
+	[ "$(dmesg | grep -c "stateless decoder at" || true)" -gt "$loads" ] ||
+		fail "the module was not reloaded on upgrade (the old one would stay until a reboot)"
+	wait_for 30 sh -c "[ \$(dmesg | grep -c 'daemon attached') -gt $attaches ]" ||
+		fail "the daemon did not attach to the new module"
+	as_tester timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$CLIP" ! \
+		ivfparse ! vp9parse ! v4l2slvp9dec ! video/x-raw,format=NV12 ! \
+		filesink location=/tmp/tester.nv12
+	byte_exact "$CLIP" /tmp/tester.nv12
+	echo "module reloaded, daemon attached again, $CLIP byte-exact"
+fi
+
 step "apt remove: no daemon, no module left; the config stays"
 DEBIAN_FRONTEND=noninteractive apt-get remove -y daedalus-v4l2-dkms daedalus-v4l2d 2>&1 |
 	tee "$OUT/apt-remove.log"
