@@ -11,8 +11,6 @@ after the daemon answers, which for the first picture is a source change (an eve
 being closed). The kernel must neither oops nor hang; tools/vm-run fails the run on any oops,
 WARN or hung task. Exit 0 when every round ended.
 """
-import ctypes
-import mmap
 import os
 import random
 import sys
@@ -24,23 +22,8 @@ import v4l2uapi as v
 def round_once(device: str, data: bytes, delay: float) -> None:
     fd = os.open(device, os.O_RDWR)
     try:
-        fmt = v.Format(type=v.OUTPUT_MPLANE)
-        fmt.fmt.pix_mp.width, fmt.fmt.pix_mp.height = 320, 240
-        fmt.fmt.pix_mp.pixelformat = v.fourcc("H264")
-        fmt.fmt.pix_mp.num_planes = 1
-        v.ioctl(fd, v.VIDIOC_S_FMT, fmt)
-        v.ioctl(fd, v.VIDIOC_REQBUFS,
-                v.RequestBuffers(count=1, type=v.OUTPUT_MPLANE, memory=v.MEMORY_MMAP))
-        planes = (v.Plane * 1)()
-        buf = v.Buffer(index=0, type=v.OUTPUT_MPLANE, memory=v.MEMORY_MMAP, length=1)
-        buf.m.planes = planes
-        v.ioctl(fd, v.VIDIOC_QUERYBUF, buf)
-        n = min(len(data), planes[0].length)
-        with mmap.mmap(fd, planes[0].length, offset=planes[0].m.mem_offset) as m:
-            m[:n] = data[:n]
-        planes[0].bytesused = n
-        v.ioctl(fd, v.VIDIOC_QBUF, buf)
-        v.ioctl(fd, v.VIDIOC_STREAMON, ctypes.c_int(v.OUTPUT_MPLANE))
+        v.set_output(fd, "H264")
+        v.queue_bitstream(fd, data)
         time.sleep(delay)
     finally:
         os.close(fd)

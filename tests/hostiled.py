@@ -13,9 +13,9 @@ Needs root (CAP_NET_ADMIN), no daemon attached, and /dev/udmabuf for the buffers
 import ctypes
 import errno
 import fcntl
-import mmap
 import os
 import select
+import socket
 import struct
 import sys
 import threading
@@ -71,23 +71,8 @@ class Hostile:
         """A stateful client that queued one OUTPUT buffer and started OUTPUT: a feed job with
         bitstream and no CAPTURE buffer goes to the daemon."""
         fd = os.open(self.stateful, os.O_RDWR | os.O_NONBLOCK)
-        fmt = v.Format(type=v.OUTPUT_MPLANE)
-        fmt.fmt.pix_mp.width, fmt.fmt.pix_mp.height = 320, 240
-        fmt.fmt.pix_mp.pixelformat = v.fourcc("H264")
-        fmt.fmt.pix_mp.num_planes = 1
-        v.ioctl(fd, v.VIDIOC_S_FMT, fmt)
-        v.ioctl(fd, v.VIDIOC_REQBUFS,
-                v.RequestBuffers(count=1, type=v.OUTPUT_MPLANE, memory=v.MEMORY_MMAP))
-        planes = (v.Plane * 1)()
-        buf = v.Buffer(index=0, type=v.OUTPUT_MPLANE, memory=v.MEMORY_MMAP, length=1)
-        buf.m.planes = planes
-        v.ioctl(fd, v.VIDIOC_QUERYBUF, buf)
-        n = min(len(self.data), planes[0].length)
-        with mmap.mmap(fd, planes[0].length, offset=planes[0].m.mem_offset) as m:
-            m[:n] = self.data[:n]
-        planes[0].bytesused = n
-        v.ioctl(fd, v.VIDIOC_QBUF, buf)
-        v.ioctl(fd, v.VIDIOC_STREAMON, ctypes.c_int(v.OUTPUT_MPLANE))
+        v.set_output(fd, "H264")
+        v.queue_bitstream(fd, self.data)
         return fd
 
     @staticmethod
@@ -212,11 +197,7 @@ def bad_capture_buffers(h):
                ("a 4 KiB dmabuf", {"fd": small})]
     fd = os.open(h.stateless, os.O_RDWR)
     try:
-        fmt = v.Format(type=v.OUTPUT_MPLANE)
-        fmt.fmt.pix_mp.width, fmt.fmt.pix_mp.height = 320, 240
-        fmt.fmt.pix_mp.pixelformat = v.fourcc("VP9F")
-        fmt.fmt.pix_mp.num_planes = 1
-        v.ioctl(fd, v.VIDIOC_S_FMT, fmt)
+        v.set_output(fd, "VP9F")
         got = []
         for what, fields in answers + [("a good dmabuf", None)]:
             result = {}
@@ -263,7 +244,6 @@ def open_fds():
 def undelivered_reply(h):
     """A job-get reply the daemon's full socket cannot take: the fds it named are not left in
     the daemon, and the job fails at once (not at its watchdog)."""
-    import socket
     fd = h.feed_client()
     try:
         sock = h.nl.sock

@@ -32,11 +32,7 @@ def create_bufs(fd, kind, sizeimage):
 def sizes(node, fourcc):
     fd = os.open(node, os.O_RDWR)
     try:
-        fmt = v.Format(type=v.OUTPUT_MPLANE)
-        fmt.fmt.pix_mp.width, fmt.fmt.pix_mp.height = 320, 240
-        fmt.fmt.pix_mp.pixelformat = v.fourcc(fourcc)
-        fmt.fmt.pix_mp.num_planes = 1
-        v.ioctl(fd, v.VIDIOC_S_FMT, fmt)
+        v.set_output(fd, fourcc)
         for kind, name, size in ((v.OUTPUT_MPLANE, "OUTPUT", 128 << 20),
                                  (v.CAPTURE_MPLANE, "CAPTURE", 1 << 30)):
             err = create_bufs(fd, kind, size)

@@ -4,6 +4,7 @@ layouts of <linux/videodev2.h> and <linux/media.h>; ctypes lays them out as the 
 does, on 64-bit x86 and arm64 alike) and ioctl numbers computed from their sizes."""
 import ctypes
 import fcntl
+import mmap
 
 OUTPUT_MPLANE, CAPTURE_MPLANE = 10, 9
 OUTPUT, CAPTURE = 2, 1    # the single-plane types (also what G_SELECTION takes for MPLANE)
@@ -228,3 +229,28 @@ def ioctl(fd: int, request: int, arg):
     """ioctl on a ctypes structure, filled in place; OSError on failure."""
     fcntl.ioctl(fd, request, arg)
     return arg
+
+
+def set_output(fd: int, fourcc_name: str, width: int = 320, height: int = 240) -> Format:
+    """S_FMT on the OUTPUT queue: one plane of `fourcc_name` at `width` x `height`."""
+    fmt = Format(type=OUTPUT_MPLANE)
+    fmt.fmt.pix_mp.width, fmt.fmt.pix_mp.height = width, height
+    fmt.fmt.pix_mp.pixelformat = fourcc(fourcc_name)
+    fmt.fmt.pix_mp.num_planes = 1
+    return ioctl(fd, VIDIOC_S_FMT, fmt)
+
+
+def queue_bitstream(fd: int, data: bytes) -> None:
+    """One MMAP OUTPUT buffer holding (the start of) `data`, queued, and OUTPUT streaming: on
+    the stateful node a feed job goes to the daemon."""
+    ioctl(fd, VIDIOC_REQBUFS, RequestBuffers(count=1, type=OUTPUT_MPLANE, memory=MEMORY_MMAP))
+    planes = (Plane * 1)()
+    buf = Buffer(index=0, type=OUTPUT_MPLANE, memory=MEMORY_MMAP, length=1)
+    buf.m.planes = planes
+    ioctl(fd, VIDIOC_QUERYBUF, buf)
+    n = min(len(data), planes[0].length)
+    with mmap.mmap(fd, planes[0].length, offset=planes[0].m.mem_offset) as m:
+        m[:n] = data[:n]
+    planes[0].bytesused = n
+    ioctl(fd, VIDIOC_QBUF, buf)
+    ioctl(fd, VIDIOC_STREAMON, ctypes.c_int(OUTPUT_MPLANE))

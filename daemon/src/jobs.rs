@@ -179,7 +179,9 @@ impl Jobs {
                     .get_mut(&job.stream)
                     .and_then(|s| s.session.as_mut());
                 let had = session.is_some();
-                session.map(Session::flush);
+                if let Some(session) = session {
+                    session.flush();
+                }
                 (Event::Flushed(had), None)
             }
             JobBody::Decode(d) => self.run(job.stream, &*d, |j| &mut j.stateless),
@@ -224,8 +226,9 @@ impl Jobs {
         stateless.chain(stateful)
     }
 
-    pub fn allocation(&mut self) -> &mut Allocation {
-        &mut self.allocation
+    /// The allocator in use, as `daedalus-v4l2ctl status` shows it.
+    pub fn allocator(&self) -> String {
+        self.allocation.describe()
     }
 
     fn alloc(&mut self, id: u32, a: AllocJob) -> (Event, Option<Reply>) {

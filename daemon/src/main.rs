@@ -184,7 +184,7 @@ impl Daemon {
         }
     }
 
-    fn refresh_status(&mut self) {
+    fn refresh_status(&self) {
         let mut streams: Vec<StreamStatus> = self
             .jobs
             .streams()
@@ -203,7 +203,7 @@ impl Daemon {
             .collect();
         streams.sort_by_key(|s| s.stream);
         let totals = self.jobs.totals();
-        let allocator = self.jobs.allocation().describe();
+        let allocator = self.jobs.allocator();
         if let Ok(mut st) = self.status.lock() {
             st.attached = true;
             st.uptime_seconds = self.started.elapsed().as_secs_f64();
