@@ -71,7 +71,8 @@ static void daedalus_device_run(void *priv)
 	struct daedalus_ctx *ctx = priv;
 	struct daedalus_decode_job *dj = &ctx->decode;
 	const struct daedalus_coded_fmt *desc = ctx->coded_desc;
-	unsigned int i, off = 0;
+	struct v4l2_ctrl *fwd[DAEDALUS_MAX_FWD_CTRLS];
+	unsigned int i, n = 0, off = 0;
 	int err;
 
 	dj->src = v4l2_m2m_next_src_buf(ctx->fh.m2m_ctx);
@@ -82,21 +83,24 @@ static void daedalus_device_run(void *priv)
 	/*
 	 * The daemon reads the controls later, in job-get: snapshot this request's values (the
 	 * buffer has room for every forwarded control at its largest, see daedalus_open()).
+	 * Under the handler's lock: another thread of the client may set the same controls
+	 * meanwhile (VIDIOC_S_EXT_CTRLS outside a request), which reallocates the value of a
+	 * dynamic array (AV1's tile group entries) and changes its element count.
 	 */
+	for (i = 0; i < desc->num_ctrls && n < DAEDALUS_MAX_FWD_CTRLS; i++)
+		if (desc->ctrls[i].forward)
+			fwd[n++] = v4l2_ctrl_find(&ctx->hdl, desc->ctrls[i].cfg.id);
 	dj->num_ctrls = 0;
-	for (i = 0; i < desc->num_ctrls; i++) {
-		struct v4l2_ctrl *ctrl;
-		u32 size;
+	mutex_lock(ctx->hdl.lock);
+	for (i = 0; i < n; i++) {
+		u32 size = fwd[i]->elems * fwd[i]->elem_size;
 
-		if (!desc->ctrls[i].forward)
-			continue;
-		ctrl = v4l2_ctrl_find(&ctx->hdl, desc->ctrls[i].cfg.id);
-		size = ctrl->elems * ctrl->elem_size;
-		memcpy(dj->ctrl_data + off, ctrl->p_cur.p, size);
-		dj->ctrl_id[dj->num_ctrls] = ctrl->id;
+		memcpy(dj->ctrl_data + off, fwd[i]->p_cur.p, size);
+		dj->ctrl_id[dj->num_ctrls] = fwd[i]->id;
 		dj->ctrl_size[dj->num_ctrls++] = size;
 		off += size;
 	}
+	mutex_unlock(ctx->hdl.lock);
 	dj->job.reply_size = off + DAEDALUS_MAX_FWD_CTRLS * 2 * NLA_HDRLEN;
 	dj->job.timeout = msecs_to_jiffies(daedalus_timeout_ms);
 	dj->sequence = ctx->next_sequence++;
@@ -114,7 +118,41 @@ static const struct v4l2_m2m_ops daedalus_m2m_ops = {
 	.device_run	= daedalus_device_run,
 };
 
+/*
+ * A request is a file of its own (MEDIA_IOC_REQUEST_ALLOC), which a client may keep open after
+ * it closed the node, across an unbind of the device and an rmmod. Its release reads the media
+ * device and calls its ops: each request holds the node (its v4l2_device, which frees the node
+ * with the media device in it at the last put) and the module, which cannot be unloaded
+ * meanwhile (rmmod says it is in use).
+ */
+static struct media_request *daedalus_req_alloc(struct media_device *mdev)
+{
+	struct daedalus_node *node = container_of(mdev, struct daedalus_node, mdev);
+	struct media_request *req;
+
+	if (!try_module_get(THIS_MODULE))
+		return NULL;
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!req) {
+		module_put(THIS_MODULE);
+		return NULL;
+	}
+	v4l2_device_get(&node->v4l2_dev);
+	return req;
+}
+
+static void daedalus_req_free(struct media_request *req)
+{
+	struct daedalus_node *node = container_of(req->mdev, struct daedalus_node, mdev);
+
+	kfree(req);
+	v4l2_device_put(&node->v4l2_dev);
+	module_put(THIS_MODULE);
+}
+
 static const struct media_device_ops daedalus_media_ops = {
+	.req_alloc	= daedalus_req_alloc,
+	.req_free	= daedalus_req_free,
 	.req_validate	= daedalus_request_validate,
 	.req_queue	= v4l2_m2m_request_queue,
 };

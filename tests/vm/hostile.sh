@@ -14,6 +14,33 @@ timeout -k 5 300 python3 /src/tests/earlyclose.py /dev/video10 "$CLIPS/h264-320x
 step "buffer sizes are capped whichever ioctl asks; open streams are bounded"
 timeout -k 5 120 python3 /src/tests/limits.py "$(video_dev daedalus-v4l2)" /dev/video10
 
+# A request fd outlives everything else a client had: the node's file, the device (unbind), and
+# would the module (its release calls the media device's ops). An unbind with both nodes open
+# (with buffers) leaves the nodes to the last close; with the request alone left, rmmod is
+# refused (before, it unloaded the module under the request).
+step "a request fd and both nodes kept open: unbind; nodes closed: rmmod refused; bind again"
+PDRV=/sys/bus/platform/drivers/daedalus-v4l2
+coproc KEEP { timeout -k 5 120 python3 /src/tests/keepreq.py "$(media_dev daedalus-v4l2)" \
+	"$(video_dev daedalus-v4l2)" /dev/video10; }
+keep() { # say the next line to keepreq.py (unless none) and print its answer
+	[ -z "$1" ] || echo >&"${KEEP[1]}"
+	read -r -t 60 line <&"${KEEP[0]}" || fail "keepreq.py did not answer"
+	echo "$line"
+}
+keep ""
+echo daedalus-v4l2 >"$PDRV/unbind"
+echo "unbound:" /dev/video* /dev/media*
+keep next
+if rmmod daedalus-v4l2 2>/tmp/rmmod.err; then
+	fail "rmmod succeeded with a request fd open"
+fi
+cat /tmp/rmmod.err
+keep next
+wait "$KEEP_PID" || fail "keepreq.py failed"
+echo daedalus-v4l2 >"$PDRV/bind"
+udevadm settle --timeout=10 || true
+video_dev daedalus-v4l2 >/dev/null || fail "no stateless node after bind"
+
 step "then a clean decode through the stateless node, byte-exact"
 gst_decode vp9-320x240.ivf /tmp/out.nv12
 byte_exact vp9-320x240.ivf /tmp/out.nv12
