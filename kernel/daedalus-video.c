@@ -288,7 +288,7 @@ static int daedalus_depth_try_ctrl(struct v4l2_ctrl *ctrl)
 
 /*
  * A new bit depth for the current coded format switches the CAPTURE format to that depth's
- * default, which a busy CAPTURE queue forbids (the client must reallocate, as after a
+ * default, which a streaming CAPTURE queue forbids (the client must set it up again, as after a
  * resolution change). Depth controls of other coded formats only take their value.
  */
 static int daedalus_depth_s_ctrl(struct v4l2_ctrl *ctrl)
@@ -306,7 +306,7 @@ static int daedalus_depth_s_ctrl(struct v4l2_ctrl *ctrl)
 	/* the control still holds its old value (and its handler's lock is held) */
 	if (depth == daedalus_depth_of(desc, ctrl->p_cur.p))
 		return 0;
-	if (vb2_is_busy(v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx)))
+	if (vb2_is_streaming(v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx)))
 		return -EBUSY;
 	spin_lock_irq(&ctx->lock);
 	daedalus_reset_decoded(ctx, depth);
@@ -331,17 +331,26 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 	unsigned int depth;
 	int ret;
 
-	if (vb2_is_busy(out_q))
+	/*
+	 * A stream whose size changes (up or down, at a key frame or a new sequence) is set up
+	 * again between STREAMOFF and STREAMON: the client may keep its buffers meanwhile (it
+	 * frees them as the pictures it still shows come back, VIDIOC_REMOVE_BUFS), as the
+	 * kernel's stateless drivers allow. Buffers too small for the new format are refused when
+	 * queued (buf_prepare). Only a new codec needs an OUTPUT queue with no buffers.
+	 */
+	if (vb2_is_streaming(out_q))
 		return -EBUSY;
 	ret = daedalus_try_fmt_out(file, priv, f);
 	if (ret)
 		return ret;
+	if (vb2_is_busy(out_q) && pix->pixelformat != ctx->coded_fmt.fmt.pix_mp.pixelformat)
+		return -EBUSY;
 	/*
-	 * A new coded format (or size) means a new CAPTURE format, which a busy queue forbids.
-	 * (The bit depth cannot have changed meanwhile: its control refuses that while CAPTURE
-	 * is busy.)
+	 * A new coded format (or size) means a new CAPTURE format, which a streaming queue
+	 * forbids. (The bit depth cannot have changed meanwhile: its control refuses that while
+	 * CAPTURE streams.)
 	 */
-	if (vb2_is_busy(cap_q) &&
+	if (vb2_is_streaming(cap_q) &&
 	    (pix->pixelformat != ctx->coded_fmt.fmt.pix_mp.pixelformat ||
 	     pix->width != ctx->coded_fmt.fmt.pix_mp.width ||
 	     pix->height != ctx->coded_fmt.fmt.pix_mp.height))
@@ -368,7 +377,8 @@ static int daedalus_s_fmt_cap(struct file *file, void *priv, struct v4l2_format 
 	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
 	int ret;
 
-	if (vb2_is_busy(v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx)))
+	/* as for OUTPUT: buffers kept from the previous format are checked when queued */
+	if (vb2_is_streaming(v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx)))
 		return -EBUSY;
 	ret = daedalus_try_fmt_cap(file, priv, f);
 	if (ret)
