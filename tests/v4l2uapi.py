@@ -172,6 +172,18 @@ class Selection(ctypes.Structure):
                 ("flags", ctypes.c_uint32), ("r", Rect), ("reserved", ctypes.c_uint32 * 9)]
 
 
+class ExtControl(ctypes.Structure):
+    _pack_ = 1  # struct v4l2_ext_control is packed
+    _fields_ = [("id", ctypes.c_uint32), ("size", ctypes.c_uint32),
+                ("reserved2", ctypes.c_uint32), ("ptr", ctypes.c_void_p)]
+
+
+class ExtControls(ctypes.Structure):
+    _fields_ = [("which", ctypes.c_uint32), ("count", ctypes.c_uint32),
+                ("error_idx", ctypes.c_uint32), ("request_fd", ctypes.c_int32),
+                ("reserved", ctypes.c_uint32), ("controls", ctypes.POINTER(ExtControl))]
+
+
 class MediaDeviceInfo(ctypes.Structure):
     _fields_ = [("driver", ctypes.c_char * 16), ("model", ctypes.c_char * 32),
                 ("serial", ctypes.c_char * 40), ("bus_info", ctypes.c_char * 32),
@@ -218,6 +230,7 @@ VIDIOC_DQBUF = _iowr(17, Buffer)
 VIDIOC_STREAMON = _ioc(1, "V", 18, ctypes.c_int)
 VIDIOC_QUERYCTRL = _iowr(36, QueryCtrl)
 VIDIOC_QUERYMENU = _iowr(37, QueryMenu)
+VIDIOC_TRY_EXT_CTRLS = _iowr(73, ExtControls)
 VIDIOC_ENUM_FRAMESIZES = _iowr(74, FrmSizeEnum)
 VIDIOC_CREATE_BUFS = _iowr(92, CreateBuffers)
 VIDIOC_G_SELECTION = _iowr(94, Selection)
@@ -238,6 +251,13 @@ def set_output(fd: int, fourcc_name: str, width: int = 320, height: int = 240) -
     fmt.fmt.pix_mp.pixelformat = fourcc(fourcc_name)
     fmt.fmt.pix_mp.num_planes = 1
     return ioctl(fd, VIDIOC_S_FMT, fmt)
+
+
+def try_compound_ctrl(fd: int, cid: int, payload: bytes) -> None:
+    """VIDIOC_TRY_EXT_CTRLS of one compound control holding `payload`; OSError if refused."""
+    buf = ctypes.create_string_buffer(payload, len(payload))
+    ctrl = ExtControl(id=cid, size=len(payload), ptr=ctypes.cast(buf, ctypes.c_void_p))
+    ioctl(fd, VIDIOC_TRY_EXT_CTRLS, ExtControls(count=1, controls=ctypes.pointer(ctrl)))
 
 
 def queue_bitstream(fd: int, data: bytes) -> None:

@@ -189,9 +189,6 @@ impl Sps {
                 8 + u32::from(self.bit_depth_chroma_minus8)
             ));
         }
-        if self.flags & SPS_FLAG_FRAME_MBS_ONLY == 0 {
-            return unsupported("interlaced coding (frame_mbs_only_flag 0)".into());
-        }
         Ok(())
     }
 }
@@ -546,8 +543,10 @@ mod tests {
         s.bit_depth_chroma_minus8 = 1;
         assert!(s.check_supported().is_err());
         s = x264_sps();
+        // interlaced (MBAFF frames) is decoded; field pictures are refused per picture
         s.flags &= !SPS_FLAG_FRAME_MBS_ONLY;
-        assert!(s.check_supported().is_err());
+        s.flags |= SPS_FLAG_MB_ADAPTIVE_FRAME_FIELD;
+        assert!(s.check_supported().is_ok());
         // Baseline has no chroma_format_idc: 4:2:0 implied.
         s = x264_sps();
         s.profile_idc = 66;
