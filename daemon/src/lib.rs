@@ -8,6 +8,7 @@ pub mod decoder;
 pub mod dmabuf;
 pub mod ffmpeg;
 pub mod h264;
+mod hostile_ctrls;
 pub mod jobs;
 pub mod proto;
 pub mod session;

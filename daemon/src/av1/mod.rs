@@ -21,7 +21,7 @@
 
 mod obu;
 mod refs;
-mod uapi;
+pub(crate) mod uapi;
 
 use thiserror::Error;
 
@@ -64,9 +64,21 @@ impl Frame {
         let need = |id| find(id).ok_or(CtrlError::Missing(id));
         let seq = Sequence::parse(need(CID_SEQUENCE)?)?;
         seq.check_supported()?;
+        let ctrl = FrameCtrl::parse(need(CID_FRAME)?)?;
+        // sizes are f(16) minus 1 in the bitstream; the client's u32s may be anything
+        let upscaled_ok = ctrl.flags & FRAME_FLAG_USE_SUPERRES == 0
+            || (1..=1 << 16).contains(&ctrl.upscaled_width);
+        if ctrl.frame_width_minus_1 > 0xffff || ctrl.frame_height_minus_1 > 0xffff || !upscaled_ok {
+            return invalid(format!(
+                "frame size {}x{} (upscaled width {})",
+                u64::from(ctrl.frame_width_minus_1) + 1,
+                u64::from(ctrl.frame_height_minus_1) + 1,
+                ctrl.upscaled_width
+            ));
+        }
         Ok(Frame {
             seq,
-            ctrl: FrameCtrl::parse(need(CID_FRAME)?)?,
+            ctrl,
             grain: find(CID_FILM_GRAIN).map(FilmGrain::parse).transpose()?,
             tiles: TileEntry::parse_all(need(CID_TILE_GROUP_ENTRY)?)?,
         })

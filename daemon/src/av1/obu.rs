@@ -376,6 +376,13 @@ fn uncompressed_header(f: &Frame, refs: &Refs, w: &mut BitWriter) -> Result<Tile
         let cdef = &c.cdef;
         // the uAPI holds secondary strengths as used (3 coded means 4)
         let sec = |v: u8| if v == 4 { 3 } else { u32::from(v) };
+        // cdef_bits is f(2): 8 strengths at most (a client's 255 indexed past them)
+        if cdef.bits > 3 || cdef.damping_minus_3 > 3 {
+            return invalid(format!(
+                "cdef_bits {}, cdef_damping_minus_3 {}",
+                cdef.bits, cdef.damping_minus_3
+            ));
+        }
         w.u(2, u32::from(cdef.damping_minus_3));
         w.u(2, u32::from(cdef.bits));
         for i in 0..(1usize << cdef.bits) {
@@ -572,8 +579,9 @@ fn tile_info(
         }
         _ => {
             w.flag(false);
-            let width = |i: usize| t.width_in_sbs_minus_1[i] + 1;
-            let height = |i: usize| t.height_in_sbs_minus_1[i] + 1;
+            // (a client's u32::MAX must not wrap to 0)
+            let width = |i: usize| t.width_in_sbs_minus_1[i].saturating_add(1);
+            let height = |i: usize| t.height_in_sbs_minus_1[i].saturating_add(1);
             let (mut start, mut widest) = (0, 0);
             for i in 0..cols as usize {
                 let max = (sb_cols.saturating_sub(start)).min(max_tile_width_sb);
@@ -771,11 +779,12 @@ fn global_param(w: &mut BitWriter, t: u32, idx: usize, hp: bool, prev: i32, cur:
     let prec_diff = 16 - prec_bits;
     let round = if idx % 3 == 2 { 1 << 16 } else { 0 };
     let sub = if idx % 3 == 2 { 1 << prec_bits } else { 0 };
-    let mx = 1i32 << abs_bits;
-    let r = (prev >> prec_diff) - sub;
-    let v = ((cur - round) >> prec_diff).clamp(-mx, mx);
-    // decode_signed_subexp_with_ref(-mx, mx + 1, r)
+    let mx = 1i64 << abs_bits;
+    // decode_signed_subexp_with_ref(-mx, mx + 1, r); in i64 and clamped to that range, as the
+    // parameters are the client's (any i32) and so are the previous frames' (the reference)
     let (low, high) = (-mx, mx + 1);
+    let r = ((i64::from(prev) >> prec_diff) - sub).clamp(low, high - 1);
+    let v = ((i64::from(cur) - round) >> prec_diff).clamp(-mx, mx);
     unsigned_subexp_with_ref(w, (high - low) as u32, (r - low) as u32, (v - low) as u32);
 }
 

@@ -57,7 +57,8 @@ impl Frame {
                     p[4] = params[4];
                     p[5] = params[5];
                 } else {
-                    p[4] = -p[3];
+                    // (the client's i32::MIN must not overflow: only its low bits are coded)
+                    p[4] = p[3].wrapping_neg();
                     p[5] = p[2];
                 }
             }
@@ -86,7 +87,8 @@ impl Frame {
         }
         let dist = |a: u32, b: u32| {
             let m = 1i32 << (bits - 1);
-            let diff = a as i32 - b as i32;
+            // (order hints are the client's u32s: only their low `bits` bits matter)
+            let diff = (a as i32).wrapping_sub(b as i32);
             (diff & (m - 1)) - (diff & m)
         };
         let cur = self.order_hint();
