@@ -37,7 +37,7 @@ struct daedalus_mem_buf {
 	struct daedalus_job job;
 	struct completion done;
 	int status;
-	u32 id;
+	u64 id;
 	struct dma_buf *dbuf;
 	unsigned long size;
 	bool imported;
@@ -143,7 +143,7 @@ static void *daedalus_mem_alloc(struct vb2_buffer *vb, struct device *dev, unsig
 		goto fail;
 	}
 	buf->id = buf->job.id;
-	dd_dbg(DAEDALUS_DBG_BUF, dev, "stream %u: buffer %u, %lu bytes\n", ctx->stream,
+	dd_dbg(DAEDALUS_DBG_BUF, dev, "stream %u: buffer %llu, %lu bytes\n", ctx->stream,
 	       buf->id, size);
 	return buf;
 
@@ -163,7 +163,7 @@ static int daedalus_release_fill(struct daedalus_job *job, struct sk_buff *skb,
 	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
 	struct nlattr *nest = nla_nest_start(skb, DAEDALUS_A_JOB_CAPTURE);
 
-	if (!nest || nla_put_u32(skb, DAEDALUS_A_CAPTURE_BUF, buf->id))
+	if (!nest || nla_put_u64_64bit(skb, DAEDALUS_A_CAPTURE_BUF, buf->id, 0))
 		return -EMSGSIZE;
 	nla_nest_end(skb, nest);
 	return 0;
@@ -251,7 +251,7 @@ const struct vb2_mem_ops daedalus_capture_memops = {
 };
 
 /* The daemon's id of a CAPTURE buffer plane: its alloc job's, or 0 when imported. */
-static u32 daedalus_buf_id(struct vb2_buffer *vb, unsigned int plane)
+static u64 daedalus_buf_id(struct vb2_buffer *vb, unsigned int plane)
 {
 	struct daedalus_mem_buf *buf = vb->planes[plane].mem_priv;
 
@@ -348,7 +348,7 @@ int daedalus_put_capture(struct sk_buff *skb, struct daedalus_fds *fds,
 	if (!nest || nla_put_u32(skb, DAEDALUS_A_CAPTURE_WIDTH, pix->width) ||
 	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_HEIGHT, pix->height) ||
 	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_PIXFMT, pix->pixelformat) ||
-	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_BUF, daedalus_buf_id(dst, 0)))
+	    nla_put_u64_64bit(skb, DAEDALUS_A_CAPTURE_BUF, daedalus_buf_id(dst, 0), 0))
 		return -EMSGSIZE;
 	for (i = 0; i < pix->num_planes; i++)
 		if (nla_put_u32(skb, DAEDALUS_A_CAPTURE_BYTESPERLINE,

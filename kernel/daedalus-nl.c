@@ -31,7 +31,8 @@
  * @portid:	the attached daemon's netlink port
  * @pending:	jobs waiting for job-get, oldest first
  * @inflight:	jobs taken by the daemon and waiting for job-done
- * @next_id:	last job id handed out
+ * @next_id:	last job id handed out (64 bits: an id is never used twice while the module is
+ *		loaded, so no answer can be taken for another job's)
  */
 struct daedalus_upcall {
 	struct mutex lock;	/* the fields below, and which list each job is on */
@@ -39,7 +40,7 @@ struct daedalus_upcall {
 	u32 portid;
 	struct list_head pending;
 	struct list_head inflight;
-	u32 next_id;
+	u64 next_id;
 };
 
 static struct daedalus_upcall upcall = {
@@ -74,7 +75,7 @@ static void daedalus_job_timeout(struct work_struct *work)
 	if (!mine)
 		return;	/* someone else is ending it, and waits for us to return */
 
-	pr_warn_ratelimited(DAEDALUS_NAME ": job %u (stream %u) got no answer from the daemon in %u ms\n",
+	pr_warn_ratelimited(DAEDALUS_NAME ": job %llu (stream %u) got no answer from the daemon in %u ms\n",
 			    job->id, job->stream, jiffies_to_msecs(job->timeout));
 	/* Nothing may touch @job after this: its owner may reuse or free it. */
 	job->ops->end(job, -ETIMEDOUT, NULL);
@@ -139,8 +140,6 @@ int daedalus_job_queue(struct daedalus_job *job)
 		return -ENODEV;
 	}
 	job->id = ++upcall.next_id;
-	if (!job->id)
-		job->id = ++upcall.next_id;
 	list_add_tail(&job->node, &upcall.pending);
 	if (job->timeout)
 		schedule_delayed_work(&job->watchdog, job->timeout);
@@ -309,7 +308,7 @@ int daedalus_nl_attach_doit(struct sk_buff *skb, struct genl_info *info)
 }
 
 /* Take the in-flight job @id off its list to end it; NULL if it is not in flight (any more). */
-static struct daedalus_job *daedalus_take_inflight(u32 id)
+static struct daedalus_job *daedalus_take_inflight(u64 id)
 {
 	struct daedalus_job *job, *found = NULL;
 
@@ -385,7 +384,7 @@ int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
 	struct daedalus_job *job;
 	struct sk_buff *msg;
 	bool oneway;
-	u32 id;
+	u64 id;
 	void *hdr;
 	int err;
 
@@ -416,7 +415,7 @@ int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
 	hdr = genlmsg_iput(msg, info);
 	if (!hdr)
 		goto fail_free;
-	if (nla_put_u32(msg, DAEDALUS_A_JOB_ID, job->id) ||
+	if (nla_put_u64_64bit(msg, DAEDALUS_A_JOB_ID, job->id, 0) ||
 	    nla_put_u32(msg, DAEDALUS_A_JOB_KIND, job->kind) ||
 	    nla_put_u32(msg, DAEDALUS_A_JOB_STREAM, job->stream))
 		goto fail_free;
@@ -426,7 +425,7 @@ int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
 			goto fail_free;
 	}
 	genlmsg_end(msg, hdr);
-	dd_pr_dbg(DAEDALUS_DBG_JOB, "job %u (kind %u, stream %u) taken\n", job->id,
+	dd_pr_dbg(DAEDALUS_DBG_JOB, "job %llu (kind %u, stream %u) taken\n", job->id,
 		  job->kind, job->stream);
 	id = job->id;
 	oneway = job->oneway;
@@ -440,7 +439,7 @@ int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
 	if (err) {
 		/* not delivered (the daemon's socket is full): its fds, and the job, end here */
 		daedalus_fds_close(&fds);
-		pr_err_ratelimited(DAEDALUS_NAME ": job %u could not be sent to the daemon: %d\n",
+		pr_err_ratelimited(DAEDALUS_NAME ": job %llu could not be sent to the daemon: %d\n",
 				   id, err);
 		job = daedalus_take_inflight(id);
 		if (job)
@@ -455,7 +454,7 @@ fail:
 	if (!job->oneway)
 		list_del_init(&job->node);
 	mutex_unlock(&upcall.lock);
-	pr_err_ratelimited(DAEDALUS_NAME ": job %u could not be sent to the daemon: %d\n",
+	pr_err_ratelimited(DAEDALUS_NAME ": job %llu could not be sent to the daemon: %d\n",
 			   job->id, err);
 	if (job->oneway)
 		job->ops->end(job, err, NULL);
@@ -467,7 +466,8 @@ fail:
 int daedalus_nl_job_done_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct daedalus_job *found;
-	u32 id, status;
+	u32 status;
+	u64 id;
 	int err;
 
 	err = daedalus_check_daemon(info);
@@ -476,15 +476,15 @@ int daedalus_nl_job_done_doit(struct sk_buff *skb, struct genl_info *info)
 	if (GENL_REQ_ATTR_CHECK(info, DAEDALUS_A_DONE_ID) ||
 	    GENL_REQ_ATTR_CHECK(info, DAEDALUS_A_DONE_STATUS))
 		return -EINVAL;
-	id = nla_get_u32(info->attrs[DAEDALUS_A_DONE_ID]);
+	id = nla_get_u64(info->attrs[DAEDALUS_A_DONE_ID]);
 	status = nla_get_u32(info->attrs[DAEDALUS_A_DONE_STATUS]);
 
 	found = daedalus_take_inflight(id);
 	if (!found) {
-		NL_SET_ERR_MSG_FMT(info->extack, "job %u is not in flight (it timed out?)", id);
+		NL_SET_ERR_MSG_FMT(info->extack, "job %llu is not in flight (it timed out?)", id);
 		return -ENOENT;
 	}
-	dd_pr_dbg(DAEDALUS_DBG_JOB, "job %u done, status %u\n", id, status);
+	dd_pr_dbg(DAEDALUS_DBG_JOB, "job %llu done, status %u\n", id, status);
 	daedalus_job_end(found, -(int)status, info);
 	return 0;
 }

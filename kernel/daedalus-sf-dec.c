@@ -8,7 +8,7 @@
  * display order, written into one CAPTURE buffer. The daemon's answer says what happened: the
  * buffer was filled (with the timestamp of the OUTPUT buffer the picture came from), the
  * stream's format is known or changed (V4L2_EVENT_SOURCE_CHANGE; jobs wait until the client has
- * set CAPTURE up again, unless its buffers already fit), the drain ended (V4L2_BUF_FLAG_LAST and
+ * set CAPTURE up again; none is signalled if its buffers already fit), the drain ended (LAST and
  * V4L2_EVENT_EOS), and how many frames and pictures it holds for CAPTURE buffers to come.
  *
  * The m2m scheduler runs a job when job_ready() finds something to do: an OUTPUT buffer to
@@ -132,7 +132,8 @@ static u32 daedalus_sf_attr(struct genl_info *info, int attr, u32 def)
  * whether the client must set CAPTURE up again before more pictures come. Called with the
  * context's lock held.
  */
-static void daedalus_sf_new_format(struct daedalus_sf_ctx *sf, struct genl_info *info)
+static void daedalus_sf_new_format(struct daedalus_sf_ctx *sf, struct genl_info *info,
+				   u32 flags)
 {
 	struct daedalus_ctx *ctx = &sf->ctx;
 	struct v4l2_pix_format_mplane *pix = &ctx->decoded_fmt.fmt.pix_mp;
@@ -150,10 +151,24 @@ static void daedalus_sf_new_format(struct daedalus_sf_ctx *sf, struct genl_info 
 		      ctx->coded_desc->frmsize.max_width);
 	height = clamp(height, ctx->coded_desc->frmsize.min_height,
 		       ctx->coded_desc->frmsize.max_height);
+	sf->stream_fmt = pixfmt;
+	/* NV12 buffers already streaming take a 10-bit stream's pictures in 8 bits */
+	if (pixfmt == V4L2_PIX_FMT_P010 && vb2_is_streaming(cap_q) &&
+	    old.pixelformat == V4L2_PIX_FMT_NV12)
+		pixfmt = V4L2_PIX_FMT_NV12;
 	daedalus_set_decoded(ctx, pixfmt, width, height);
+	if (flags & DAEDALUS_DONE_FLAGS_FULL_RANGE)
+		pix->quantization = V4L2_QUANTIZATION_FULL_RANGE;
 	sf->min_buffers = clamp_t(u32, min_buffers, 1, VIDEO_MAX_FRAME);
 	sf->announced = true;
-	/* buffers the client set up for this very format (FFmpeg guesses it) go on serving */
+	/*
+	 * Buffers the client set up for this very format (FFmpeg guesses it from the container)
+	 * go on serving, and no source change is signalled: dev-decoder.rst lets a client that
+	 * knows the stream's parameters set CAPTURE up at once and hear of a source change only
+	 * if its guess was wrong. (FFmpeg's wrapper cannot take an event while it drains: a short
+	 * stream, drained before its first picture was decoded, made the ffmpeg tool abort or lost
+	 * its pictures.)
+	 */
 	sf->wait_capture = !vb2_is_streaming(cap_q) || old.pixelformat != pix->pixelformat ||
 			   old.width != pix->width || old.height != pix->height;
 }
@@ -192,7 +207,7 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 	struct v4l2_m2m_ctx *m2m_ctx = ctx->fh.m2m_ctx;
 	struct vb2_v4l2_buffer *src = dj->src, *dst = dj->dst;
 	u32 flags = status ? 0 : daedalus_sf_attr(info, DAEDALUS_A_DONE_FLAGS, 0);
-	bool drained = false, filled, last, dst_done;
+	bool drained = false, changed = false, filled, last, dst_done;
 	u32 in_sequence = 0, out_sequence = 0, min_buffers;
 	u64 timestamp = 0;
 
@@ -228,10 +243,12 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 		sf->pending = daedalus_sf_attr(info, DAEDALUS_A_DONE_PENDING, 0);
 	}
 	sf->full = flags & DAEDALUS_DONE_FLAGS_FULL;
-	if (flags & DAEDALUS_DONE_FLAGS_FORMAT)
-		daedalus_sf_new_format(sf, info);
-	else if (last)
+	if (flags & DAEDALUS_DONE_FLAGS_FORMAT) {
+		daedalus_sf_new_format(sf, info, flags);
+		changed = sf->wait_capture;
+	} else if (last) {
 		drained = true;
+	}
 	if (drained) {
 		sf->drain_sent = false;
 		sf->stopped = true;
@@ -271,7 +288,7 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 	 * buffer's picture would be lost).
 	 */
 	mutex_lock(&sf->poll_lock);
-	if (flags & DAEDALUS_DONE_FLAGS_FORMAT)
+	if (changed)
 		v4l2_event_queue_fh(&ctx->fh, &source_change);
 	else if (drained)
 		v4l2_event_queue_fh(&ctx->fh, &eos);
@@ -288,6 +305,19 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 	mutex_unlock(&sf->poll_lock);
 	dj->src = NULL;
 	dj->dst = NULL;
+	/*
+	 * A stream the daemon cannot decode at all: the client must see it, and an error buffer
+	 * now and then is not what every client takes for one (FFmpeg's wrapper counts such
+	 * pictures as decoded). OUTPUT fails (QBUF and DQBUF give EIO) until the client stops
+	 * it; CAPTURE goes on, so that a drain still ends with its LAST buffer (FFmpeg's wrapper
+	 * takes a CAPTURE queue in error for a reason to poll again, for ever).
+	 */
+	if (status == -EOPNOTSUPP && info) {
+		dev_info_ratelimited(daedalus_ctx_dev(ctx),
+				     "stream %u: the daemon cannot decode this stream: OUTPUT fails\n",
+				     ctx->stream);
+		vb2_queue_error(v4l2_m2m_get_src_vq(m2m_ctx));
+	}
 	v4l2_m2m_job_finish(ctx->node->m2m_dev, m2m_ctx);
 }
 

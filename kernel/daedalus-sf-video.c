@@ -14,26 +14,61 @@
 
 #include "daedalus-sf.h"
 
-/* CAPTURE formats: the one the stream needs (NV12 until the daemon says otherwise). */
+/*
+ * CAPTURE formats: the one the stream needs (NV12 until the daemon says otherwise), and for a
+ * 10-bit stream NV12 after P010: its pictures in 8 bits, for clients that know no P010
+ * (FFmpeg's v4l2m2m wrappers), which the daemon converts as FFmpeg's swscale does.
+ */
+static u32 daedalus_sf_cap_fmt(struct daedalus_ctx *ctx, unsigned int index)
+{
+	u32 stream_fmt;
+
+	spin_lock_irq(&ctx->lock);
+	stream_fmt = daedalus_sf_of(ctx)->stream_fmt;
+	spin_unlock_irq(&ctx->lock);
+	if (!index)
+		return stream_fmt;
+	return index == 1 && stream_fmt == V4L2_PIX_FMT_P010 ? V4L2_PIX_FMT_NV12 : 0;
+}
+
 static int daedalus_sf_enum_fmt_cap(struct file *file, void *priv, struct v4l2_fmtdesc *f)
 {
-	struct v4l2_pix_format_mplane pix;
+	u32 fourcc = daedalus_sf_cap_fmt(daedalus_file_to_ctx(file), f->index);
 
-	if (f->index)
+	if (!fourcc)
 		return -EINVAL;
-	daedalus_get_decoded(daedalus_file_to_ctx(file), &pix);
-	f->pixelformat = pix.pixelformat;
+	f->pixelformat = fourcc;
 	return 0;
 }
 
-/* The size and pixel format are the stream's: the client may only read them back. */
+/* The size is the stream's; of the pixel formats, the client picks one ENUM_FMT lists. */
+static int daedalus_sf_try_fmt_cap(struct file *file, void *priv, struct v4l2_format *f)
+{
+	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
+	u32 fourcc = f->fmt.pix_mp.pixelformat;
+
+	daedalus_get_decoded(ctx, &f->fmt.pix_mp);
+	if (fourcc != f->fmt.pix_mp.pixelformat &&
+	    (fourcc == daedalus_sf_cap_fmt(ctx, 0) || fourcc == daedalus_sf_cap_fmt(ctx, 1)))
+		v4l2_fill_pixfmt_mp(&f->fmt.pix_mp, fourcc, f->fmt.pix_mp.width,
+				    f->fmt.pix_mp.height);
+	return 0;
+}
+
 static int daedalus_sf_s_fmt_cap(struct file *file, void *priv, struct v4l2_format *f)
 {
 	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
+	struct v4l2_pix_format_mplane *pix = &f->fmt.pix_mp;
 
 	if (vb2_is_busy(v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx)))
 		return -EBUSY;
-	return daedalus_g_fmt_cap(file, priv, f);
+	daedalus_sf_try_fmt_cap(file, priv, f);
+	spin_lock_irq(&ctx->lock);
+	ctx->decoded_fmt.fmt.pix_mp.pixelformat = pix->pixelformat;
+	ctx->decoded_fmt.fmt.pix_mp.num_planes = pix->num_planes;
+	memcpy(ctx->decoded_fmt.fmt.pix_mp.plane_fmt, pix->plane_fmt, sizeof(pix->plane_fmt));
+	spin_unlock_irq(&ctx->lock);
+	return 0;
 }
 
 static int daedalus_sf_s_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
@@ -51,8 +86,10 @@ static int daedalus_sf_s_fmt_out(struct file *file, void *priv, struct v4l2_form
 
 	spin_lock_irq(&ctx->lock);
 	/* a new codec is a new stream: its format is unknown until the daemon has parsed it */
-	if (pix->pixelformat != ctx->coded_fmt.fmt.pix_mp.pixelformat)
+	if (pix->pixelformat != ctx->coded_fmt.fmt.pix_mp.pixelformat) {
 		sf->announced = false;
+		sf->stream_fmt = V4L2_PIX_FMT_NV12;
+	}
 	ctx->coded_fmt = *f;
 	ctx->coded_desc = daedalus_find_coded(ctx, pix->pixelformat);
 	/* until then, the client's size stands for the stream's */
@@ -116,7 +153,7 @@ const struct v4l2_ioctl_ops daedalus_sf_ioctl_ops = {
 
 	.vidioc_enum_fmt_vid_cap	= daedalus_sf_enum_fmt_cap,
 	.vidioc_g_fmt_vid_cap_mplane	= daedalus_g_fmt_cap,
-	.vidioc_try_fmt_vid_cap_mplane	= daedalus_g_fmt_cap,
+	.vidioc_try_fmt_vid_cap_mplane	= daedalus_sf_try_fmt_cap,
 	.vidioc_s_fmt_vid_cap_mplane	= daedalus_sf_s_fmt_cap,
 
 	.vidioc_enum_fmt_vid_out	= daedalus_enum_fmt_out,
@@ -173,6 +210,7 @@ static int daedalus_sf_start_streaming(struct vb2_queue *vq, unsigned int count)
 		/* the client set CAPTURE up (again) after a source change */
 		sf->wait_capture = false;
 		sf->out_sequence = 0;
+		sf->capture_sizeimage = ctx->decoded_fmt.fmt.pix_mp.plane_fmt[0].sizeimage;
 	}
 	sf->stopped = false;
 	spin_unlock_irq(&ctx->lock);
@@ -212,10 +250,33 @@ static void daedalus_sf_stop_streaming(struct vb2_queue *vq)
 		daedalus_notify_stream(ctx->stream, DAEDALUS_JOB_KIND_FLUSH);
 }
 
+/*
+ * While CAPTURE streams, its buffers are those of the format it was started with, also after a
+ * source change has told a new one: the client goes on requeueing the pictures it has shown
+ * until it sees the LAST buffer and stops the queue (v4l2r retries a refused one for ever).
+ * They are checked against that format; no job takes them meanwhile (jobs wait for the client
+ * to set CAPTURE up again). Before STREAMON, and on OUTPUT, the current format decides.
+ */
+static int daedalus_sf_buf_prepare(struct vb2_buffer *vb)
+{
+	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
+	u32 sizeimage;
+
+	if (V4L2_TYPE_IS_OUTPUT(vb->vb2_queue->type) || !vb2_is_streaming(vb->vb2_queue))
+		return daedalus_buf_prepare(vb);
+	spin_lock_irq(&ctx->lock);
+	sizeimage = daedalus_sf_of(ctx)->capture_sizeimage;
+	spin_unlock_irq(&ctx->lock);
+	if (vb2_plane_size(vb, 0) < sizeimage)
+		return -EINVAL;
+	vb2_set_plane_payload(vb, 0, sizeimage);
+	return 0;
+}
+
 const struct vb2_ops daedalus_sf_qops = {
 	.queue_setup		= daedalus_sf_queue_setup,
 	.buf_out_validate	= daedalus_buf_out_validate,
-	.buf_prepare		= daedalus_buf_prepare,
+	.buf_prepare		= daedalus_sf_buf_prepare,
 	.buf_queue		= daedalus_buf_queue,
 	.start_streaming	= daedalus_sf_start_streaming,
 	.stop_streaming		= daedalus_sf_stop_streaming,
@@ -232,6 +293,7 @@ int daedalus_sf_open(struct daedalus_ctx *ctx)
 	struct v4l2_m2m_ctx *m2m_ctx = ctx->fh.m2m_ctx;
 
 	sf->min_buffers = DAEDALUS_SF_MIN_BUFFERS;
+	sf->stream_fmt = V4L2_PIX_FMT_NV12;
 	sf->min_buffers_ctrl = v4l2_ctrl_new_std(&ctx->hdl, NULL,
 						 V4L2_CID_MIN_BUFFERS_FOR_CAPTURE, 1,
 						 VIDEO_MAX_FRAME, 1, DAEDALUS_SF_MIN_BUFFERS);

@@ -25,7 +25,12 @@ struct daedalus_sf_meta {
  * @ctx:	what every node's context has; its lock protects the fields below up to
  *		@last_fed (and the CAPTURE format), which the end of a job changes outside the
  *		node's ioctl lock and job_ready() reads in atomic context
- * @announced:	the daemon told the stream's format (a source change was signalled)
+ * @announced:	the daemon told the stream's format (a source change was signalled, unless
+ *		the CAPTURE buffers streaming already fit it)
+ * @stream_fmt:	the CAPTURE pixel format the stream's pictures come in (NV12 or P010); a
+ *		P010 stream is also offered as NV12 (8 bits) to clients that know no P010
+ * @capture_sizeimage: the CAPTURE buffer size of the format CAPTURE was started with (the
+ *		buffers it streams keep it after a source change told a new one)
  * @wait_capture: a source change waits for the client to set CAPTURE up again (STREAMON):
  *		no job runs meanwhile
  * @draining:	V4L2_DEC_CMD_STOP was given; the drain job has not been sent yet
@@ -48,6 +53,8 @@ struct daedalus_sf_meta {
 struct daedalus_sf_ctx {
 	struct daedalus_ctx ctx;
 	bool announced;
+	u32 stream_fmt;
+	u32 capture_sizeimage;
 	bool wait_capture;
 	bool draining;
 	struct vb2_v4l2_buffer *drain_src;

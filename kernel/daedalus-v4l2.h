@@ -180,7 +180,7 @@ struct daedalus_job_ops {
  */
 struct daedalus_job {
 	struct list_head node;
-	u32 id;
+	u64 id;
 	enum daedalus_job_kind kind;
 	u32 stream;
 	const struct daedalus_job_ops *ops;

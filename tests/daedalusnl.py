@@ -54,6 +54,10 @@ def u32(kind: int, value: int) -> bytes:
     return attr(kind, struct.pack("I", value))
 
 
+def u64(kind: int, value: int) -> bytes:
+    return attr(kind, struct.pack("Q", value))
+
+
 def attrs(data: bytes) -> dict:
     """Attributes by type; each value is a list of payloads (attributes may repeat)."""
     out, pos = {}, 0
@@ -68,6 +72,11 @@ def attrs(data: bytes) -> dict:
 
 def as_u32(payload: bytes) -> int:
     return struct.unpack("I", payload[:4])[0]
+
+
+def as_uint(payload: bytes) -> int:
+    """A u32 or u64 attribute (job and buffer ids are 64-bit)."""
+    return struct.unpack("Q" if len(payload) >= 8 else "I", payload[:8 if len(payload) >= 8 else 4])[0]
 
 
 class Family:
@@ -150,7 +159,7 @@ class Family:
         for name in ("ID", "KIND", "STREAM", "CODEC", "SEQUENCE", "FLAGS"):
             v = a.get(C["DAEDALUS_A_JOB_" + name])
             if v:
-                job[name.lower()] = as_u32(v[0])
+                job[name.lower()] = as_uint(v[0])
         for nest in ("OUTPUT", "CAPTURE"):
             v = a.get(C["DAEDALUS_A_JOB_" + nest])
             if v:
@@ -165,7 +174,7 @@ class Family:
         return 0, job
 
     def job_done(self, job_id: int, status: int = 0, **fields) -> int:
-        payload = u32(C["DAEDALUS_A_DONE_ID"], job_id) + u32(C["DAEDALUS_A_DONE_STATUS"], status)
+        payload = u64(C["DAEDALUS_A_DONE_ID"], job_id) + u32(C["DAEDALUS_A_DONE_STATUS"], status)
         for name, value in fields.items():
             kind = C["DAEDALUS_A_DONE_" + name.upper()]
             payload += u32(kind, value) if isinstance(value, int) else attr(kind, value)

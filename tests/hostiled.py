@@ -126,9 +126,11 @@ def contradicting_answers(h):
 
 @case
 def unknown_and_repeated_answers(h):
-    """An id never handed out, and the same job answered twice: ENOENT, nothing else moves."""
-    err = h.nl.job_done(0xdeadbeef, 0)
-    check(err == errno.ENOENT, f"unknown id: errno {err}")
+    """An id never handed out (one past 32 bits too: ids are 64-bit), and the same job answered
+    twice: ENOENT, nothing else moves."""
+    for never in (0xdeadbeef, (1 << 32) + 1):
+        err = h.nl.job_done(never, 0)
+        check(err == errno.ENOENT, f"unknown id {never:#x}: errno {err}")
     fd = h.feed_client()
     try:
         job = h.job(FEED)

@@ -11,7 +11,7 @@ import errno
 import os
 import sys
 
-from daedalusnl import C, Family, u32
+from daedalusnl import C, Family, u32, u64
 
 
 def main() -> int:
@@ -24,7 +24,7 @@ def main() -> int:
     elif op == "job-get":
         err = family.job_get()[0]
     elif op == "job-done":
-        err = family.cmd("JOB_DONE", u32(C["DAEDALUS_A_DONE_ID"], 1)
+        err = family.cmd("JOB_DONE", u64(C["DAEDALUS_A_DONE_ID"], 1)
                          + u32(C["DAEDALUS_A_DONE_STATUS"], 0))[0]
     else:
         sys.exit(f"unknown operation {op}")

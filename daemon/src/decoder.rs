@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use crate::{
     av1,
-    dmabuf::{DmaBufError, MappedDmaBuf},
+    dmabuf::{DmaBufError, MappedDmaBuf, Shared},
     ffmpeg::Ffmpeg,
     h264,
     proto::{self, Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M, PIX_FMT_P010},
@@ -53,10 +53,12 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// The errno reported to the kernel: EINVAL for what the stream did, EIO for our failures.
+    /// The errno reported to the kernel: EINVAL for what the stream did, EOPNOTSUPP for a
+    /// stream of a kind not decoded at all, EIO for our failures.
     pub fn errno(&self) -> u32 {
         match self {
             DecodeError::DmaBuf(_) | DecodeError::NoDecoder(_) => libc::EIO as u32,
+            DecodeError::Unsupported { .. } => libc::EOPNOTSUPP as u32,
             _ => libc::EINVAL as u32,
         }
     }
@@ -311,8 +313,8 @@ pub(crate) fn write_picture(
             if mem.len() < luma_len + luma_len / 2 {
                 return Err(too_large());
             }
-            let (y, uv) = mem.split_at_mut(luma_len);
-            src.write_semi_planar(y, bpl as usize, uv, bpl as usize);
+            src.write_luma(mem, 0, bpl as usize)?;
+            src.write_chroma(mem, luma_len, bpl as usize)?;
             Ok(())
         })?,
         // NV12M
@@ -322,10 +324,74 @@ pub(crate) fn write_picture(
             if luma.len() < luma_len || chroma.len() < need_uv || uv_bpl < bpl as usize {
                 return Err(too_large());
             }
-            luma.write(|y| chroma.write(|uv| src.write_semi_planar(y, bpl as usize, uv, uv_bpl)))??;
+            luma.write(|y| src.write_luma(y, 0, bpl as usize))??;
+            chroma.write(|uv| src.write_chroma(uv, 0, uv_bpl))??;
             Ok(())
         }
         _ => Err(DecodeError::BadPixfmt(job.pixfmt)),
+    }
+}
+
+/// 10-bit pictures for a CAPTURE queue in NV12 (clients that know no P010, such as FFmpeg's
+/// v4l2m2m wrappers): converted by FFmpeg's swscale with its default flags, as
+/// `ffmpeg -pix_fmt nv12` converts them.
+#[derive(Default)]
+pub(crate) struct ToNv12 {
+    scaler: Option<(ffmpeg::software::scaling::Context, (Pixel, u32, u32))>,
+    out: Option<frame::Video>,
+}
+
+impl ToNv12 {
+    /// Write `pic` (any format swscale reads) into the one-plane NV12 buffer `dst`.
+    pub(crate) fn write(
+        &mut self,
+        pic: &frame::Video,
+        job: &Capture,
+        dst: &mut MappedDmaBuf,
+    ) -> Result<(), DecodeError> {
+        use ffmpeg::software::scaling::{Context, Flags};
+        let key = (pic.format(), pic.width(), pic.height());
+        if self.scaler.as_ref().map(|(_, k)| *k) != Some(key) {
+            let (w, h) = (pic.width(), pic.height());
+            let ctx = Context::get(pic.format(), w, h, Pixel::NV12, w, h, Flags::BICUBIC)?;
+            self.scaler = Some((ctx, key));
+        }
+        let (scaler, _) = self.scaler.as_mut().expect("made above");
+        let out = self.out.get_or_insert_with(frame::Video::empty);
+        scaler.run(pic, out)?;
+
+        let (w, h) = (out.width() as usize, out.height() as usize);
+        let bpl = job.bytesperline[0] as usize;
+        let too_large = || DecodeError::TooLarge {
+            w: w as u32,
+            h: h as u32,
+            bw: bpl as u32,
+            bh: job.height,
+        };
+        if job.pixfmt != PIX_FMT_NV12 {
+            return Err(DecodeError::BadPixfmt(job.pixfmt));
+        }
+        if w > bpl || h > job.height as usize {
+            return Err(too_large());
+        }
+        let luma_len = bpl * job.height as usize;
+        // NV12's chroma rows hold the pairs of the rounded-up half width
+        let (cw, ch) = (w.div_ceil(2) * 2, h.div_ceil(2));
+        dst.write(|mem| {
+            if mem.len() < luma_len + luma_len / 2 {
+                return Err(too_large());
+            }
+            for row in 0..h {
+                mem.put(row * bpl, &out.data(0)[row * out.stride(0)..][..w])?;
+            }
+            for row in 0..ch {
+                mem.put(
+                    luma_len + row * bpl,
+                    &out.data(1)[row * out.stride(1)..][..cw],
+                )?;
+            }
+            Ok(())
+        })?
     }
 }
 
@@ -381,10 +447,10 @@ pub(crate) struct Planes<'a> {
 }
 
 impl<'a> Planes<'a> {
-    /// An FFmpeg picture: yuv420p or yuv420p10le.
+    /// An FFmpeg picture: yuv420p (or yuvj420p, its full-range twin) or yuv420p10le.
     pub(crate) fn of_frame(pic: &'a frame::Video) -> Result<Planes<'a>, DecodeError> {
         let depth = match pic.format() {
-            Pixel::YUV420P => Depth::Eight,
+            Pixel::YUV420P | Pixel::YUVJ420P => Depth::Eight,
             Pixel::YUV420P10LE => Depth::Ten,
             other => {
                 return Err(DecodeError::Unsupported {
@@ -430,22 +496,36 @@ impl<'a> Planes<'a> {
         })
     }
 
-    /// Copy luma rows and interleave chroma into NV12 or P010 planes with the given pitches.
-    fn write_semi_planar(&self, y: &mut [u8], y_pitch: usize, uv: &mut [u8], uv_pitch: usize) {
-        let b = self.depth.bytes();
-        let (w, h) = (self.width * b, self.height);
-        for row in 0..h {
-            self.depth.copy(
-                &mut y[row * y_pitch..row * y_pitch + w],
-                &self.y.0[row * self.y.1..row * self.y.1 + w],
-            );
+    /// Copy the luma rows into an NV12 or P010 luma plane at byte `at` with pitch `pitch`.
+    /// (Each row is made in daemon memory, then copied in: the mapping is shared.)
+    fn write_luma(&self, dst: &mut Shared, at: usize, pitch: usize) -> Result<(), DmaBufError> {
+        let w = self.width * self.depth.bytes();
+        // 8-bit rows go in as FFmpeg has them; 10-bit ones are shifted into P010 first
+        let mut line = match self.depth {
+            Depth::Eight => Vec::new(),
+            Depth::Ten => vec![0; w],
+        };
+        for row in 0..self.height {
+            let src = &self.y.0[row * self.y.1..row * self.y.1 + w];
+            if self.depth == Depth::Eight {
+                dst.put(at + row * pitch, src)?;
+            } else {
+                self.depth.copy(&mut line, src);
+                dst.put(at + row * pitch, &line)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Interleave the chroma rows into an NV12 or P010 chroma plane at byte `at`.
+    fn write_chroma(&self, dst: &mut Shared, at: usize, pitch: usize) -> Result<(), DmaBufError> {
+        let b = self.depth.bytes();
         let (cw, ch) = (self.width.div_ceil(2) * b, self.height.div_ceil(2));
+        let mut line = vec![0; 2 * cw];
         for row in 0..ch {
             let u = &self.u.0[row * self.u.1..row * self.u.1 + cw];
             let v = &self.v.0[row * self.v.1..row * self.v.1 + cw];
-            let out = &mut uv[row * uv_pitch..row * uv_pitch + 2 * cw];
-            for ((pair, cb), cr) in out
+            for ((pair, cb), cr) in line
                 .chunks_exact_mut(2 * b)
                 .zip(u.chunks_exact(b))
                 .zip(v.chunks_exact(b))
@@ -453,7 +533,9 @@ impl<'a> Planes<'a> {
                 self.depth.copy(&mut pair[..b], cb);
                 self.depth.copy(&mut pair[b..], cr);
             }
+            dst.put(at + row * pitch, &line)?;
         }
+        Ok(())
     }
 }
 
@@ -477,7 +559,8 @@ mod tests {
         };
         let mut ly = vec![0xee; 8 * 4];
         let mut luv = vec![0xee; 8 * 2];
-        p.write_semi_planar(&mut ly, 8, &mut luv, 8);
+        p.write_luma(&mut Shared::over(&mut ly), 0, 8).unwrap();
+        p.write_chroma(&mut Shared::over(&mut luv), 0, 8).unwrap();
         assert_eq!(&ly[0..8], &[0, 1, 2, 0xee, 0xee, 0xee, 0xee, 0xee]);
         assert_eq!(&ly[8..11], &[4, 5, 6]);
         assert_eq!(&ly[16..19], &[8, 9, 10]);
@@ -501,10 +584,34 @@ mod tests {
         };
         let mut ly = vec![0xee; 6 * 2];
         let mut luv = vec![0xee; 6];
-        p.write_semi_planar(&mut ly, 6, &mut luv, 6);
+        p.write_luma(&mut Shared::over(&mut ly), 0, 6).unwrap();
+        p.write_chroma(&mut Shared::over(&mut luv), 0, 6).unwrap();
         assert_eq!(&ly[..6], &le(&[0xffc0, 0x0040, 0xeeee])[..]);
         assert_eq!(&ly[6..10], &le(&[0x8000, 0x0000])[..]);
         assert_eq!(&luv[..6], &le(&[0x5540, 0xaa80, 0xeeee])[..]);
+    }
+
+    #[test]
+    fn writes_outside_the_mapping_fail() {
+        let y = [1u8; 4];
+        let uv = [2u8; 2];
+        let p = Planes {
+            y: (&y, 2),
+            u: (&uv[..1], 1),
+            v: (&uv[1..], 1),
+            width: 2,
+            height: 2,
+            depth: Depth::Eight,
+        };
+        let mut small = vec![0; 3];
+        assert!(p.write_luma(&mut Shared::over(&mut small), 0, 2).is_err());
+        let mut mem = vec![0; 4];
+        assert!(p.write_luma(&mut Shared::over(&mut mem), 0, 2).is_ok());
+        assert!(Shared::over(&mut mem).copy_out(usize::MAX, 2).is_err());
+        assert_eq!(
+            Shared::over(&mut mem).copy_out(1, 3).unwrap(),
+            vec![1, 1, 1]
+        );
     }
 
     #[test]

@@ -1,7 +1,14 @@
 //! CPU access to a dmabuf: a shared mapping bracketed by `DMA_BUF_IOCTL_SYNC`, so the writes
 //! are visible to whoever imports the buffer next (a GPU through EGL, a client's mmap).
+//!
+//! Clients map the same buffers and may write them while the daemon reads or writes (a hostile
+//! one would): the mapping is never made into a Rust slice, whose rules (nobody else writes
+//! while it lives) another process does not keep. It is reached only through [`Shared`]'s
+//! copies, with raw pointers, bounds-checked.
 
+use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::ptr;
 
 use memmap2::{MmapOptions, MmapRaw};
 use thiserror::Error;
@@ -16,6 +23,80 @@ pub enum DmaBufError {
     Sync(#[source] nix::Error),
     #[error("dmabuf size: {0}")]
     Size(#[source] nix::Error),
+    #[error("bytes {at}+{len} outside a {size}-byte mapping")]
+    OutOfRange { at: usize, len: usize, size: usize },
+}
+
+/// The bytes of a mapping shared with other processes, for the length of a sync bracket:
+/// copied in ([`Shared::put`]) and out ([`Shared::get`]), never borrowed.
+pub struct Shared<'a> {
+    ptr: *mut u8,
+    len: usize,
+    _map: PhantomData<&'a mut [u8]>,
+}
+
+impl Shared<'_> {
+    /// Daemon memory seen as a mapping (unit tests of the writers).
+    #[cfg(test)]
+    pub fn over(buf: &mut [u8]) -> Shared<'_> {
+        Shared {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+            _map: PhantomData,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn check(&self, at: usize, len: usize) -> Result<(), DmaBufError> {
+        match at.checked_add(len) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(DmaBufError::OutOfRange {
+                at,
+                len,
+                size: self.len,
+            }),
+        }
+    }
+
+    /// Copy `src` into the mapping at byte `at`.
+    pub fn put(&mut self, at: usize, src: &[u8]) -> Result<(), DmaBufError> {
+        self.check(at, src.len())?;
+        // SAFETY: `at + src.len()` is within the mapping (checked), which is writable (only
+        // `MappedDmaBuf::write` hands out a `&mut Shared`) and mapped while `self` lives; `src`
+        // is daemon memory, so the two cannot overlap.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(at), src.len()) };
+        Ok(())
+    }
+
+    /// Copy the mapping's bytes from `at` into `dst`.
+    pub fn get(&self, at: usize, dst: &mut [u8]) -> Result<(), DmaBufError> {
+        self.check(at, dst.len())?;
+        // SAFETY: `at + dst.len()` is within the mapping (checked), mapped while `self` lives;
+        // `dst` is daemon memory. Another process writing meanwhile changes only the bytes.
+        unsafe { ptr::copy_nonoverlapping(self.ptr.add(at), dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
+    /// The bytes `at..at + len`, copied out.
+    pub fn copy_out(&self, at: usize, len: usize) -> Result<Vec<u8>, DmaBufError> {
+        let mut v = vec![0; len.min(self.len)];
+        if v.len() < len {
+            return Err(DmaBufError::OutOfRange {
+                at,
+                len,
+                size: self.len,
+            });
+        }
+        self.get(at, &mut v)?;
+        Ok(v)
+    }
 }
 
 /// `struct dma_buf_sync` (linux/dma-buf.h)
@@ -92,23 +173,28 @@ impl MappedDmaBuf {
     }
 
     /// Read the mapping inside a sync bracket.
-    pub fn read<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, DmaBufError> {
+    pub fn read<R>(&self, f: impl FnOnce(&Shared) -> R) -> Result<R, DmaBufError> {
         self.sync(DMA_BUF_SYNC_START)?;
-        // SAFETY: the mapping is `len()` bytes long and lives as long as `self`; the slice
-        // does not outlive this call. Other processes may write the buffer concurrently, which
-        // can only change the bytes we read, never make the access itself invalid.
-        let r = f(unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.map.len()) });
+        let shared = Shared {
+            ptr: self.map.as_mut_ptr(),
+            len: self.map.len(),
+            _map: PhantomData,
+        };
+        let r = f(&shared);
         self.sync(DMA_BUF_SYNC_END)?;
         Ok(r)
     }
 
     /// Write the mapping inside a sync bracket.
-    pub fn write<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, DmaBufError> {
+    pub fn write<R>(&mut self, f: impl FnOnce(&mut Shared) -> R) -> Result<R, DmaBufError> {
         assert!(self.writable, "write to a read-only dmabuf mapping");
         self.sync(DMA_BUF_SYNC_START)?;
-        // SAFETY: the mapping is writable, `len()` bytes long and lives as long as `self`, and
-        // `&mut self` makes this the only slice of it in the daemon while `f` runs.
-        let r = f(unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr(), self.map.len()) });
+        let mut shared = Shared {
+            ptr: self.map.as_mut_ptr(),
+            len: self.map.len(),
+            _map: PhantomData,
+        };
+        let r = f(&mut shared);
         self.sync(DMA_BUF_SYNC_END)?;
         Ok(r)
     }

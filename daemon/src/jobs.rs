@@ -16,7 +16,7 @@ use std::{
 use crate::{
     alloc::{AllocError, Allocation},
     decoder::{DecodeError, StatelessSession},
-    dmabuf::{DmaBufError, MappedDmaBuf},
+    dmabuf::{DmaBufError, MappedDmaBuf, Shared},
     ffmpeg,
     proto::{self, AllocJob, Codec, FeedDone, Job, JobBody},
     session::{Ran, Session, StreamJob},
@@ -88,6 +88,9 @@ pub struct Reply {
     pub feed: Option<FeedDone>,
 }
 
+/// A CAPTURE buffer the daemon allocated: its stream, and its id (that of the alloc job).
+type BufKey = (u32, u64);
+
 /// What came of a job.
 #[derive(Debug)]
 pub enum Event {
@@ -95,7 +98,7 @@ pub enum Event {
     Allocated(AllocJob),
     NotAllocated(AllocJob, AllocError),
     Released {
-        buf: u32,
+        buf: u64,
     },
     /// The stream's file was closed; `None` if it never had a job.
     Closed(Option<Stats>),
@@ -127,7 +130,7 @@ pub enum Event {
 /// One job's outcome: what to answer, and what to tell.
 #[derive(Debug)]
 pub struct Outcome {
-    pub id: u32,
+    pub id: u64,
     pub stream: u32,
     pub event: Event,
     /// `None` for the job kinds the kernel wants no answer to (release, stream-close, flush).
@@ -138,7 +141,8 @@ pub struct Jobs {
     allocation: Allocation,
     threads: usize,
     /// CAPTURE buffers this daemon allocated, mapped, by buffer id.
-    buffers: HashMap<u32, MappedDmaBuf>,
+    /// CAPTURE buffers the daemon allocated, by stream and id (the alloc job's).
+    buffers: HashMap<BufKey, MappedDmaBuf>,
     stateless: HashMap<u32, Stream<StatelessSession>>,
     stateful: HashMap<u32, Stream<StatefulSession>>,
     totals: Totals,
@@ -160,9 +164,9 @@ impl Jobs {
     /// Run one job. It blocks for as long as the job decodes.
     pub fn handle(&mut self, job: Job) -> Outcome {
         let (event, reply) = match job.body {
-            JobBody::Alloc(a) => self.alloc(job.id, a),
+            JobBody::Alloc(a) => self.alloc((job.stream, job.id), a),
             JobBody::Release { buf } => {
-                self.buffers.remove(&buf);
+                self.buffers.remove(&(job.stream, buf));
                 (Event::Released { buf }, None)
             }
             JobBody::StreamClose => {
@@ -199,7 +203,7 @@ impl Jobs {
     /// job left here for it.
     pub fn not_taken(&mut self, outcome: &Outcome) {
         if let Event::Allocated(_) = outcome.event {
-            self.buffers.remove(&outcome.id);
+            self.buffers.remove(&(outcome.stream, outcome.id));
         }
     }
 
@@ -231,7 +235,7 @@ impl Jobs {
         self.allocation.describe()
     }
 
-    fn alloc(&mut self, id: u32, a: AllocJob) -> (Event, Option<Reply>) {
+    fn alloc(&mut self, key: BufKey, a: AllocJob) -> (Event, Option<Reply>) {
         let allocated = self
             .allocation
             .get()
@@ -244,7 +248,7 @@ impl Jobs {
             });
         match allocated {
             Ok((buf, fd)) => {
-                self.buffers.insert(id, buf);
+                self.buffers.insert(key, buf);
                 let reply = Reply {
                     status: 0,
                     fd: Some(fd),
@@ -297,9 +301,14 @@ impl Jobs {
         ffmpeg::set_stream(stream_id);
         ffmpeg::take_error(stream_id);
         let ran = match &mut stream.session {
-            Some(session) => run_on(session, &mut self.buffers, job),
+            Some(session) => run_on(session, &mut self.buffers, stream_id, job),
             None => match S::new(codec, threads) {
-                Ok(session) => run_on(stream.session.insert(session), &mut self.buffers, job),
+                Ok(session) => run_on(
+                    stream.session.insert(session),
+                    &mut self.buffers,
+                    stream_id,
+                    job,
+                ),
                 Err(e) => Ran::failed(e),
             },
         };
@@ -369,11 +378,15 @@ fn map_allocated(fd: OwnedFd, size: usize) -> Result<(MappedDmaBuf, OwnedFd), Dm
 /// Map a job's buffers and run it on `session`.
 fn run_on<S: Session>(
     session: &mut S,
-    buffers: &mut HashMap<u32, MappedDmaBuf>,
+    buffers: &mut HashMap<BufKey, MappedDmaBuf>,
+    stream: u32,
     job: &S::Job,
 ) -> Ran {
     let mut own = Vec::new();
-    let dst = match job.capture().map(|c| capture_memory(buffers, &mut own, c)) {
+    let dst = match job
+        .capture()
+        .map(|c| capture_memory(buffers, &mut own, stream, c))
+    {
         None => None,
         Some(Ok(mem)) => Some(mem),
         Some(Err(e)) => return Ran::failed(e.into()),
@@ -384,12 +397,12 @@ fn run_on<S: Session>(
                 Ok(m) => m,
                 Err(e) => return Ran::failed(e.into()),
             };
-            mapped
-                .read(|bytes| match bitstream(src, bytes) {
-                    Ok(coded) => session.run(job, Some(coded), dst),
-                    Err(e) => Ran::failed(e),
-                })
-                .unwrap_or_else(|e| Ran::failed(e.into()))
+            // copied out of the client's buffer, which the client may write meanwhile
+            match mapped.read(|mem| bitstream(src, mem)) {
+                Ok(Ok(coded)) => session.run(job, Some(&coded), dst),
+                Ok(Err(e)) => Ran::failed(e),
+                Err(e) => Ran::failed(e.into()),
+            }
         }
         // an empty OUTPUT buffer: nothing to map
         Some(_) => session.run(job, Some(&[]), dst),
@@ -406,29 +419,28 @@ fn map_output(src: &proto::Output) -> Result<MappedDmaBuf, DmaBufError> {
     )
 }
 
-/// The job's bitstream within its mapped OUTPUT buffer.
-fn bitstream<'a>(src: &proto::Output, bytes: &'a [u8]) -> Result<&'a [u8], DecodeError> {
-    let start = src.offset as usize;
-    start
-        .checked_add(src.bytes as usize)
-        .and_then(|end| bytes.get(start..end))
-        .ok_or(DecodeError::BadRange {
+/// The job's bitstream within its mapped OUTPUT buffer, copied out.
+fn bitstream(src: &proto::Output, mem: &Shared) -> Result<Vec<u8>, DecodeError> {
+    mem.copy_out(src.offset as usize, src.bytes as usize)
+        .map_err(|_| DecodeError::BadRange {
             offset: src.offset,
             len: src.bytes,
-            size: bytes.len(),
+            size: mem.len(),
         })
 }
 
 /// The memory of a job's CAPTURE buffer: the daemon's own mapping of a buffer it allocated
-/// (found by id, and only if it is the very dmabuf the job carries: an id alone could name
-/// another user's buffer), or else the buffer's planes mapped for this job, into `own`.
+/// (found by the job's stream and the buffer's id, and only if it is the very dmabuf the job
+/// carries: a key alone could name another user's buffer), or else the buffer's planes mapped
+/// for this job, into `own`.
 fn capture_memory<'a>(
-    buffers: &'a mut HashMap<u32, MappedDmaBuf>,
+    buffers: &'a mut HashMap<BufKey, MappedDmaBuf>,
     own: &'a mut Vec<MappedDmaBuf>,
+    stream: u32,
     capture: &proto::Capture,
 ) -> Result<&'a mut [MappedDmaBuf], DmaBufError> {
     if let ([fd], true) = (capture.fds.as_slice(), capture.buf != 0) {
-        if let Some(buf) = buffers.get_mut(&capture.buf) {
+        if let Some(buf) = buffers.get_mut(&(stream, capture.buf)) {
             if same_file(buf.as_fd(), fd.as_fd()) {
                 return Ok(std::slice::from_mut(buf));
             }
@@ -483,13 +495,13 @@ mod tests {
         Jobs::new(Allocation::new(Kind::Auto, None), 1)
     }
 
-    fn feed(stream: u32, id: u32, codec: Codec, src: Option<Output>) -> Job {
+    fn feed(stream: u32, id: u64, codec: Codec, src: Option<Output>) -> Job {
         Job {
             id,
             stream,
             body: JobBody::Feed(Box::new(proto::FeedJob {
                 codec,
-                sequence: id,
+                sequence: id as u32,
                 drain: false,
                 announce: false,
                 src,
@@ -566,14 +578,15 @@ mod tests {
             height: 0,
             meta: proto::Meta::default(),
         };
-        let e = bitstream(&src, &[0; 64]).unwrap_err();
+        let mut mem = [0; 64];
+        let e = bitstream(&src, &Shared::over(&mut mem)).unwrap_err();
         assert!(matches!(e, DecodeError::BadRange { size: 64, .. }), "{e}");
         let src = Output {
             offset: u32::MAX,
             bytes: u32::MAX,
             ..src
         };
-        assert!(bitstream(&src, &[0; 64]).is_err());
+        assert!(bitstream(&src, &Shared::over(&mut mem)).is_err());
     }
 
     /// A cached CAPTURE buffer serves a job only if the job carries that very dmabuf: a job
@@ -583,7 +596,7 @@ mod tests {
         let mut buffers = HashMap::new();
         let cached = not_a_dmabuf(8192);
         let cached_fd = cached.try_clone().unwrap();
-        buffers.insert(7, MappedDmaBuf::map(cached, 8192, true).unwrap());
+        buffers.insert((3, 7), MappedDmaBuf::map(cached, 8192, true).unwrap());
         let capture = |fd: OwnedFd| proto::Capture {
             fds: vec![fd],
             width: 64,
@@ -598,7 +611,7 @@ mod tests {
         let other = capture(not_a_dmabuf(8192));
         let other_ino = ino(other.fds[0].as_fd());
         let mut own = Vec::new();
-        let mem = capture_memory(&mut buffers, &mut own, &other).unwrap();
+        let mem = capture_memory(&mut buffers, &mut own, 3, &other).unwrap();
         assert_eq!(
             ino(mem[0].as_fd()),
             other_ino,
@@ -607,8 +620,12 @@ mod tests {
 
         let same = capture(cached_fd);
         let cached_ino = ino(same.fds[0].as_fd());
+        // another stream's job naming the buffer's id: not the cache, even with the same file
         let mut own = Vec::new();
-        let mem = capture_memory(&mut buffers, &mut own, &same).unwrap();
+        capture_memory(&mut buffers, &mut own, 4, &same).unwrap();
+        assert_eq!(own.len(), 1, "another stream's job used the cache");
+        let mut own = Vec::new();
+        let mem = capture_memory(&mut buffers, &mut own, 3, &same).unwrap();
         assert_eq!(ino(mem[0].as_fd()), cached_ino);
         assert!(own.is_empty(), "the cached mapping was not used");
     }

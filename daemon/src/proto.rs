@@ -16,7 +16,7 @@ use thiserror::Error;
 pub const FAMILY_NAME: &str = "daedalus";
 pub const FAMILY_VERSION: u8 = 1;
 /// Protocol version sent in attach (`definitions: version`).
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 pub const MCGRP_JOBS: &str = "jobs";
 /// Largest number of memory planes of a CAPTURE buffer (`definitions: max-planes`).
 pub const MAX_PLANES: usize = 3;
@@ -122,6 +122,8 @@ pub const DONE_FLAG_LAST: u32 = 2;
 pub const DONE_FLAG_FORMAT: u32 = 4;
 /// `flags done-flags`: feed no more bitstream until a CAPTURE buffer has taken a picture.
 pub const DONE_FLAG_FULL: u32 = 8;
+/// `flags done-flags`: with `DONE_FLAG_FORMAT`, the pictures are full range.
+pub const DONE_FLAG_FULL_RANGE: u32 = 16;
 
 /// `enum codec`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -243,7 +245,7 @@ pub struct Capture {
     /// One per memory plane.
     pub plane_size: Vec<u32>,
     /// The daemon's id of the buffer, 0 when the client imported it.
-    pub buf: u32,
+    pub buf: u64,
 }
 
 /// What a feed job asks (stateful node): feed `src`, drain if `drain`, fill `dst`.
@@ -281,6 +283,8 @@ pub struct StreamFormat {
     pub height: u32,
     pub pixfmt: u32,
     pub min_buffers: u32,
+    /// Full range (told with `DONE_FLAG_FULL_RANGE`), else limited (studio) range.
+    pub full_range: bool,
 }
 
 /// What an alloc job asks: a dmabuf of at least `size` bytes.
@@ -297,7 +301,7 @@ pub struct AllocJob {
 pub enum JobBody {
     Decode(Box<DecodeJob>),
     Alloc(AllocJob),
-    Release { buf: u32 },
+    Release { buf: u64 },
     StreamClose,
     Feed(Box<FeedJob>),
     Flush,
@@ -305,7 +309,8 @@ pub enum JobBody {
 
 #[derive(Debug)]
 pub struct Job {
-    pub id: u32,
+    /// 64 bits: never used twice while the module is loaded.
+    pub id: u64,
     pub stream: u32,
     pub body: JobBody,
 }
@@ -444,7 +449,7 @@ impl Job {
     /// Parse a job-get reply.
     /// The id of a job whose message `parse` refused, if it has a readable one: the daemon
     /// still answers that job (with an error) rather than leave it to the kernel's watchdog.
-    pub fn id_of(msg: &Genlmsghdr<Cmd, JobAttr>) -> Option<u32> {
+    pub fn id_of(msg: &Genlmsghdr<Cmd, JobAttr>) -> Option<u64> {
         get(&msg.attrs().get_attr_handle(), JobAttr::Id).ok()
     }
 
@@ -720,7 +725,8 @@ mod tests {
                 ("filled".into(), DONE_FLAG_FILLED),
                 ("last".into(), DONE_FLAG_LAST),
                 ("format".into(), DONE_FLAG_FORMAT),
-                ("full".into(), DONE_FLAG_FULL)
+                ("full".into(), DONE_FLAG_FULL),
+                ("full-range".into(), DONE_FLAG_FULL_RANGE)
             ]
         );
         let codecs = [Codec::Vp9, Codec::H264, Codec::Av1];

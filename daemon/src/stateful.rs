@@ -14,11 +14,11 @@
 
 use std::collections::VecDeque;
 
-use ffmpeg::{codec, decoder, format::Pixel, frame, Packet};
+use ffmpeg::{codec, color, decoder, format::Pixel, frame, Packet};
 use ffmpeg_next as ffmpeg;
 
 use crate::{
-    decoder::{write_picture, Capture, DecodeError, Planes},
+    decoder::{write_picture, Capture, DecodeError, Planes, ToNv12},
     dmabuf::MappedDmaBuf,
     ffmpeg::{Parser, PADDING},
     proto::{
@@ -70,6 +70,8 @@ pub struct StatefulSession {
     pending: VecDeque<(frame::Video, Meta)>,
     /// The format last told to the kernel.
     announced: Option<StreamFormat>,
+    /// Converts 10-bit pictures for NV12 CAPTURE buffers.
+    to_nv12: ToNv12,
     /// A drain was asked: once `input` is decoded, the decoder is drained.
     draining: bool,
     /// Drained: once `pending` is empty, the next CAPTURE buffer is the last.
@@ -85,6 +87,10 @@ fn ffmpeg_decoder(codec: Codec, threads: usize) -> Result<decoder::Video, Decode
     }
     .ok_or(DecodeError::NoDecoder(codec.name()))?;
     let mut ctx = codec::context::Context::new_with_codec(found);
+    // The exact crop window, left and top offsets included, as `ffmpeg` crops: by default
+    // FFmpeg keeps the planes aligned and crops less on the left (a 2-pixel left crop became
+    // none). The pictures are copied row by row, from any address.
+    ctx.set_flags(codec::Flags::UNALIGNED);
     // pictures come out in display order, after however many frames: frame threads are fine
     ctx.set_threading(codec::threading::Config {
         kind: codec::threading::Type::Frame,
@@ -101,7 +107,8 @@ fn pts_of(pic: &frame::Video) -> i64 {
 /// The CAPTURE format a picture needs.
 fn format_of(pic: &frame::Video) -> Option<StreamFormat> {
     let pixfmt = match pic.format() {
-        Pixel::YUV420P => PIX_FMT_NV12,
+        // (FFmpeg's H.264 decoder calls full-range 4:2:0 "yuvj420p")
+        Pixel::YUV420P | Pixel::YUVJ420P => PIX_FMT_NV12,
         Pixel::YUV420P10LE => PIX_FMT_P010,
         _ => return None,
     };
@@ -110,6 +117,7 @@ fn format_of(pic: &frame::Video) -> Option<StreamFormat> {
         height: pic.height(),
         pixfmt,
         min_buffers: MIN_BUFFERS,
+        full_range: pic.format() == Pixel::YUVJ420P || pic.color_range() == color::Range::JPEG,
     })
 }
 
@@ -128,6 +136,7 @@ impl Session for StatefulSession {
             stream_pos: 0,
             pending: VecDeque::new(),
             announced: None,
+            to_nv12: ToNv12::default(),
             draining: false,
             eos: false,
         })
@@ -393,8 +402,13 @@ impl StatefulSession {
             return (done, Ok(()));
         }
         if let Some((pic, meta)) = self.pending.pop_front() {
-            let written = Planes::of_frame(&pic)
-                .and_then(|planes| write_picture(&planes, &layout, std::slice::from_mut(mem)));
+            // a 10-bit picture for a client that chose NV12 (the node offers both)
+            let written = if layout.pixfmt == PIX_FMT_NV12 && pic.format() == Pixel::YUV420P10LE {
+                self.to_nv12.write(&pic, &layout, mem)
+            } else {
+                Planes::of_frame(&pic)
+                    .and_then(|planes| write_picture(&planes, &layout, std::slice::from_mut(mem)))
+            };
             if let Err(e) = written {
                 return (done, Err(e));
             }

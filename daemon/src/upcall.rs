@@ -42,7 +42,7 @@ pub enum UpcallError {
     /// A job the daemon cannot read: it fails that job (`id`, when readable), not the daemon.
     #[error("job {} malformed: {error}", .id.map_or("(no id)".into(), |id| id.to_string()))]
     BadJob {
-        id: Option<u32>,
+        id: Option<u64>,
         #[source]
         error: proto::ParseError,
     },
@@ -226,7 +226,7 @@ impl Upcall {
     /// job's dmabuf (the kernel takes its own reference before this returns).
     pub async fn job_done(
         &self,
-        id: u32,
+        id: u64,
         status: u32,
         fd: Option<BorrowedFd<'_>>,
         feed: Option<&FeedDone>,
@@ -243,7 +243,11 @@ impl Upcall {
             attrs.push(attr(DoneAttr::Fd, fd.as_raw_fd() as u32));
         }
         if let Some(f) = feed {
-            attrs.push(attr(DoneAttr::Flags, f.flags));
+            let range = match f.format {
+                Some(fmt) if fmt.full_range => proto::DONE_FLAG_FULL_RANGE,
+                _ => 0,
+            };
+            attrs.push(attr(DoneAttr::Flags, f.flags | range));
             attrs.push(attr(DoneAttr::Pending, f.pending));
             if f.flags & proto::DONE_FLAG_FILLED != 0 {
                 attrs.push(attr(DoneAttr::Timestamp, f.timestamp));

@@ -9,7 +9,7 @@
 #define DAEDALUS_FAMILY_NAME	"daedalus"
 #define DAEDALUS_FAMILY_VERSION	1
 
-#define DAEDALUS_VERSION	4
+#define DAEDALUS_VERSION	5
 #define DAEDALUS_MAX_PLANES	3
 
 /**
@@ -69,12 +69,16 @@ enum daedalus_feed_flags {
  *   be set up again before more pictures.
  * @DAEDALUS_DONE_FLAGS_FULL: The daemon holds as much bitstream as it will:
  *   feed it no more until a CAPTURE buffer has taken a picture.
+ * @DAEDALUS_DONE_FLAGS_FULL_RANGE: With format: the pictures are full range
+ *   (the stream's video_full_range_flag or color_range; 0 to 255 in 8 bits),
+ *   V4L2_QUANTIZATION_FULL_RANGE in the CAPTURE format.
  */
 enum daedalus_done_flags {
 	DAEDALUS_DONE_FLAGS_FILLED = 1,
 	DAEDALUS_DONE_FLAGS_LAST = 2,
 	DAEDALUS_DONE_FLAGS_FORMAT = 4,
 	DAEDALUS_DONE_FLAGS_FULL = 8,
+	DAEDALUS_DONE_FLAGS_FULL_RANGE = 16,
 };
 
 /**
