@@ -81,6 +81,10 @@ systemctl show -p WantedBy --value "$UNIT" | grep "\.device" >/dev/null ||
 [ "$(systemctl show -p NAccepted --value daedalus-v4l2d.socket)" = 0 ] ||
 	fail "something connected to the control socket already"
 systemctl show -p Type -p WatchdogUSec -p User -p DynamicUser "$UNIT"
+# what any user who can feed it streams can make it take: bounded
+systemctl show -p LimitNOFILE -p TasksMax -p MemoryMax -p StartLimitBurst "$UNIT" | tee /tmp/limits
+grep -qx "LimitNOFILE=8192" /tmp/limits && grep -qx "TasksMax=512" /tmp/limits &&
+	! grep -q "MemoryMax=infinity" /tmp/limits || fail "$UNIT: resource limits missing"
 ps -o user,group,supgrp,cmd -C daedalus-v4l2d
 grep -E "^Cap(Prm|Eff|Bnd|Amb)" "/proc/$(systemctl show -p MainPID --value "$UNIT")/status"
 v4l2-ctl --list-devices | tee /tmp/devices
@@ -165,7 +169,7 @@ step "systemd-analyze security $UNIT"
 systemd-analyze security --no-pager "$UNIT" | tee "$OUT/security.txt" | grep -E "✗|Overall"
 exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$OUT/security.txt")
 echo "exposure: $exposure"
-awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }' || fail "exposure $exposure > 2.0"
+awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 1.3) }' || fail "exposure $exposure > 1.3"
 
 touch "$STATE/checked-$(uname -r)"
 for k in "${KERNELS[@]}"; do
