@@ -87,6 +87,83 @@ in_buildenv /bin/bash -euo pipefail -c '
 	x264 h264-10bit-320x240.h264 "$(src 320x240 yuv420p10le)" 60 high10 \
 		b-pyramid=normal:keyint=30 -bf 3 -pix_fmt yuv420p10le
 
+	# Streams as the world makes them (tests/vm/world.sh, kept out of the suites): each a class
+	# of stream that players meet every day. Their references keep each frame at its own size.
+	mkdir -p world
+	# segments NAME ENCODE SIZE:FRAMES...: one segment per SIZE (ENCODE SIZE FRAMES OUT encodes
+	# one), joined in order, so the stream grows and shrinks at key frames (a new sequence
+	# each time)
+	segments() {
+		local name=$1 enc=$2 ext=${1##*.} i=0 seg
+		shift 2
+		rm -f world/list.txt
+		for seg in "$@"; do
+			"$enc" "${seg%:*}" "${seg#*:}" "world/seg$i.$ext"
+			echo "file seg$i.$ext" >>world/list.txt
+			i=$((i + 1))
+		done
+		ff -f concat -safe 0 -i world/list.txt -c copy "world/$name"
+		rm -f world/seg* world/list.txt
+	}
+	vp9_seg() { ff -f lavfi -i "$(src "$1")" -frames:v "$2" -c:v libvpx-vp9 -b:v 200k \
+		-deadline good -cpu-used 8 -threads 1 "$3"; }
+	av1_seg() { ff -f lavfi -i "$(src "$1")" -frames:v "$2" -c:v libaom-av1 -b:v 200k \
+		-cpu-used 8 -threads 1 "$3"; }
+	h264_seg() { ff -f lavfi -i "$(src "$1")" -frames:v "$2" -c:v libx264 -bf 2 \
+		-x264-params threads=1 -bsf:v h264_mp4toannexb -f h264 "$3"; }
+	# A player stepping down and back up: larger, smaller, smallest, larger again. The last
+	# change comes 30 pictures before the end: FFmpeg'"'"'s v4l2m2m wrapper cannot take one once
+	# it drains (docs/stateful.md), and it queues up to 16 packets ahead.
+	for codec in vp9 av1 h264; do
+		ext=ivf
+		[ $codec = h264 ] && ext=h264
+		segments $codec-updown.$ext ${codec}_seg 352x288:10 320x240:10 176x144:10 352x288:30
+	done
+	# 10-bit as the stateful node gives it to clients that know no P010 (FFmpeg'"'"'s wrappers):
+	# the reference is FFmpeg'"'"'s own conversion to NV12.
+	ff -i h264-10bit-320x240.h264 -pix_fmt nv12 -f framemd5 world/h264-10bit-as-nv12.framemd5
+	ff -i vp9-10bit-320x240.ivf -pix_fmt nv12 -f framemd5 world/vp9-10bit-as-nv12.framemd5
+	# Full range (video_full_range_flag, "yuvj420p": phones, screen recorders).
+	ff -f lavfi -i "$(src 320x240 yuvj420p)" -frames:v 20 -c:v libx264 -bf 2 \
+		-x264-params threads=1 -color_range pc world/h264-fullrange.h264
+	ff -f lavfi -i "$(src 320x240 yuvj420p)" -frames:v 20 -c:v libvpx-vp9 -deadline good \
+		-cpu-used 8 -threads 1 -color_range pc world/vp9-fullrange.ivf
+	# Interlaced H.264 (broadcast TV, camcorders): MBAFF frames, top field first, with
+	# B-frames; and progressive frames in an interlaced stream (x264 --fake-interlaced).
+	ff -f lavfi -i "$(src 320x240)" -frames:v 20 -c:v libx264 -bf 2 \
+		-x264-params threads=1:tff=1 world/h264-mbaff.h264
+	ff -f lavfi -i "$(src 320x240)" -frames:v 20 -c:v libx264 -bf 2 \
+		-x264-params threads=1:fake-interlaced=1:pic-struct=1 world/h264-fake-interlaced.h264
+	# Many slices per picture: 1080p intra pictures in 1, 8, 68 slices and as many as x264
+	# makes with 8 macroblocks each (1020).
+	for n in 1 8 68 max; do
+		p=slices=$n
+		[ $n = max ] && p=slice-max-mbs=8
+		ff -f lavfi -i "$(src 1920x1080)" -frames:v 3 -c:v libx264 -bf 0 \
+			-x264-params "threads=1:keyint=1:$p" world/h264-slices$n.h264
+	done
+	# Frame cropping on all four sides (left 2, top 4, right 6, bottom 8: 312x228 visible);
+	# and the window of that size at the top left of the coded picture, which GStreamer'"'"'s
+	# v4l2slh264dec outputs (docs/testing.md).
+	ff -f lavfi -i "$(src 320x240)" -frames:v 10 -c:v libx264 -bf 2 \
+		-x264-params threads=1:crop-rect=2,4,6,8 world/h264-crop.h264
+	# Short streams: one, two and three pictures, and nine with B-frames.
+	for n in 1 2 3; do
+		ff -f lavfi -i "$(src 320x240)" -frames:v $n -c:v libx264 -bf 2 \
+			-x264-params threads=1 world/h264-short$n.h264
+		ff -f lavfi -i "$(src 320x240)" -frames:v $n -c:v libvpx-vp9 -deadline good \
+			-cpu-used 8 -threads 1 world/vp9-short$n.ivf
+	done
+	ff -f lavfi -i "$(src 320x240)" -frames:v 9 -c:v libx264 -bf 3 \
+		-x264-params threads=1:b-pyramid=normal world/h264-short9-bframes.h264
+	for clip in world/*.ivf world/*.h264; do
+		dec=
+		case $clip in *av1*) dec="-c:v libdav1d" ;; esac
+		ff $dec -i "$clip" -noautoscale -pix_fmt nv12 -f framemd5 "${clip%.*}.framemd5"
+	done
+	ff -flags2 +ignorecrop -i world/h264-crop.h264 -vf crop=312:228:0:0 -pix_fmt nv12 \
+		-f framemd5 world/h264-crop-topleft.framemd5
+
 	# Streams the decoder refuses (tests/vm/robustness.sh), kept out of the suites: VP9 profile 1
 	# (4:4:4), H.264 High 4:2:2 and AV1 high profile (4:4:4).
 	mkdir -p unsupported
@@ -171,6 +248,12 @@ in_buildenv /bin/bash -euo pipefail -c '
 	has av1-er-320x240.ivf "error-resilient frames" "error_resilient_mode +1 = 1" 10
 	has av1-er-320x240.ivf "reference order hints" "ref_order_hint" 10
 	has av1-gm-320x240.ivf "global motion (rotation and zoom)" "is_rot_zoom\[[0-9]\] +1 = 1" 10
+	has world/h264-mbaff.h264 "MBAFF" "mb_adaptive_frame_field_flag +1 = 1"
+	has world/h264-fake-interlaced.h264 "an interlaced SPS" "frame_mbs_only_flag +0 = 0"
+	has world/h264-fullrange.h264 "full range" "video_full_range_flag +1 = 1"
+	has world/h264-crop.h264 "a crop with a left and top offset" "frame_crop_top_offset +[01]+ = 2"
+	has world/h264-slices68.h264 "68 slices per picture" "Slice Header$" 204
+	has world/h264-slicesmax.h264 "1020 slices per picture" "Slice Header$" 3060
 	python3 /src/tools/fluster-suite.py /build/clips
 	# The reference score: the software decoders on the same suites, natively (the VM runs only
 	# our device through fluster: tests/vm/fluster.sh). FFmpeg'"'"'s for VP9 and H.264; fluster has

@@ -131,6 +131,38 @@ gst_decode() {
 		video/x-raw,format=$caps ! filesink location="$out"
 }
 
+# ffmpeg_sf CLIP OUT: decode CLIP (under $CLIPS) with FFmpeg's CODEC_v4l2m2m wrapper on the
+# stateful node into a framemd5, each frame at its own size (a resolution change is kept, not
+# scaled away). The wrapper's frames are the mmap'd CAPTURE buffers themselves, and at a
+# resolution change it waits until the application has let go of every one; the ffmpeg tool's
+# frame-rate logic keeps the last frame (a deadlock of the tool, not of the device), so the
+# frames are copied (hflip twice) first. Every picture the wrapper returns is kept (-fps_mode
+# passthrough): a raw H.264 stream has no timestamps, for which the wrapper queues 0
+# (v4l2_buffers.c: v4l2_set_pts), so the tool would drop all but two pictures as duplicates.
+ffmpeg_sf() {
+	timeout -k 5 "${FFMPEG_TIMEOUT:-300}" ffmpeg -nostdin -hide_banner -loglevel error -y \
+		-c:v "$(clip_codec "$1")_v4l2m2m" -i "$CLIPS/$1" -noautoscale -vf hflip,hflip \
+		-fps_mode passthrough -f framemd5 "$2"
+}
+
+# same_md5 OUT REF [WHAT]: the frames' MD5s (the last column) of two framemd5 files are the
+# same (WHAT names the decode in the failure, OUT by default)
+same_md5() {
+	grep -v '^#' "$1" | awk -F, '{print $NF}' | tr -d ' ' >/tmp/got.md5
+	grep -v '^#' "$2" | awk -F, '{print $NF}' | tr -d ' ' >/tmp/want.md5
+	if ! cmp -s /tmp/got.md5 /tmp/want.md5; then
+		diff /tmp/want.md5 /tmp/got.md5 | head -10
+		fail "${3:-$1}: frames differ from $2 ($(wc -l </tmp/got.md5) decoded, $(wc -l </tmp/want.md5) in the reference)"
+	fi
+	echo "byte-exact: all $(wc -l </tmp/got.md5) frames"
+}
+
+# frames_md5 DIR OUT: the MD5 of each file of DIR (one frame each, as multifilesink writes
+# them), in name order, as the last column of a framemd5 file
+frames_md5() {
+	(cd "$1" && md5sum -- * | awk '{ print ", " $1 }') >"$2"
+}
+
 # byte_exact CLIP OUT: compare OUT frame by frame with FFmpeg's reference decode of CLIP
 byte_exact() {
 	local size

@@ -19,27 +19,6 @@ start_daemon
 dmesg | grep "stateful decoder at video10" || fail "the stateful node is not video10"
 v4l2-ctl -d "$SF" --info --list-formats-out --list-formats -l
 
-# ffmpeg_sf CLIP OUT: decode CLIP with FFmpeg's CODEC_v4l2m2m wrapper into a framemd5 (each
-# frame at its own size: a resolution change is kept, not scaled away). The wrapper's frames
-# are the mmap'd CAPTURE buffers themselves, and at a resolution change it waits until the
-# application has let go of every one; the ffmpeg tool's frame-rate logic keeps the last frame
-# (a deadlock of the tool, not of the device), so the frames are copied (hflip twice) first.
-ffmpeg_sf() {
-	timeout -k 5 "${FFMPEG_TIMEOUT:-300}" ffmpeg -nostdin -hide_banner -loglevel error -y \
-		-c:v "$(clip_codec "$1")_v4l2m2m" -i "$CLIPS/$1" -noautoscale -vf hflip,hflip \
-		-f framemd5 "$2"
-}
-# same_md5 OUT REF: the frames' MD5s (the last column) of two framemd5 files are the same
-same_md5() {
-	grep -v '^#' "$1" | awk -F, '{print $NF}' | tr -d ' ' >/tmp/got.md5
-	grep -v '^#' "$2" | awk -F, '{print $NF}' | tr -d ' ' >/tmp/want.md5
-	if ! cmp -s /tmp/got.md5 /tmp/want.md5; then
-		diff /tmp/want.md5 /tmp/got.md5 | head -10
-		fail "$1: frames differ from $2 ($(wc -l </tmp/got.md5) decoded, $(wc -l </tmp/want.md5) in the reference)"
-	fi
-	echo "byte-exact: all $(wc -l </tmp/got.md5) frames"
-}
-
 # Matroska: the demuxer's timestamps travel through the OUTPUT buffers and come back with the
 # pictures, which FFmpeg puts in order by them.
 for clip in ${SF_CLIPS:-h264-320x240.mkv vp9-320x240.mkv resize/vp9-resize.ivf}; do
@@ -73,8 +52,7 @@ rm -rf /tmp/frames
 mkdir /tmp/frames
 gst filesrc location="$CLIPS/resize/vp9-resize.ivf" ! ivfparse ! vp9parse ! v4l2vp9dec ! \
 	video/x-raw,format=NV12 ! multifilesink location=/tmp/frames/%05d.nv12 || fail "gst-launch"
-(cd /tmp/frames && md5sum -- * | awk '{ print $1 }') >/tmp/gst.md5
-sed 's/^/, /' /tmp/gst.md5 >/tmp/gst.framemd5
+frames_md5 /tmp/frames /tmp/gst.framemd5
 same_md5 /tmp/gst.framemd5 "$CLIPS/resize/vp9-resize.framemd5"
 ls -l /tmp/frames | awk 'NR > 1 { print $5 }' | sort | uniq -c
 rm -rf /tmp/frames
