@@ -119,6 +119,37 @@ static int daedalus_init_ctrls(struct daedalus_ctx *ctx, size_t *snapshot)
 	return v4l2_ctrl_handler_setup(hdl);
 }
 
+/* A scheduler for a new context of @node: a free one, else a new one. Under the node's lock. */
+static struct daedalus_sched *daedalus_sched_get(struct daedalus_node *node)
+{
+	struct daedalus_sched *sched;
+	int ret;
+
+	sched = list_first_entry_or_null(&node->sched_free, struct daedalus_sched, list);
+	if (sched) {
+		list_del(&sched->list);
+		return sched;
+	}
+	sched = kzalloc(sizeof(*sched), GFP_KERNEL);
+	if (!sched)
+		return ERR_PTR(-ENOMEM);
+	sched->m2m_dev = v4l2_m2m_init(node->desc->m2m_ops);
+	if (IS_ERR(sched->m2m_dev)) {
+		ret = PTR_ERR(sched->m2m_dev);
+		kfree(sched);
+		return ERR_PTR(ret);
+	}
+	return sched;
+}
+
+/* A context's scheduler, which runs none of its jobs any more, waits for the next context. */
+static void daedalus_sched_put(struct daedalus_node *node, struct daedalus_sched *sched)
+{
+	mutex_lock(&node->lock);
+	list_add(&sched->list, &node->sched_free);
+	mutex_unlock(&node->lock);
+}
+
 static int daedalus_open(struct file *file)
 {
 	struct daedalus_node *node = video_drvdata(file);
@@ -149,10 +180,15 @@ static int daedalus_open(struct file *file)
 		ret = -ENOMEM;
 		goto err_ctrls;
 	}
-	ctx->fh.m2m_ctx = v4l2_m2m_ctx_init(node->m2m_dev, ctx, daedalus_queue_init);
+	ctx->sched = daedalus_sched_get(node);
+	if (IS_ERR(ctx->sched)) {
+		ret = PTR_ERR(ctx->sched);
+		goto err_snapshot;
+	}
+	ctx->fh.m2m_ctx = v4l2_m2m_ctx_init(ctx->sched->m2m_dev, ctx, daedalus_queue_init);
 	if (IS_ERR(ctx->fh.m2m_ctx)) {
 		ret = PTR_ERR(ctx->fh.m2m_ctx);
-		goto err_snapshot;
+		goto err_sched;
 	}
 	daedalus_set_default_formats(ctx);
 	/* once per context: the watchdog must not be initialized again while it may run */
@@ -169,6 +205,8 @@ static int daedalus_open(struct file *file)
 
 err_m2m:
 	v4l2_m2m_ctx_release(ctx->fh.m2m_ctx);
+err_sched:
+	list_add(&ctx->sched->list, &node->sched_free);
 err_snapshot:
 	kvfree(ctx->decode.ctrl_data);
 err_ctrls:
@@ -198,6 +236,7 @@ static int daedalus_release(struct file *file)
 	mutex_unlock(&ctx->vb_mutex);
 	/* a job ended by its watchdog: let the watchdog return before the context goes */
 	cancel_delayed_work_sync(&ctx->decode.job.watchdog);
+	daedalus_sched_put(node, ctx->sched);
 	daedalus_fh_del(&ctx->fh, file);
 	v4l2_fh_exit(&ctx->fh);
 	daedalus_notify_stream(ctx->stream, DAEDALUS_JOB_KIND_STREAM_CLOSE);
@@ -230,8 +269,13 @@ static const struct v4l2_file_operations daedalus_fops = {
 static void daedalus_node_release(struct v4l2_device *v4l2_dev)
 {
 	struct daedalus_node *node = container_of(v4l2_dev, struct daedalus_node, v4l2_dev);
+	struct daedalus_sched *sched, *next;
 
 	v4l2_device_unregister(&node->v4l2_dev);
+	list_for_each_entry_safe(sched, next, &node->sched_free, list) {
+		v4l2_m2m_release(sched->m2m_dev);
+		kfree(sched);
+	}
 	if (node->m2m_dev)
 		v4l2_m2m_release(node->m2m_dev);
 	if (node->desc->media_ops)
@@ -259,6 +303,7 @@ static struct daedalus_node *daedalus_register_node(struct device *parent,
 		return ERR_PTR(-ENOMEM);
 	node->desc = desc;
 	mutex_init(&node->lock);
+	INIT_LIST_HEAD(&node->sched_free);
 	if (desc->media_ops) {
 		node->mdev.dev = parent;
 		node->mdev.ops = desc->media_ops;

@@ -57,7 +57,7 @@ static void daedalus_decode_end(struct daedalus_job *job, int status, struct gen
 	v4l2_ctrl_request_complete(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
 	dj->src = NULL;
 	dj->dst = NULL;
-	v4l2_m2m_buf_done_and_job_finish(ctx->node->m2m_dev, ctx->fh.m2m_ctx,
+	v4l2_m2m_buf_done_and_job_finish(ctx->sched->m2m_dev, ctx->fh.m2m_ctx,
 					 status ? VB2_BUF_STATE_ERROR : VB2_BUF_STATE_DONE);
 }
 

@@ -318,7 +318,7 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 				     ctx->stream);
 		vb2_queue_error(v4l2_m2m_get_src_vq(m2m_ctx));
 	}
-	v4l2_m2m_job_finish(ctx->node->m2m_dev, m2m_ctx);
+	v4l2_m2m_job_finish(ctx->sched->m2m_dev, m2m_ctx);
 }
 
 static const struct daedalus_job_ops daedalus_sf_job_ops = {
@@ -345,7 +345,7 @@ static void daedalus_sf_device_run(void *priv)
 	spin_unlock_irq(&ctx->lock);
 	if (!ready) {
 		/* the state changed since job_ready() (a source change, a stop) */
-		v4l2_m2m_job_finish(ctx->node->m2m_dev, ctx->fh.m2m_ctx);
+		v4l2_m2m_job_finish(ctx->sched->m2m_dev, ctx->fh.m2m_ctx);
 		return;
 	}
 	dj->sequence = ctx->next_sequence++;

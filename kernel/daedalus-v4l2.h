@@ -243,7 +243,9 @@ int daedalus_sf_select_codecs(const char *list);
  *		its video device) frees the node
  * @vfd:	its video device
  * @mdev:	its media device (a node whose desc has media_ops)
- * @m2m_dev:	its mem2mem scheduler
+ * @m2m_dev:	the mem2mem device of its media topology; no job runs on it (each context has
+ *		a scheduler of its own, see struct daedalus_sched)
+ * @sched_free:	the schedulers no context uses, under @lock
  * @lock:	serializes the node's open, release and ioctls (vfd.lock)
  */
 struct daedalus_node {
@@ -252,7 +254,24 @@ struct daedalus_node {
 	struct video_device vfd;
 	struct media_device mdev;
 	struct v4l2_m2m_dev *m2m_dev;
-	struct mutex lock;	/* the node's open and ioctls (vfd.lock); not its files' release */
+	struct list_head sched_free;
+	struct mutex lock;	/* the node's open and ioctls (vfd.lock), @sched_free */
+};
+
+/**
+ * struct daedalus_sched - a context's mem2mem scheduler
+ * @list:	on the node's @sched_free while no context uses it
+ * @m2m_dev:	the scheduler
+ *
+ * The mem2mem framework runs one job at a time per v4l2_m2m_dev. With one per context, the
+ * jobs of a stream still run one after the other, in order, and the streams' jobs run at the
+ * same time (each stream has a worker of its own in the daemon). A scheduler outlives its
+ * context: v4l2_m2m_job_finish() schedules its work item, which may still be pending when the
+ * context goes; it waits on @sched_free for the next context and is freed with the node.
+ */
+struct daedalus_sched {
+	struct list_head list;
+	struct v4l2_m2m_dev *m2m_dev;
 };
 
 /**
@@ -285,6 +304,7 @@ struct daedalus_decode_job {
  * struct daedalus_ctx - one open file of a decoder node
  * @fh:		V4L2 file handle (holds the m2m context)
  * @node:	the node
+ * @sched:	its mem2mem scheduler
  * @hdl:	controls of every coded format
  * @vb_mutex:	serializes the two vb2 queues (vb2_queue.lock)
  * @lock:	protects @decoded_fmt and @visible, which the end of a stateful job changes
@@ -305,6 +325,7 @@ struct daedalus_decode_job {
 struct daedalus_ctx {
 	struct v4l2_fh fh;
 	struct daedalus_node *node;
+	struct daedalus_sched *sched;
 	struct v4l2_ctrl_handler hdl;
 	struct mutex vb_mutex;	/* both vb2 queues of the context */
 	spinlock_t lock;	/* decoded_fmt, visible, the stateful stream state */
