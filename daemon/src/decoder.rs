@@ -50,6 +50,8 @@ pub enum DecodeError {
     BadPixfmt(u32),
     #[error(transparent)]
     DmaBuf(#[from] DmaBufError),
+    #[error("the stream's worker thread is gone (it could not start, or panicked)")]
+    WorkerGone,
 }
 
 impl DecodeError {
@@ -57,7 +59,9 @@ impl DecodeError {
     /// stream of a kind not decoded at all, EIO for our failures.
     pub fn errno(&self) -> u32 {
         match self {
-            DecodeError::DmaBuf(_) | DecodeError::NoDecoder(_) => libc::EIO as u32,
+            DecodeError::DmaBuf(_) | DecodeError::NoDecoder(_) | DecodeError::WorkerGone => {
+                libc::EIO as u32
+            }
             DecodeError::Unsupported { .. } => libc::EOPNOTSUPP as u32,
             _ => libc::EINVAL as u32,
         }

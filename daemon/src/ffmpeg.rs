@@ -5,12 +5,10 @@
 //! that use these types hold no `unsafe` code at all (`#![forbid(unsafe_code)]`).
 
 use std::{
+    cell::Cell,
     collections::BTreeMap,
     ffi::{c_char, c_int, c_void, CStr},
-    sync::{
-        atomic::{AtomicU32, Ordering},
-        Mutex,
-    },
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -25,8 +23,16 @@ type VaList = *mut ffi::__va_list_tag;
 #[cfg(not(target_arch = "x86_64"))]
 type VaList = ffi::va_list;
 
-/// The stream whose job runs (jobs run one at a time): FFmpeg's log lines are its.
-static CURRENT_STREAM: AtomicU32 = AtomicU32::new(0);
+thread_local! {
+    /// The stream whose job runs on this thread (each stream's jobs run on a worker thread of
+    /// its own): FFmpeg's log lines from this thread are its.
+    static CURRENT_STREAM: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The stream of each open FFmpeg decoder, by its context's `opaque`, for the lines FFmpeg logs
+/// from its own threads (slice and frame threads), which run no job of ours. (Frame threads
+/// log through copies of the context, which keep its `opaque`.)
+static CONTEXTS: Mutex<BTreeMap<usize, u32>> = Mutex::new(BTreeMap::new());
 
 /// FFmpeg's log lines, per stream: at most this many a second reach the log.
 const LINES_PER_SECOND: u32 = 10;
@@ -54,9 +60,63 @@ pub fn route_logs() {
     }
 }
 
-/// The jobs that run from now on are `stream`'s.
+/// The jobs that run on this thread from now on are `stream`'s.
 pub fn set_stream(stream: u32) {
-    CURRENT_STREAM.store(stream, Ordering::Relaxed);
+    CURRENT_STREAM.with(|c| c.set(stream));
+}
+
+/// A decoder's log lines, whichever thread logs them, are the stream's that runs on the thread
+/// that made it, for as long as this lives: registered under the decoder context's `opaque`.
+pub(crate) struct LogOwner {
+    key: usize,
+    /// A unique address, when the context's `opaque` is ours to set.
+    _tag: Option<Box<u8>>,
+}
+
+impl LogOwner {
+    /// Register `ctx` (not opened yet), whose `opaque` is free, under an address of its own.
+    pub(crate) fn tag(ctx: &mut codec::context::Context) -> LogOwner {
+        let tag = Box::new(0u8);
+        let key = &*tag as *const u8 as usize;
+        // SAFETY: the context is valid and not opened; FFmpeg never reads `opaque` itself.
+        unsafe { (*ctx.as_mut_ptr()).opaque = key as *mut c_void };
+        LogOwner::register(key, Some(tag))
+    }
+
+    fn register(key: usize, tag: Option<Box<u8>>) -> LogOwner {
+        if let Ok(mut contexts) = CONTEXTS.lock() {
+            contexts.insert(key, CURRENT_STREAM.with(Cell::get));
+        }
+        LogOwner { key, _tag: tag }
+    }
+}
+
+impl Drop for LogOwner {
+    fn drop(&mut self) {
+        if let Ok(mut contexts) = CONTEXTS.lock() {
+            contexts.remove(&self.key);
+        }
+    }
+}
+
+/// The stream a line logged through `avcl` (FFmpeg's context of the line, or NULL) is from:
+/// its decoder's, else the job's that runs on this thread.
+fn stream_of(avcl: *mut c_void) -> u32 {
+    let mut key = 0;
+    if !avcl.is_null() {
+        // SAFETY: FFmpeg passes NULL or a struct whose first member is its AVClass pointer; a
+        // codec context's class is avcodec_get_class(), and then the struct is an
+        // AVCodecContext.
+        unsafe {
+            if *(avcl as *const *const ffi::AVClass) == ffi::avcodec_get_class() {
+                key = (*(avcl as *const ffi::AVCodecContext)).opaque as usize;
+            }
+        }
+    }
+    let owner = (key != 0)
+        .then(|| CONTEXTS.lock().ok()?.get(&key).copied())
+        .flatten();
+    owner.unwrap_or_else(|| CURRENT_STREAM.with(Cell::get))
 }
 
 /// The last error line FFmpeg logged for `stream` since the last call.
@@ -98,11 +158,7 @@ unsafe extern "C" fn log_line(avcl: *mut c_void, level: c_int, fmt: *const c_cha
     let line = line.to_string_lossy();
     let line = line.trim_end();
     if !line.is_empty() {
-        record(
-            CURRENT_STREAM.load(Ordering::Relaxed),
-            level <= ffi::AV_LOG_ERROR,
-            line,
-        );
+        record(stream_of(avcl), level <= ffi::AV_LOG_ERROR, line);
     }
 }
 
@@ -141,6 +197,7 @@ pub(crate) const PADDING: usize = ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
 pub(crate) struct Ffmpeg {
     // Declared (so dropped) before `caught`, which the decoder's get_buffer2 writes to.
     decoder: decoder::Video,
+    _log: LogOwner,
     /// FFmpeg's display-order output, drained after each packet.
     picture: frame::Video,
     /// A reference to the last picture FFmpeg allocated (see `catch_get_buffer2`).
@@ -189,8 +246,11 @@ impl Ffmpeg {
             (*raw).opaque = caught.as_mut_ptr() as *mut c_void;
             (*raw).get_buffer2 = Some(catch_get_buffer2);
         }
+        // SAFETY: only the address of the session's AVFrame, the decoder's `opaque`, is read.
+        let log = LogOwner::register(unsafe { caught.as_ptr() } as usize, None);
         let decoder = ctx.decoder().video()?;
         Ok(Ffmpeg {
+            _log: log,
             decoder,
             picture: frame::Video::empty(),
             caught,

@@ -8,7 +8,7 @@
 #![forbid(unsafe_code)]
 
 use std::{
-    collections::HashMap,
+    collections::{hash_map::Entry, HashMap, HashSet},
     os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     time::{Duration, Instant},
 };
@@ -22,6 +22,7 @@ use crate::{
     session::{Ran, Session, StreamJob},
     stateful::StatefulSession,
 };
+use tokio::sync::mpsc;
 
 /// What one stream did so far.
 #[derive(Debug, Clone)]
@@ -135,17 +136,68 @@ pub struct Outcome {
     pub event: Event,
     /// `None` for the job kinds the kernel wants no answer to (release, stream-close, flush).
     pub reply: Option<Reply>,
+    /// A decode or feed job's stream's counters after it.
+    pub stats: Option<Stats>,
 }
 
+/// The dispatcher, on the daemon's netlink thread: allocates CAPTURE buffers itself and routes
+/// every other job to its stream's worker, a thread of its own per stream (so streams decode
+/// at the same time, and a stream's jobs run in the order the kernel queued them). Outcomes
+/// come back through the channel `attach` returns, in the order each stream's jobs ran.
 pub struct Jobs {
     allocation: Allocation,
     threads: usize,
-    /// CAPTURE buffers this daemon allocated, mapped, by buffer id.
-    /// CAPTURE buffers the daemon allocated, by stream and id (the alloc job's).
-    buffers: HashMap<BufKey, MappedDmaBuf>,
-    stateless: HashMap<u32, Stream<StatelessSession>>,
-    stateful: HashMap<u32, Stream<StatefulSession>>,
+    workers: HashMap<u32, Worker>,
+    /// Each stream's counters, as its last job left them.
+    stats: HashMap<u32, Stats>,
+    /// CAPTURE buffers allocated and not released.
+    buffers: HashSet<BufKey>,
     totals: Totals,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+}
+
+/// What a worker is told, in order.
+enum Work {
+    Job(Job),
+    /// A buffer the dispatcher allocated for the stream, before any job that names it.
+    Adopt(u64, MappedDmaBuf),
+    /// An allocated buffer the kernel did not take.
+    Forget(u64),
+}
+
+/// A stream's worker thread; it ends after the stream's close job, or when this is dropped.
+struct Worker {
+    work: std::sync::mpsc::Sender<Work>,
+}
+
+impl Worker {
+    fn spawn(
+        stream: u32,
+        threads: usize,
+        outcomes: mpsc::UnboundedSender<Outcome>,
+    ) -> std::io::Result<Worker> {
+        let (work, queue) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("stream-{stream}"))
+            .spawn(move || {
+                ffmpeg::set_stream(stream);
+                let mut jobs = StreamJobs::new(stream, threads);
+                while let Ok(w) = queue.recv() {
+                    match w {
+                        Work::Job(job) => {
+                            let close = matches!(job.body, JobBody::StreamClose);
+                            // a dropped receiver: the module went away, and the stream with it
+                            if outcomes.send(jobs.handle(job)).is_err() || close {
+                                break;
+                            }
+                        }
+                        Work::Adopt(buf, mem) => jobs.adopt(buf, mem),
+                        Work::Forget(buf) => jobs.forget(buf),
+                    }
+                }
+            })?;
+        Ok(Worker { work })
+    }
 }
 
 impl Jobs {
@@ -154,48 +206,107 @@ impl Jobs {
         Jobs {
             allocation,
             threads,
-            buffers: HashMap::new(),
-            stateless: HashMap::new(),
-            stateful: HashMap::new(),
+            workers: HashMap::new(),
+            stats: HashMap::new(),
+            buffers: HashSet::new(),
             totals: Totals::default(),
+            outcomes: mpsc::unbounded_channel().0,
         }
     }
 
-    /// Run one job. It blocks for as long as the job decodes.
-    pub fn handle(&mut self, job: Job) -> Outcome {
-        let (event, reply) = match job.body {
-            JobBody::Alloc(a) => self.alloc((job.stream, job.id), a),
-            JobBody::Release { buf } => {
-                self.buffers.remove(&(job.stream, buf));
-                (Event::Released { buf }, None)
-            }
-            JobBody::StreamClose => {
-                ffmpeg::forget_stream(job.stream);
-                let stats = match self.stateless.remove(&job.stream) {
-                    Some(s) => Some(s.stats),
-                    None => self.stateful.remove(&job.stream).map(|s| s.stats),
+    /// Start serving a (newly attached) module: the outcomes of its jobs come from the
+    /// receiver returned.
+    pub fn attach(&mut self) -> mpsc::UnboundedReceiver<Outcome> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.outcomes = tx;
+        rx
+    }
+
+    /// Take a job: an allocation runs here and now (its outcome is returned); any other job
+    /// goes to its stream's worker, and its outcome comes later through `attach`'s receiver.
+    pub fn dispatch(&mut self, job: Job) -> Option<Outcome> {
+        let stream = job.stream;
+        match job.body {
+            JobBody::Alloc(a) => {
+                let (event, reply, mem) = self.alloc(a);
+                let mut outcome = Outcome {
+                    id: job.id,
+                    stream,
+                    event,
+                    reply: Some(reply),
+                    stats: None,
                 };
-                (Event::Closed(stats.filter(|s| s.codec.is_some())), None)
-            }
-            JobBody::Flush => {
-                let session = self
-                    .stateful
-                    .get_mut(&job.stream)
-                    .and_then(|s| s.session.as_mut());
-                let had = session.is_some();
-                if let Some(session) = session {
-                    session.flush();
+                if let Some(mem) = mem {
+                    match self.worker(stream) {
+                        Ok(w) if w.work.send(Work::Adopt(job.id, mem)).is_ok() => {
+                            self.buffers.insert((stream, job.id));
+                        }
+                        _ => outcome = not_allocated(outcome, "no worker for the stream"),
+                    }
                 }
-                (Event::Flushed(had), None)
+                Some(outcome)
             }
-            JobBody::Decode(d) => self.run(job.stream, &*d, |j| &mut j.stateless),
-            JobBody::Feed(f) => self.run(job.stream, &*f, |j| &mut j.stateful),
-        };
-        Outcome {
-            id: job.id,
-            stream: job.stream,
-            event,
-            reply,
+            // a stream that never had a worker has nothing to release, flush or close
+            JobBody::Release { .. } | JobBody::Flush | JobBody::StreamClose
+                if !self.workers.contains_key(&stream) =>
+            {
+                Some(StreamJobs::new(stream, self.threads).handle(job))
+            }
+            _ => {
+                match &job.body {
+                    JobBody::Release { buf } => {
+                        self.buffers.remove(&(stream, *buf));
+                    }
+                    JobBody::StreamClose => self.buffers.retain(|&(s, _)| s != stream),
+                    _ => {}
+                }
+                let close = matches!(job.body, JobBody::StreamClose);
+                let (id, sent) = match self.worker(stream) {
+                    Ok(w) => (
+                        job.id,
+                        w.work.send(Work::Job(job)).map_err(|e| match e.0 {
+                            Work::Job(job) => job,
+                            _ => unreachable!("sent a job"),
+                        }),
+                    ),
+                    Err(_) => (job.id, Err(job)),
+                };
+                if close {
+                    self.workers.remove(&stream);
+                }
+                match sent {
+                    Ok(()) => None,
+                    // a worker that could not start, or died (a panic): the job fails alone
+                    Err(job) => {
+                        self.workers.remove(&stream);
+                        tracing::error!(stream, job = id, "the stream's worker is gone");
+                        Some(StreamJobs::failed(job, DecodeError::WorkerGone))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Count what a job did (call once per outcome, before it is answered).
+    pub fn account(&mut self, outcome: &Outcome) {
+        match &outcome.event {
+            Event::Ran {
+                started,
+                filled,
+                result,
+                ..
+            } => {
+                self.totals.streams_started += u64::from(*started);
+                self.totals.frames_decoded += u64::from(*filled);
+                self.totals.decode_errors += u64::from(result.is_err());
+                if let Some(stats) = &outcome.stats {
+                    self.stats.insert(outcome.stream, stats.clone());
+                }
+            }
+            Event::Closed(_) => {
+                self.stats.remove(&outcome.stream);
+            }
+            _ => {}
         }
     }
 
@@ -204,14 +315,19 @@ impl Jobs {
     pub fn not_taken(&mut self, outcome: &Outcome) {
         if let Event::Allocated(_) = outcome.event {
             self.buffers.remove(&(outcome.stream, outcome.id));
+            if let Some(w) = self.workers.get(&outcome.stream) {
+                let _ = w.work.send(Work::Forget(outcome.id));
+            }
         }
     }
 
-    /// The module went away: its buffers and streams with it.
+    /// The module went away: its buffers and streams with it (each worker ends after the
+    /// job it runs; its outcome goes nowhere).
     pub fn detach(&mut self) {
+        self.workers.clear();
+        self.stats.clear();
         self.buffers.clear();
-        self.stateless.clear();
-        self.stateful.clear();
+        self.outcomes = mpsc::unbounded_channel().0;
     }
 
     pub fn totals(&self) -> Totals {
@@ -223,11 +339,9 @@ impl Jobs {
         self.buffers.len()
     }
 
-    /// Every stream, by id.
+    /// Every stream that ran a job, by id.
     pub fn streams(&self) -> impl Iterator<Item = (u32, &Stats)> {
-        let stateless = self.stateless.iter().map(|(&id, s)| (id, &s.stats));
-        let stateful = self.stateful.iter().map(|(&id, s)| (id, &s.stats));
-        stateless.chain(stateful)
+        self.stats.iter().map(|(&id, s)| (id, s))
     }
 
     /// The allocator in use, as `daedalus-v4l2ctl status` shows it.
@@ -235,7 +349,16 @@ impl Jobs {
         self.allocation.describe()
     }
 
-    fn alloc(&mut self, key: BufKey, a: AllocJob) -> (Event, Option<Reply>) {
+    fn worker(&mut self, stream: u32) -> std::io::Result<&Worker> {
+        Ok(match self.workers.entry(stream) {
+            Entry::Occupied(w) => w.into_mut(),
+            Entry::Vacant(v) => {
+                v.insert(Worker::spawn(stream, self.threads, self.outcomes.clone())?)
+            }
+        })
+    }
+
+    fn alloc(&mut self, a: AllocJob) -> (Event, Reply, Option<MappedDmaBuf>) {
         let allocated = self
             .allocation
             .get()
@@ -248,13 +371,12 @@ impl Jobs {
             });
         match allocated {
             Ok((buf, fd)) => {
-                self.buffers.insert(key, buf);
                 let reply = Reply {
                     status: 0,
                     fd: Some(fd),
                     feed: None,
                 };
-                (Event::Allocated(a), Some(reply))
+                (Event::Allocated(a), reply, Some(buf))
             }
             Err(e) => {
                 let reply = Reply {
@@ -262,23 +384,171 @@ impl Jobs {
                     fd: None,
                     feed: None,
                 };
-                (Event::NotAllocated(a, e), Some(reply))
+                (Event::NotAllocated(a, e), reply, None)
             }
         }
     }
+}
 
-    /// A stream's job, on the session of its node's kind (`streams` picks the node's map).
+/// An allocation that cannot be handed to its stream: answered ENOMEM (the fd is dropped).
+fn not_allocated(outcome: Outcome, why: &str) -> Outcome {
+    let Event::Allocated(a) = outcome.event else {
+        return outcome;
+    };
+    Outcome {
+        event: Event::NotAllocated(
+            a,
+            AllocError::Other {
+                backend: "worker",
+                detail: why.to_string(),
+            },
+        ),
+        reply: Some(Reply {
+            status: libc::ENOMEM as u32,
+            fd: None,
+            feed: None,
+        }),
+        ..outcome
+    }
+}
+
+/// One stream's jobs, on its worker thread: its session (a stream is on one node: one of the
+/// two is used), its CAPTURE buffers the daemon allocated, by id, and its counters.
+pub struct StreamJobs {
+    stream: u32,
+    threads: usize,
+    buffers: HashMap<BufKey, MappedDmaBuf>,
+    stateless: Option<Stream<StatelessSession>>,
+    stateful: Option<Stream<StatefulSession>>,
+}
+
+impl StreamJobs {
+    pub fn new(stream: u32, threads: usize) -> StreamJobs {
+        StreamJobs {
+            stream,
+            threads,
+            buffers: HashMap::new(),
+            stateless: None,
+            stateful: None,
+        }
+    }
+
+    fn adopt(&mut self, buf: u64, mem: MappedDmaBuf) {
+        self.buffers.insert((self.stream, buf), mem);
+    }
+
+    fn forget(&mut self, buf: u64) {
+        self.buffers.remove(&(self.stream, buf));
+    }
+
+    /// A job that cannot run: its failure, as its stream's worker would have told it.
+    fn failed(job: Job, error: DecodeError) -> Outcome {
+        let (node, codec, sequence, timestamp) = match &job.body {
+            JobBody::Decode(d) => (
+                StatelessSession::NODE,
+                d.codec,
+                d.sequence,
+                Some(d.src.timestamp),
+            ),
+            JobBody::Feed(f) => (
+                StatefulSession::NODE,
+                f.codec,
+                f.sequence,
+                f.src.as_ref().map(|s| s.timestamp),
+            ),
+            _ => return StreamJobs::new(job.stream, 1).handle(job),
+        };
+        Outcome {
+            id: job.id,
+            stream: job.stream,
+            reply: Some(Reply {
+                status: error.errno(),
+                fd: None,
+                feed: None,
+            }),
+            event: Event::Ran {
+                node,
+                codec,
+                sequence,
+                timestamp,
+                started: false,
+                width: 0,
+                height: 0,
+                format: None,
+                filled: false,
+                result: Err(error),
+                decoder_said: None,
+                took: Duration::ZERO,
+            },
+            stats: None,
+        }
+    }
+
+    /// Run one job of this stream. It blocks for as long as the job decodes.
+    pub fn handle(&mut self, job: Job) -> Outcome {
+        let (event, reply) = match job.body {
+            JobBody::Alloc(a) => (
+                Event::NotAllocated(
+                    a,
+                    AllocError::Other {
+                        backend: "worker",
+                        detail: "allocations are the dispatcher's".to_string(),
+                    },
+                ),
+                Some(Reply {
+                    status: libc::ENOMEM as u32,
+                    fd: None,
+                    feed: None,
+                }),
+            ),
+            JobBody::Release { buf } => {
+                self.buffers.remove(&(job.stream, buf));
+                (Event::Released { buf }, None)
+            }
+            JobBody::StreamClose => {
+                ffmpeg::forget_stream(job.stream);
+                let stats = match self.stateless.take() {
+                    Some(s) => Some(s.stats),
+                    None => self.stateful.take().map(|s| s.stats),
+                };
+                self.buffers.clear();
+                (Event::Closed(stats.filter(|s| s.codec.is_some())), None)
+            }
+            JobBody::Flush => {
+                let session = self.stateful.as_mut().and_then(|s| s.session.as_mut());
+                let had = session.is_some();
+                if let Some(session) = session {
+                    session.flush();
+                }
+                (Event::Flushed(had), None)
+            }
+            JobBody::Decode(d) => {
+                return self.run(job.id, job.stream, &*d, |j| &mut j.stateless);
+            }
+            JobBody::Feed(f) => return self.run(job.id, job.stream, &*f, |j| &mut j.stateful),
+        };
+        Outcome {
+            id: job.id,
+            stream: job.stream,
+            event,
+            reply,
+            stats: None,
+        }
+    }
+
+    /// A stream's job, on the session of its node's kind (`slot` picks the node's).
     fn run<S: Session>(
         &mut self,
+        id: u64,
         stream_id: u32,
         job: &S::Job,
-        streams: fn(&mut Jobs) -> &mut HashMap<u32, Stream<S>>,
-    ) -> (Event, Option<Reply>) {
+        slot: fn(&mut StreamJobs) -> &mut Option<Stream<S>>,
+    ) -> Outcome {
         let t0 = Instant::now();
         let threads = self.threads;
         let codec = job.codec();
-        // taken out of its map while it runs, so that the CAPTURE buffers can be lent
-        let mut stream = streams(self).remove(&stream_id).unwrap_or_else(|| Stream {
+        // taken out of its slot while it runs, so that the CAPTURE buffers can be lent
+        let mut stream = slot(self).take().unwrap_or_else(|| Stream {
             session: None,
             stats: Stats::new(S::NODE),
         });
@@ -293,12 +563,10 @@ impl Jobs {
         if started {
             stats.codec = Some(codec);
             (stats.width, stats.height) = size.unwrap_or_default();
-            self.totals.streams_started += 1;
         }
         if stream.session.as_ref().map(S::codec) != Some(codec) {
             stream.session = None;
         }
-        ffmpeg::set_stream(stream_id);
         ffmpeg::take_error(stream_id);
         let ran = match &mut stream.session {
             Some(session) => run_on(session, &mut self.buffers, stream_id, job),
@@ -319,13 +587,11 @@ impl Jobs {
         }
         if ran.filled {
             stats.frames += 1;
-            self.totals.frames_decoded += 1;
         }
         let (status, decoder_said) = match &ran.result {
             Ok(()) => (0, None),
             Err(e) => {
                 stats.errors += 1;
-                self.totals.decode_errors += 1;
                 (e.errno(), ffmpeg::take_error(stream_id))
             }
         };
@@ -345,13 +611,19 @@ impl Jobs {
             decoder_said,
             took,
         };
-        streams(self).insert(stream_id, stream);
-        let reply = Reply {
-            status,
-            fd: None,
-            feed: ran.feed,
-        };
-        (event, Some(reply))
+        let stats = Some(stream.stats.clone());
+        *slot(self) = Some(stream);
+        Outcome {
+            id,
+            stream: stream_id,
+            event,
+            reply: Some(Reply {
+                status,
+                fd: None,
+                feed: ran.feed,
+            }),
+            stats,
+        }
     }
 }
 
@@ -495,6 +767,15 @@ mod tests {
         Jobs::new(Allocation::new(Kind::Auto, None), 1)
     }
 
+    /// Dispatch `job` and wait for its outcome (from the stream's worker, or at once).
+    fn run(jobs: &mut Jobs, rx: &mut mpsc::UnboundedReceiver<Outcome>, job: Job) -> Outcome {
+        let out = jobs
+            .dispatch(job)
+            .unwrap_or_else(|| rx.blocking_recv().expect("the worker answers every job"));
+        jobs.account(&out);
+        out
+    }
+
     fn feed(stream: u32, id: u64, codec: Codec, src: Option<Output>) -> Job {
         Job {
             id,
@@ -516,6 +797,7 @@ mod tests {
     fn a_failed_job_is_answered_counted_and_its_stream_closes() {
         ffmpeg_next::init().unwrap();
         let mut jobs = jobs();
+        let mut rx = jobs.attach();
         let src = Output {
             fd: not_a_dmabuf(4096),
             offset: 16,
@@ -525,7 +807,7 @@ mod tests {
             height: 0,
             meta: proto::Meta::default(),
         };
-        let out = jobs.handle(feed(3, 1, Codec::Vp9, Some(src)));
+        let out = run(&mut jobs, &mut rx, feed(3, 1, Codec::Vp9, Some(src)));
         let reply = out.reply.as_ref().expect("a feed job is answered");
         assert_eq!(reply.status, libc::EIO as u32);
         assert!(reply.fd.is_none());
@@ -545,7 +827,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // a job with no buffers goes through the same session
-        let out = jobs.handle(feed(3, 2, Codec::Vp9, None));
+        let out = run(&mut jobs, &mut rx, feed(3, 2, Codec::Vp9, None));
         assert_eq!(out.reply.unwrap().status, 0);
         assert!(matches!(out.event, Event::Ran { started: false, .. }));
         let totals = jobs.totals();
@@ -557,7 +839,7 @@ mod tests {
             stream: 3,
             body: JobBody::StreamClose,
         };
-        let out = jobs.handle(close);
+        let out = run(&mut jobs, &mut rx, close);
         assert!(out.reply.is_none());
         match out.event {
             Event::Closed(Some(stats)) => assert_eq!((stats.errors, stats.frames), (1, 0)),
@@ -634,16 +916,21 @@ mod tests {
     #[test]
     fn unknown_buffers_and_streams_are_no_error() {
         let mut jobs = jobs();
+        let mut rx = jobs.attach();
         for body in [
             JobBody::Release { buf: 9 },
             JobBody::Flush,
             JobBody::StreamClose,
         ] {
-            let out = jobs.handle(Job {
-                id: 1,
-                stream: 5,
-                body,
-            });
+            let out = run(
+                &mut jobs,
+                &mut rx,
+                Job {
+                    id: 1,
+                    stream: 5,
+                    body,
+                },
+            );
             assert!(out.reply.is_none(), "{:?}", out.event);
         }
     }

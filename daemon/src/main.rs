@@ -119,7 +119,8 @@ fn init_logging(filter: &str) -> Result<()> {
 }
 
 impl Daemon {
-    /// Take and handle jobs until none waits. A job that cannot be read fails, alone.
+    /// Take jobs until none waits, handing each to its stream's worker (allocations run here).
+    /// A job that cannot be read fails, alone.
     async fn drain(&mut self, upcall: &Upcall) -> Result<(), UpcallError> {
         loop {
             let job = match upcall.job_get().await {
@@ -137,15 +138,16 @@ impl Daemon {
                 }
                 Err(e) => return Err(e),
             };
-            let outcome = tokio::task::block_in_place(|| self.jobs.handle(job));
-            self.finish(upcall, outcome).await;
-            self.refresh_status();
+            if let Some(outcome) = tokio::task::block_in_place(|| self.jobs.dispatch(job)) {
+                self.finish(upcall, outcome).await;
+            }
         }
     }
 
     /// What every job ends with, whatever its kind: its journal lines, then its job-done.
     async fn finish(&mut self, upcall: &Upcall, outcome: Outcome) {
         log_outcome(&outcome);
+        self.jobs.account(&outcome);
         let Some(reply) = &outcome.reply else {
             return;
         };
@@ -460,13 +462,20 @@ async fn serve(
     ctl: &mut Control,
 ) -> Result<Detach> {
     let mut job_ready = JobReady::spawn(notifications);
+    let mut outcomes = daemon.jobs.attach();
     loop {
         let drained = tokio::select! {
+            Some(outcome) = outcomes.recv() => {
+                daemon.finish(upcall, outcome).await;
+                daemon.refresh_status();
+                Ok(())
+            }
             _ = job_ready.ready.notified() => daemon.drain(upcall).await,
             _ = &mut job_ready.reader => anyhow::bail!("netlink socket closed"),
             _ = ctl.tick.tick() => {
                 // A lost notification costs at most a tick; the watchdog is fed only from here,
-                // so a daemon stuck in a job stops feeding it.
+                // so a daemon whose netlink loop is stuck stops feeding it. (A stream's worker
+                // stuck in a job is that stream's alone: the kernel times its jobs out.)
                 let r = daemon.drain(upcall).await;
                 daemon.refresh_status();
                 ctl.feed_watchdog();

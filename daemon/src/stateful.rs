@@ -20,7 +20,7 @@ use ffmpeg_next as ffmpeg;
 use crate::{
     decoder::{write_picture, Capture, DecodeError, Planes, ToNv12},
     dmabuf::MappedDmaBuf,
-    ffmpeg::{Parser, PADDING},
+    ffmpeg::{LogOwner, Parser, PADDING},
     proto::{
         Codec, FeedDone, FeedJob, Meta, StreamFormat, DONE_FLAG_FILLED, DONE_FLAG_FORMAT,
         DONE_FLAG_FULL, DONE_FLAG_LAST, PIX_FMT_NV12, PIX_FMT_P010,
@@ -52,6 +52,8 @@ const LOOKAHEAD: usize = 2;
 pub struct StatefulSession {
     codec: Codec,
     decoder: decoder::Video,
+    /// The decoder's log lines are this stream's (dropped after the decoder).
+    _log: LogOwner,
     /// H.264: splits the byte stream into frames.
     parser: Option<Parser>,
     /// Coded frames fed and not decoded yet, with their timestamps: the client's OUTPUT
@@ -78,7 +80,7 @@ pub struct StatefulSession {
     eos: bool,
 }
 
-fn ffmpeg_decoder(codec: Codec, threads: usize) -> Result<decoder::Video, DecodeError> {
+fn ffmpeg_decoder(codec: Codec, threads: usize) -> Result<(decoder::Video, LogOwner), DecodeError> {
     let found = match codec {
         Codec::H264 => decoder::find(codec::Id::H264),
         Codec::Vp9 => decoder::find(codec::Id::VP9),
@@ -96,7 +98,8 @@ fn ffmpeg_decoder(codec: Codec, threads: usize) -> Result<decoder::Video, Decode
         kind: codec::threading::Type::Frame,
         count: threads,
     });
-    Ok(ctx.decoder().video()?)
+    let log = LogOwner::tag(&mut ctx);
+    Ok((ctx.decoder().video()?, log))
 }
 
 /// A picture's timestamp: that of the frame it came from (FFmpeg's best guess if it lost it).
@@ -126,9 +129,11 @@ impl Session for StatefulSession {
     const NODE: &'static str = "stateful";
 
     fn new(codec: Codec, threads: usize) -> Result<StatefulSession, DecodeError> {
+        let (decoder, log) = ffmpeg_decoder(codec, threads)?;
         Ok(StatefulSession {
             codec,
-            decoder: ffmpeg_decoder(codec, threads)?,
+            decoder,
+            _log: log,
             parser: Self::parser(codec),
             input: VecDeque::new(),
             in_decoder: VecDeque::new(),
