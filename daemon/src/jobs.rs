@@ -71,6 +71,27 @@ pub struct Totals {
     pub frames_decoded: u64,
     pub decode_errors: u64,
     pub streams_started: u64,
+    pub io: Io,
+}
+
+/// What the daemon's side of jobs cost in file descriptors and mappings: the per-job work that
+/// a buffer cache would save (`daedalus-v4l2ctl status` shows it per frame).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Io {
+    /// Buffer fds the kernel installed in the daemon for jobs.
+    pub fds: u64,
+    /// Buffers mapped for one job (a cached CAPTURE mapping is not counted).
+    pub maps: u64,
+    /// fds duplicated to map them.
+    pub dups: u64,
+}
+
+impl std::ops::AddAssign for Io {
+    fn add_assign(&mut self, o: Io) {
+        self.fds += o.fds;
+        self.maps += o.maps;
+        self.dups += o.dups;
+    }
 }
 
 struct Stream<S> {
@@ -138,6 +159,8 @@ pub struct Outcome {
     pub reply: Option<Reply>,
     /// A decode or feed job's stream's counters after it.
     pub stats: Option<Stats>,
+    /// What the job cost in fds and mappings.
+    pub io: Io,
 }
 
 /// The dispatcher, on the daemon's netlink thread: allocates CAPTURE buffers itself and routes
@@ -235,6 +258,7 @@ impl Jobs {
                     event,
                     reply: Some(reply),
                     stats: None,
+                    io: Io::default(),
                 };
                 if let Some(mem) = mem {
                     match self.worker(stream) {
@@ -299,6 +323,7 @@ impl Jobs {
                 self.totals.streams_started += u64::from(*started);
                 self.totals.frames_decoded += u64::from(*filled);
                 self.totals.decode_errors += u64::from(result.is_err());
+                self.totals.io += outcome.io;
                 if let Some(stats) = &outcome.stats {
                     self.stats.insert(outcome.stream, stats.clone());
                 }
@@ -481,6 +506,7 @@ impl StreamJobs {
                 took: Duration::ZERO,
             },
             stats: None,
+            io: Io::default(),
         }
     }
 
@@ -533,6 +559,7 @@ impl StreamJobs {
             event,
             reply,
             stats: None,
+            io: Io::default(),
         }
     }
 
@@ -568,14 +595,20 @@ impl StreamJobs {
             stream.session = None;
         }
         ffmpeg::take_error(stream_id);
+        let mut io = Io {
+            fds: u64::from(job.output().is_some())
+                + job.capture().map_or(0, |c| c.fds.len() as u64),
+            ..Io::default()
+        };
         let ran = match &mut stream.session {
-            Some(session) => run_on(session, &mut self.buffers, stream_id, job),
+            Some(session) => run_on(session, &mut self.buffers, stream_id, job, &mut io),
             None => match S::new(codec, threads) {
                 Ok(session) => run_on(
                     stream.session.insert(session),
                     &mut self.buffers,
                     stream_id,
                     job,
+                    &mut io,
                 ),
                 Err(e) => Ran::failed(e),
             },
@@ -623,6 +656,7 @@ impl StreamJobs {
                 feed: ran.feed,
             }),
             stats,
+            io,
         }
     }
 }
@@ -647,17 +681,18 @@ fn map_allocated(fd: OwnedFd, size: usize) -> Result<(MappedDmaBuf, OwnedFd), Dm
     Ok((buf, fd))
 }
 
-/// Map a job's buffers and run it on `session`.
+/// Map a job's buffers and run it on `session`; `io` counts the mappings made.
 fn run_on<S: Session>(
     session: &mut S,
     buffers: &mut HashMap<BufKey, MappedDmaBuf>,
     stream: u32,
     job: &S::Job,
+    io: &mut Io,
 ) -> Ran {
     let mut own = Vec::new();
     let dst = match job
         .capture()
-        .map(|c| capture_memory(buffers, &mut own, stream, c))
+        .map(|c| capture_memory(buffers, &mut own, stream, c, io))
     {
         None => None,
         Some(Ok(mem)) => Some(mem),
@@ -665,6 +700,8 @@ fn run_on<S: Session>(
     };
     match job.output() {
         Some(src) if src.bytes > 0 => {
+            io.maps += 1;
+            io.dups += 1;
             let mapped = match map_output(src) {
                 Ok(m) => m,
                 Err(e) => return Ran::failed(e.into()),
@@ -704,12 +741,13 @@ fn bitstream(src: &proto::Output, mem: &Shared) -> Result<Vec<u8>, DecodeError> 
 /// The memory of a job's CAPTURE buffer: the daemon's own mapping of a buffer it allocated
 /// (found by the job's stream and the buffer's id, and only if it is the very dmabuf the job
 /// carries: a key alone could name another user's buffer), or else the buffer's planes mapped
-/// for this job, into `own`.
+/// for this job, into `own` (counted in `io`).
 fn capture_memory<'a>(
     buffers: &'a mut HashMap<BufKey, MappedDmaBuf>,
     own: &'a mut Vec<MappedDmaBuf>,
     stream: u32,
     capture: &proto::Capture,
+    io: &mut Io,
 ) -> Result<&'a mut [MappedDmaBuf], DmaBufError> {
     if let ([fd], true) = (capture.fds.as_slice(), capture.buf != 0) {
         if let Some(buf) = buffers.get_mut(&(stream, capture.buf)) {
@@ -718,6 +756,8 @@ fn capture_memory<'a>(
             }
         }
     }
+    io.maps += capture.fds.len() as u64;
+    io.dups += capture.fds.len() as u64;
     *own = capture
         .fds
         .iter()
@@ -810,6 +850,13 @@ mod tests {
         let out = run(&mut jobs, &mut rx, feed(3, 1, Codec::Vp9, Some(src)));
         let reply = out.reply.as_ref().expect("a feed job is answered");
         assert_eq!(reply.status, libc::EIO as u32);
+        // its OUTPUT fd, mapped through a duplicate
+        let one = Io {
+            fds: 1,
+            maps: 1,
+            dups: 1,
+        };
+        assert_eq!(out.io, one);
         assert!(reply.fd.is_none());
         match &out.event {
             Event::Ran {
@@ -828,10 +875,12 @@ mod tests {
         }
         // a job with no buffers goes through the same session
         let out = run(&mut jobs, &mut rx, feed(3, 2, Codec::Vp9, None));
+        assert_eq!(out.io, Io::default());
         assert_eq!(out.reply.unwrap().status, 0);
         assert!(matches!(out.event, Event::Ran { started: false, .. }));
         let totals = jobs.totals();
         assert_eq!((totals.decode_errors, totals.streams_started), (1, 1));
+        assert_eq!(totals.io, one);
         assert_eq!(jobs.streams().count(), 1);
 
         let close = Job {
@@ -893,7 +942,7 @@ mod tests {
         let other = capture(not_a_dmabuf(8192));
         let other_ino = ino(other.fds[0].as_fd());
         let mut own = Vec::new();
-        let mem = capture_memory(&mut buffers, &mut own, 3, &other).unwrap();
+        let mem = capture_memory(&mut buffers, &mut own, 3, &other, &mut Io::default()).unwrap();
         assert_eq!(
             ino(mem[0].as_fd()),
             other_ino,
@@ -904,10 +953,10 @@ mod tests {
         let cached_ino = ino(same.fds[0].as_fd());
         // another stream's job naming the buffer's id: not the cache, even with the same file
         let mut own = Vec::new();
-        capture_memory(&mut buffers, &mut own, 4, &same).unwrap();
+        capture_memory(&mut buffers, &mut own, 4, &same, &mut Io::default()).unwrap();
         assert_eq!(own.len(), 1, "another stream's job used the cache");
         let mut own = Vec::new();
-        let mem = capture_memory(&mut buffers, &mut own, 3, &same).unwrap();
+        let mem = capture_memory(&mut buffers, &mut own, 3, &same, &mut Io::default()).unwrap();
         assert_eq!(ino(mem[0].as_fd()), cached_ino);
         assert!(own.is_empty(), "the cached mapping was not used");
     }

@@ -213,6 +213,10 @@ impl Daemon {
             st.decode_errors = totals.decode_errors;
             st.streams_started = totals.streams_started;
             st.buffers = self.jobs.buffers();
+            let per_frame = |n: u64| n as f64 / totals.frames_decoded.max(1) as f64;
+            st.fds_per_frame = per_frame(totals.io.fds);
+            st.maps_per_frame = per_frame(totals.io.maps);
+            st.dups_per_frame = per_frame(totals.io.dups);
             st.allocator = allocator;
             st.streams = streams;
         }

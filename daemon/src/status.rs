@@ -44,6 +44,14 @@ pub struct Status {
     pub decode_errors: u64,
     pub streams_started: u64,
     pub buffers: usize,
+    /// Per decoded frame since the daemon started: buffer fds the kernel installed in the
+    /// daemon, buffers it mapped (and fds it duplicated to map them) for a single job.
+    #[serde(default)]
+    pub fds_per_frame: f64,
+    #[serde(default)]
+    pub maps_per_frame: f64,
+    #[serde(default)]
+    pub dups_per_frame: f64,
     pub streams: Vec<StreamStatus>,
 }
 
@@ -127,7 +135,8 @@ pub async fn serve(listener: UnixListener, status: Shared) {
 pub fn render(s: &Status) -> String {
     let mut out = format!(
         "daedalus-v4l2d {}: {}\n  allocator: {}\n  threads: {}\n  uptime: {:.0} s\n  \
-         frames decoded: {}\n  decode errors: {}\n  streams started: {}\n  CAPTURE buffers: {}\n",
+         frames decoded: {}\n  decode errors: {}\n  streams started: {}\n  CAPTURE buffers: {}\n  \
+         per frame: {:.2} fds installed, {:.2} maps, {:.2} dups\n",
         s.version,
         if s.attached {
             "attached to the kernel module"
@@ -141,6 +150,9 @@ pub fn render(s: &Status) -> String {
         s.decode_errors,
         s.streams_started,
         s.buffers,
+        s.fds_per_frame,
+        s.maps_per_frame,
+        s.dups_per_frame,
     );
     if s.streams.is_empty() {
         out.push_str("  streams: none\n");
