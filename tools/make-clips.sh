@@ -11,6 +11,44 @@
 . "$(dirname "$0")/lib.sh"
 
 OUT=$BUILD/clips
+# --bench: the 1080p clips of ./daedalus bench (tests/vm/bench.sh), kept apart from the suite's
+# (made only when asked: a minute of encoding nothing else needs), with their own stamp.
+if [ "${1:-}" = --bench ]; then
+	want=$(sha256sum "$0" | cut -c1-16)
+	if [ -f "$OUT/bench/.stamp" ] && [ "$(cat "$OUT/bench/.stamp")" = "$want" ]; then
+		log "bench clips up to date"
+		exit 0
+	fi
+	mkdir -p "$OUT/bench"
+	in_buildenv /bin/bash -euo pipefail -c '
+		cd /build/clips/bench
+		ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
+		src() { echo "testsrc2=size=1920x1080:rate=30,format=$1"; }
+		for depth in 8 10; do
+			fmt=yuv420p tag= vp9=() x264=(-profile:v high)
+			if [ $depth = 10 ]; then
+				fmt=yuv420p10le tag=-10bit vp9=(-profile:v 2) x264=(-profile:v high10)
+			fi
+			ff -f lavfi -i "$(src $fmt)" -frames:v 60 -c:v libvpx-vp9 -b:v 4M -g 30 \
+				-deadline realtime -cpu-used 8 "${vp9[@]}" -pix_fmt $fmt vp9$tag-1920x1080.ivf
+			ff -f lavfi -i "$(src $fmt)" -frames:v 60 -c:v libx264 -preset veryfast -bf 3 \
+				-g 30 -x264-params threads=1 "${x264[@]}" -pix_fmt $fmt \
+				-bsf:v h264_mp4toannexb -f h264 h264$tag-1920x1080.h264
+			SVT_LOG=1 ff -f lavfi -i "$(src $fmt)" -frames:v 60 -c:v libsvtav1 -preset 12 \
+				-g 30 -pix_fmt $fmt av1$tag-1920x1080.ivf
+		done
+		for clip in *.ivf *.h264; do
+			dec= fmt=nv12
+			case $clip in av1*) dec="-c:v libdav1d" ;; esac
+			case $clip in *10bit*) fmt=p010le ;; esac
+			ff $dec -i "$clip" -pix_fmt $fmt -f framemd5 "${clip%.*}.framemd5"
+			printf "clip=%s\nsize=1920x1080\nformat=%s\nframes=%s\n" "$clip" "$fmt" \
+				"$(grep -vc "^#" "${clip%.*}.framemd5")" >"${clip%.*}.info"
+		done
+	'
+	echo "$want" >"$OUT/bench/.stamp"
+	exit 0
+fi
 want=$(cat "$0" "$TOP/tools/fluster-suite.py" | sha256sum | cut -c1-16)
 if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$want" ]; then
 	log "clips up to date"
