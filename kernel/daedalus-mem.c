@@ -28,6 +28,8 @@
  * @dbuf:	the dmabuf (a reference of ours when allocated, vb2's when imported)
  * @size:	bytes vb2 asked for (page aligned)
  * @imported:	the client imported the buffer (DMABUF memory)
+ * @daemon:	the daemon the alloc job went to (daedalus_daemon_nr()): while that one is
+ *		attached, jobs send it no fd of the buffer (it has its own, and its mapping)
  * @width:	allocation hints sent with the alloc job: CAPTURE format when allocated
  * @height:	  "
  * @pixfmt:	  "
@@ -41,6 +43,7 @@ struct daedalus_mem_buf {
 	struct dma_buf *dbuf;
 	unsigned long size;
 	bool imported;
+	u64 daemon;
 	u32 width;
 	u32 height;
 	u32 pixfmt;
@@ -53,6 +56,7 @@ static int daedalus_alloc_fill(struct daedalus_job *job, struct sk_buff *skb,
 	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
 	struct nlattr *nest = nla_nest_start(skb, DAEDALUS_A_JOB_CAPTURE);
 
+	buf->daemon = daedalus_daemon_nr();
 	if (!nest || nla_put_u32(skb, DAEDALUS_A_CAPTURE_PLANE_SIZE, buf->size) ||
 	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_WIDTH, buf->width) ||
 	    nla_put_u32(skb, DAEDALUS_A_CAPTURE_HEIGHT, buf->height) ||
@@ -157,16 +161,21 @@ static void daedalus_release_end(struct daedalus_job *job, int status, struct ge
 	kfree(container_of(job, struct daedalus_mem_buf, job));
 }
 
-static int daedalus_release_fill(struct daedalus_job *job, struct sk_buff *skb,
-				 struct daedalus_fds *fds)
+/* A release job's message: the id of the buffer (or OUTPUT export) the daemon drops. */
+static int daedalus_put_release(struct sk_buff *skb, u64 id)
 {
-	struct daedalus_mem_buf *buf = container_of(job, struct daedalus_mem_buf, job);
 	struct nlattr *nest = nla_nest_start(skb, DAEDALUS_A_JOB_CAPTURE);
 
-	if (!nest || nla_put_u64_64bit(skb, DAEDALUS_A_CAPTURE_BUF, buf->id, 0))
+	if (!nest || nla_put_u64_64bit(skb, DAEDALUS_A_CAPTURE_BUF, id, 0))
 		return -EMSGSIZE;
 	nla_nest_end(skb, nest);
 	return 0;
+}
+
+static int daedalus_release_fill(struct daedalus_job *job, struct sk_buff *skb,
+				 struct daedalus_fds *fds)
+{
+	return daedalus_put_release(skb, container_of(job, struct daedalus_mem_buf, job)->id);
 }
 
 static const struct daedalus_job_ops daedalus_release_ops = {
@@ -250,12 +259,107 @@ const struct vb2_mem_ops daedalus_capture_memops = {
 	.unmap_dmabuf	= daedalus_mem_unmap_dmabuf,
 };
 
+/*
+ * Whether the attached daemon allocated this CAPTURE buffer plane: it has its own fd (and
+ * mapping) of it, and is sent none. From a job's fill op (the upcall lock is held).
+ */
+static bool daedalus_daemon_has(struct vb2_buffer *vb, unsigned int plane)
+{
+	struct daedalus_mem_buf *buf = vb->planes[plane].mem_priv;
+
+	return vb->vb2_queue->mem_ops == &daedalus_capture_memops && !buf->imported &&
+	       buf->daemon == daedalus_daemon_nr();
+}
+
 /* The daemon's id of a CAPTURE buffer plane: its alloc job's, or 0 when imported. */
 static u64 daedalus_buf_id(struct vb2_buffer *vb, unsigned int plane)
 {
 	struct daedalus_mem_buf *buf = vb->planes[plane].mem_priv;
 
 	return buf->id;
+}
+
+/**
+ * struct daedalus_export - an OUTPUT buffer of vb2's memory, as the daemon knows it
+ * @job:	the release notification, sent when vb2 frees the buffer
+ * @dbuf:	the buffer's dmabuf, exported once (a reference)
+ * @id:		its id on the wire: the daemon keeps its mapping under it until released
+ *
+ * vb2-vmalloc makes a new dmabuf at each export; one kept for the buffer's life lets the daemon
+ * map the buffer once instead of at every job.
+ */
+struct daedalus_export {
+	struct daedalus_job job;
+	struct dma_buf *dbuf;
+	u64 id;
+};
+
+static void daedalus_export_end(struct daedalus_job *job, int status, struct genl_info *info)
+{
+	kfree(container_of(job, struct daedalus_export, job));
+}
+
+static int daedalus_export_release_fill(struct daedalus_job *job, struct sk_buff *skb,
+					struct daedalus_fds *fds)
+{
+	return daedalus_put_release(skb, container_of(job, struct daedalus_export, job)->id);
+}
+
+static const struct daedalus_job_ops daedalus_export_release_ops = {
+	.fill = daedalus_export_release_fill,
+	.end = daedalus_export_end,
+};
+
+static struct daedalus_buf *daedalus_to_buf(struct vb2_buffer *vb)
+{
+	return container_of(to_vb2_v4l2_buffer(vb), struct daedalus_buf, m2m.vb);
+}
+
+/*
+ * The kept export of an OUTPUT buffer of vb2's memory, made now if it has none. From a job's
+ * fill op (the upcall lock is held: its id comes from daedalus_new_id()).
+ */
+static struct daedalus_export *daedalus_output_export(struct vb2_buffer *vb)
+{
+	struct daedalus_buf *buf = daedalus_to_buf(vb);
+	struct daedalus_export *export = buf->export;
+	struct dma_buf *dbuf;
+
+	if (export)
+		return export;
+	export = kzalloc(sizeof(*export), GFP_KERNEL);
+	if (!export)
+		return ERR_PTR(-ENOMEM);
+	dbuf = vb->vb2_queue->mem_ops->get_dmabuf(vb, vb->planes[0].mem_priv, O_RDONLY);
+	if (IS_ERR_OR_NULL(dbuf)) {
+		kfree(export);
+		return dbuf ? ERR_CAST(dbuf) : ERR_PTR(-EINVAL);
+	}
+	export->dbuf = dbuf;
+	export->id = daedalus_new_id();
+	buf->export = export;
+	return export;
+}
+
+/**
+ * daedalus_buf_cleanup - vb2 frees a buffer: drop its kept export, and tell the daemon
+ * @vb:		the buffer (in no job)
+ */
+void daedalus_buf_cleanup(struct vb2_buffer *vb)
+{
+	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
+	struct daedalus_buf *buf = daedalus_to_buf(vb);
+	struct daedalus_export *export = buf->export;
+
+	if (!export)
+		return;
+	buf->export = NULL;
+	dma_buf_put(export->dbuf);
+	/* the release notification frees it once sent; with no daemon, nobody holds a mapping */
+	daedalus_job_init(&export->job, DAEDALUS_JOB_KIND_RELEASE, ctx->stream,
+			  &daedalus_export_release_ops, 0);
+	if (daedalus_job_queue(&export->job))
+		kfree(export);
 }
 
 /*
@@ -278,10 +382,13 @@ static int daedalus_fill_plane_fd(struct sk_buff *skb, struct daedalus_fds *fds,
 		dbuf = ((struct daedalus_mem_buf *)priv)->dbuf;
 		get_dma_buf(dbuf);
 	} else {
-		/* vb2-vmalloc exports the OUTPUT buffer: the daemon maps it, nothing is copied */
-		dbuf = ops->get_dmabuf(vb, priv, O_RDONLY);
-		if (IS_ERR_OR_NULL(dbuf))
-			return dbuf ? PTR_ERR(dbuf) : -EINVAL;
+		/* an OUTPUT buffer of vb2-vmalloc's: the daemon maps its kept export */
+		struct daedalus_export *export = daedalus_output_export(vb);
+
+		if (IS_ERR(export))
+			return PTR_ERR(export);
+		dbuf = export->dbuf;
+		get_dma_buf(dbuf);
 	}
 	fd = daedalus_fds_add(fds, dbuf);
 	if (fd < 0)
@@ -306,6 +413,7 @@ int daedalus_put_output(struct sk_buff *skb, struct daedalus_fds *fds, struct vb
 {
 	u32 offset = src->planes[0].data_offset;
 	u32 used = vb2_get_plane_payload(src, 0);
+	struct daedalus_export *export;
 	struct nlattr *nest;
 	int err;
 
@@ -324,6 +432,9 @@ int daedalus_put_output(struct sk_buff *skb, struct daedalus_fds *fds, struct vb
 	err = daedalus_fill_plane_fd(skb, fds, DAEDALUS_A_OUTPUT_FD, src, 0);
 	if (err)
 		return err;
+	export = daedalus_to_buf(src)->export;
+	if (export && nla_put_u64_64bit(skb, DAEDALUS_A_OUTPUT_BUF, export->id, 0))
+		return -EMSGSIZE;
 	nla_nest_end(skb, nest);
 	return 0;
 }
@@ -356,6 +467,8 @@ int daedalus_put_capture(struct sk_buff *skb, struct daedalus_fds *fds,
 		    nla_put_u32(skb, DAEDALUS_A_CAPTURE_PLANE_SIZE, vb2_plane_size(dst, i)))
 			return -EMSGSIZE;
 	for (i = 0; i < pix->num_planes; i++) {
+		if (daedalus_daemon_has(dst, i))
+			continue;
 		err = daedalus_fill_plane_fd(skb, fds, DAEDALUS_A_CAPTURE_FD, dst, i);
 		if (err)
 			return err;

@@ -31,6 +31,8 @@
  * @portid:	the attached daemon's netlink port
  * @pending:	jobs waiting for job-get, oldest first
  * @inflight:	jobs taken by the daemon and waiting for job-done
+ * @daemon:	the number of daemons attached since the module was loaded: the one attached now
+ *		has (mapped) the buffers it allocated under this number
  * @next_id:	last job id handed out (64 bits: an id is never used twice while the module is
  *		loaded, so no answer can be taken for another job's)
  */
@@ -40,6 +42,7 @@ struct daedalus_upcall {
 	u32 portid;
 	struct list_head pending;
 	struct list_head inflight;
+	u64 daemon;
 	u64 next_id;
 };
 
@@ -121,6 +124,23 @@ static void daedalus_notify_ready(enum daedalus_job_kind kind)
 	/* -ESRCH (the daemon has not joined the group yet) is harmless: it polls at start. */
 	genlmsg_multicast_netns(&daedalus_nl_family, &init_net, msg, 0, DAEDALUS_NLGRP_JOBS,
 				GFP_KERNEL);
+}
+
+/* The attached daemon's number (struct daedalus_upcall). From a job's fill op: lock held. */
+u64 daedalus_daemon_nr(void)
+{
+	lockdep_assert_held(&upcall.lock);
+	return upcall.daemon;
+}
+
+/*
+ * A new id for something the daemon keeps (an OUTPUT export), from the job ids' counter: ids of
+ * buffers share one space on the wire. Only from a job's fill op: the upcall lock is held.
+ */
+u64 daedalus_new_id(void)
+{
+	lockdep_assert_held(&upcall.lock);
+	return ++upcall.next_id;
 }
 
 /**
@@ -295,6 +315,8 @@ int daedalus_nl_attach_doit(struct sk_buff *skb, struct genl_info *info)
 		GENL_SET_ERR_MSG(info, "another daemon is attached");
 		return -EBUSY;
 	}
+	if (!upcall.attached)
+		upcall.daemon++;
 	upcall.attached = true;
 	upcall.portid = info->snd_portid;
 	mutex_unlock(&upcall.lock);

@@ -278,6 +278,7 @@ const struct vb2_ops daedalus_sf_qops = {
 	.buf_out_validate	= daedalus_buf_out_validate,
 	.buf_prepare		= daedalus_sf_buf_prepare,
 	.buf_queue		= daedalus_buf_queue,
+	.buf_cleanup		= daedalus_buf_cleanup,
 	.start_streaming	= daedalus_sf_start_streaming,
 	.stop_streaming		= daedalus_sf_stop_streaming,
 	DAEDALUS_VB2_WAIT_OPS

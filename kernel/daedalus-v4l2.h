@@ -396,7 +396,23 @@ void daedalus_sf_release(struct daedalus_ctx *ctx);
 __poll_t daedalus_sf_poll(struct file *file, struct poll_table_struct *wait);
 
 /* daedalus-mem.c */
+struct daedalus_export;
+
+/**
+ * struct daedalus_buf - a vb2 buffer of a decoder node
+ * @m2m:	the mem2mem buffer (first: vb2 and the m2m helpers use it as such)
+ * @export:	an OUTPUT buffer of vb2's own memory: its dmabuf, exported for the first job that
+ *		sends the buffer to the daemon and kept (the daemon keeps its mapping) until vb2
+ *		frees the buffer (daedalus_buf_cleanup()); NULL before. Set while the buffer is
+ *		in a job, freed when it is in none: no lock.
+ */
+struct daedalus_buf {
+	struct v4l2_m2m_buffer m2m;
+	struct daedalus_export *export;
+};
+
 extern const struct vb2_mem_ops daedalus_capture_memops;
+void daedalus_buf_cleanup(struct vb2_buffer *vb);
 int daedalus_put_output(struct sk_buff *skb, struct daedalus_fds *fds, struct vb2_buffer *src,
 			const struct v4l2_pix_format_mplane *coded, const void *meta,
 			int meta_len);
@@ -410,6 +426,8 @@ u32 daedalus_next_stream_id(void);
 void daedalus_job_init(struct daedalus_job *job, enum daedalus_job_kind kind, u32 stream,
 		       const struct daedalus_job_ops *ops, unsigned long timeout);
 int daedalus_job_queue(struct daedalus_job *job);
+u64 daedalus_new_id(void);
+u64 daedalus_daemon_nr(void);
 bool daedalus_job_cancel(struct daedalus_job *job);
 void daedalus_notify_stream(u32 stream, enum daedalus_job_kind kind);
 

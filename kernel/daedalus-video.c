@@ -640,6 +640,7 @@ const struct vb2_ops daedalus_qops = {
 	.buf_out_validate	= daedalus_buf_out_validate,
 	.buf_prepare		= daedalus_buf_prepare,
 	.buf_queue		= daedalus_buf_queue,
+	.buf_cleanup		= daedalus_buf_cleanup,
 	.buf_request_complete	= daedalus_buf_request_complete,
 	.start_streaming	= daedalus_start_streaming,
 	.stop_streaming		= daedalus_stop_streaming,
@@ -660,7 +661,7 @@ int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *
 	src_vq->type = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
 	src_vq->io_modes = VB2_MMAP | VB2_DMABUF;
 	src_vq->drv_priv = ctx;
-	src_vq->buf_struct_size = sizeof(struct v4l2_m2m_buffer);
+	src_vq->buf_struct_size = sizeof(struct daedalus_buf);
 	src_vq->ops = desc->qops;
 	src_vq->mem_ops = &vb2_vmalloc_memops;
 	src_vq->timestamp_flags = V4L2_BUF_FLAG_TIMESTAMP_COPY;
@@ -678,7 +679,7 @@ int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *
 	dst_vq->type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 	dst_vq->io_modes = VB2_MMAP | VB2_DMABUF;
 	dst_vq->drv_priv = ctx;
-	dst_vq->buf_struct_size = sizeof(struct v4l2_m2m_buffer);
+	dst_vq->buf_struct_size = sizeof(struct daedalus_buf);
 	dst_vq->ops = desc->qops;
 	dst_vq->mem_ops = &daedalus_capture_memops;
 	dst_vq->timestamp_flags = V4L2_BUF_FLAG_TIMESTAMP_COPY;

@@ -25,6 +25,8 @@ pub enum DmaBufError {
     Size(#[source] nix::Error),
     #[error("bytes {at}+{len} outside a {size}-byte mapping")]
     OutOfRange { at: usize, len: usize, size: usize },
+    #[error("no buffer {0} here, and the job brings no fd of it")]
+    Unknown(u64),
 }
 
 /// The bytes of a mapping shared with other processes, for the length of a sync bracket:

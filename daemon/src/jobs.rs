@@ -443,6 +443,8 @@ pub struct StreamJobs {
     stream: u32,
     threads: usize,
     buffers: HashMap<BufKey, MappedDmaBuf>,
+    /// The kernel's kept exports of this stream's OUTPUT buffers, mapped whole, by export id.
+    outputs: HashMap<u64, MappedDmaBuf>,
     stateless: Option<Stream<StatelessSession>>,
     stateful: Option<Stream<StatefulSession>>,
 }
@@ -453,6 +455,7 @@ impl StreamJobs {
             stream,
             threads,
             buffers: HashMap::new(),
+            outputs: HashMap::new(),
             stateless: None,
             stateful: None,
         }
@@ -529,10 +532,12 @@ impl StreamJobs {
             ),
             JobBody::Release { buf } => {
                 self.buffers.remove(&(job.stream, buf));
+                self.outputs.remove(&buf);
                 (Event::Released { buf }, None)
             }
             JobBody::StreamClose => {
                 ffmpeg::forget_stream(job.stream);
+                self.outputs.clear();
                 let stats = match self.stateless.take() {
                     Some(s) => Some(s.stats),
                     None => self.stateful.take().map(|s| s.stats),
@@ -601,11 +606,17 @@ impl StreamJobs {
             ..Io::default()
         };
         let ran = match &mut stream.session {
-            Some(session) => run_on(session, &mut self.buffers, stream_id, job, &mut io),
+            Some(session) => run_on(
+                session,
+                (&mut self.buffers, &mut self.outputs),
+                stream_id,
+                job,
+                &mut io,
+            ),
             None => match S::new(codec, threads) {
                 Ok(session) => run_on(
                     stream.session.insert(session),
-                    &mut self.buffers,
+                    (&mut self.buffers, &mut self.outputs),
                     stream_id,
                     job,
                     &mut io,
@@ -684,7 +695,10 @@ fn map_allocated(fd: OwnedFd, size: usize) -> Result<(MappedDmaBuf, OwnedFd), Dm
 /// Map a job's buffers and run it on `session`; `io` counts the mappings made.
 fn run_on<S: Session>(
     session: &mut S,
-    buffers: &mut HashMap<BufKey, MappedDmaBuf>,
+    (buffers, outputs): (
+        &mut HashMap<BufKey, MappedDmaBuf>,
+        &mut HashMap<u64, MappedDmaBuf>,
+    ),
     stream: u32,
     job: &S::Job,
     io: &mut Io,
@@ -700,9 +714,8 @@ fn run_on<S: Session>(
     };
     match job.output() {
         Some(src) if src.bytes > 0 => {
-            io.maps += 1;
-            io.dups += 1;
-            let mapped = match map_output(src) {
+            let mut own = None;
+            let mapped = match output_memory(outputs, &mut own, src, io) {
                 Ok(m) => m,
                 Err(e) => return Ran::failed(e.into()),
             };
@@ -719,13 +732,37 @@ fn run_on<S: Session>(
     }
 }
 
-/// A job's OUTPUT buffer, mapped read-only up to the end of its bitstream.
-fn map_output(src: &proto::Output) -> Result<MappedDmaBuf, DmaBufError> {
-    MappedDmaBuf::map(
-        src.fd.try_clone().map_err(DmaBufError::Map)?,
-        (src.offset as usize).saturating_add(src.bytes as usize),
-        false,
-    )
+/// A job's OUTPUT buffer, mapped read-only: the kept mapping of the kernel's export it names
+/// (made whole at its first job, and only used if the job carries that very dmabuf), or else
+/// a mapping up to the end of its bitstream for this job alone, into `own` (counted in `io`).
+fn output_memory<'a>(
+    outputs: &'a mut HashMap<u64, MappedDmaBuf>,
+    own: &'a mut Option<MappedDmaBuf>,
+    src: &proto::Output,
+    io: &mut Io,
+) -> Result<&'a MappedDmaBuf, DmaBufError> {
+    if src.buf != 0 {
+        let kept = outputs
+            .get(&src.buf)
+            .is_some_and(|m| same_file(m.as_fd(), src.fd.as_fd()));
+        if !kept {
+            io.maps += 1;
+            io.dups += 1;
+            let whole = crate::dmabuf::size(&src.fd)?;
+            let len = usize::try_from(whole).map_err(|_| DmaBufError::TooSmall {
+                have: whole,
+                need: whole,
+            })?;
+            let fd = src.fd.try_clone().map_err(DmaBufError::Map)?;
+            outputs.insert(src.buf, MappedDmaBuf::map(fd, len, false)?);
+        }
+        return Ok(&outputs[&src.buf]);
+    }
+    io.maps += 1;
+    io.dups += 1;
+    let fd = src.fd.try_clone().map_err(DmaBufError::Map)?;
+    let len = (src.offset as usize).saturating_add(src.bytes as usize);
+    Ok(own.insert(MappedDmaBuf::map(fd, len, false)?))
 }
 
 /// The job's bitstream within its mapped OUTPUT buffer, copied out.
@@ -739,9 +776,9 @@ fn bitstream(src: &proto::Output, mem: &Shared) -> Result<Vec<u8>, DecodeError> 
 }
 
 /// The memory of a job's CAPTURE buffer: the daemon's own mapping of a buffer it allocated
-/// (found by the job's stream and the buffer's id, and only if it is the very dmabuf the job
-/// carries: a key alone could name another user's buffer), or else the buffer's planes mapped
-/// for this job, into `own` (counted in `io`).
+/// (found by the job's stream and the buffer's id; when the job carries an fd, only if it is
+/// that very dmabuf; when it carries none, the kernel says this daemon allocated the buffer),
+/// or else the buffer's planes mapped for this job, into `own` (counted in `io`).
 fn capture_memory<'a>(
     buffers: &'a mut HashMap<BufKey, MappedDmaBuf>,
     own: &'a mut Vec<MappedDmaBuf>,
@@ -749,11 +786,20 @@ fn capture_memory<'a>(
     capture: &proto::Capture,
     io: &mut Io,
 ) -> Result<&'a mut [MappedDmaBuf], DmaBufError> {
-    if let ([fd], true) = (capture.fds.as_slice(), capture.buf != 0) {
+    if capture.buf != 0 {
         if let Some(buf) = buffers.get_mut(&(stream, capture.buf)) {
-            if same_file(buf.as_fd(), fd.as_fd()) {
+            // no fd: the kernel knows this daemon allocated it
+            let ours = match capture.fds.as_slice() {
+                [] => true,
+                [fd] => same_file(buf.as_fd(), fd.as_fd()),
+                _ => false,
+            };
+            if ours {
                 return Ok(std::slice::from_mut(buf));
             }
+        }
+        if capture.fds.is_empty() {
+            return Err(DmaBufError::Unknown(capture.buf));
         }
     }
     io.maps += capture.fds.len() as u64;
@@ -846,6 +892,7 @@ mod tests {
             width: 0,
             height: 0,
             meta: proto::Meta::default(),
+            buf: 0,
         };
         let out = run(&mut jobs, &mut rx, feed(3, 1, Codec::Vp9, Some(src)));
         let reply = out.reply.as_ref().expect("a feed job is answered");
@@ -908,6 +955,7 @@ mod tests {
             width: 0,
             height: 0,
             meta: proto::Meta::default(),
+            buf: 0,
         };
         let mut mem = [0; 64];
         let e = bitstream(&src, &Shared::over(&mut mem)).unwrap_err();
@@ -959,6 +1007,54 @@ mod tests {
         let mem = capture_memory(&mut buffers, &mut own, 3, &same, &mut Io::default()).unwrap();
         assert_eq!(ino(mem[0].as_fd()), cached_ino);
         assert!(own.is_empty(), "the cached mapping was not used");
+
+        // no fd (the kernel knows this daemon has the buffer): the cache, found by its key
+        let mut io = Io::default();
+        let no_fd = proto::Capture {
+            fds: Vec::new(),
+            ..capture(not_a_dmabuf(1))
+        };
+        let mem = capture_memory(&mut buffers, &mut own, 3, &no_fd, &mut io).unwrap();
+        assert_eq!(ino(mem[0].as_fd()), cached_ino);
+        assert_eq!(io, Io::default());
+        let e = capture_memory(&mut buffers, &mut own, 4, &no_fd, &mut io).err();
+        assert!(matches!(e, Some(DmaBufError::Unknown(7))), "{e:?}");
+    }
+
+    /// An OUTPUT export is mapped whole once and its mapping kept under its id, as long as the
+    /// jobs carry that very dmabuf; another file under the same id is mapped anew.
+    #[test]
+    fn an_output_export_is_mapped_once() {
+        let file = not_a_dmabuf(8192);
+        let output = |fd: OwnedFd, buf| Output {
+            fd,
+            offset: 0,
+            bytes: 100,
+            timestamp: 0,
+            width: 0,
+            height: 0,
+            meta: proto::Meta::default(),
+            buf,
+        };
+        let mut outputs = HashMap::new();
+        let mut io = Io::default();
+        for _ in 0..3 {
+            let src = output(file.try_clone().unwrap(), 5);
+            let mut own = None;
+            let mem = output_memory(&mut outputs, &mut own, &src, &mut io).unwrap();
+            assert_eq!(mem.len(), 8192, "mapped whole");
+        }
+        assert_eq!((io.maps, io.dups), (1, 1));
+        let other = output(not_a_dmabuf(4096), 5);
+        let mut own = None;
+        let mem = output_memory(&mut outputs, &mut own, &other, &mut io).unwrap();
+        assert_eq!(mem.len(), 4096);
+        assert_eq!(io.maps, 2);
+        // a client's own dmabuf (no export id): mapped for the job, up to its bitstream
+        let src = output(file.try_clone().unwrap(), 0);
+        let mem = output_memory(&mut outputs, &mut own, &src, &mut io).unwrap();
+        assert_eq!(mem.len(), 100);
+        assert_eq!((io.maps, outputs.len()), (3, 1));
     }
 
     /// Release, flush and close of unknown streams and buffers: no answer, no panic.

@@ -16,7 +16,7 @@ use thiserror::Error;
 pub const FAMILY_NAME: &str = "daedalus";
 pub const FAMILY_VERSION: u8 = 1;
 /// Protocol version sent in attach (`definitions: version`).
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 pub const MCGRP_JOBS: &str = "jobs";
 /// Largest number of memory planes of a CAPTURE buffer (`definitions: max-planes`).
 pub const MAX_PLANES: usize = 3;
@@ -67,6 +67,7 @@ pub enum OutputAttr {
     Width = 5,
     Height = 6,
     Meta = 7,
+    Buf = 8,
 }
 impl neli::consts::genl::NlAttrType for OutputAttr {}
 
@@ -200,6 +201,9 @@ pub struct Output {
     pub height: u32,
     /// Feed jobs: what else the client set on the buffer, for its picture.
     pub meta: Meta,
+    /// The id of the kernel's kept export of the buffer (its mapping may be kept under it
+    /// until a release job names it), or 0: the client's dmabuf, mapped for this job only.
+    pub buf: u64,
 }
 
 /// The job `meta` of an OUTPUT buffer: bytes the kernel sends with the buffer and gets back,
@@ -417,6 +421,7 @@ impl Output {
                     .ok_or(ParseError::Malformed(OutputAttr::Meta.name()))?,
                 None => Meta::default(),
             },
+            buf: get_opt(h, OutputAttr::Buf)?.unwrap_or(0),
         })
     }
 }
@@ -427,11 +432,14 @@ impl Capture {
         let fds = take_fds(h, CaptureAttr::Fd)?;
         let bytesperline = all_u32(h, CaptureAttr::Bytesperline)?;
         let plane_size = all_u32(h, CaptureAttr::PlaneSize)?;
-        if fds.is_empty() || fds.len() > MAX_PLANES {
-            return Err(ParseError::Malformed(CaptureAttr::Fd.name()));
-        }
-        if bytesperline.len() != fds.len() || plane_size.len() != fds.len() {
+        let buf: u64 = get(h, CaptureAttr::Buf)?;
+        let planes = bytesperline.len();
+        if planes == 0 || planes > MAX_PLANES || plane_size.len() != planes {
             return Err(ParseError::Malformed(CaptureAttr::Bytesperline.name()));
+        }
+        // an fd per plane, or none for a buffer this daemon allocated (it has its own)
+        if fds.len() != planes && !(fds.is_empty() && buf != 0 && planes == 1) {
+            return Err(ParseError::Malformed(CaptureAttr::Fd.name()));
         }
         Ok(Capture {
             fds,
@@ -440,7 +448,7 @@ impl Capture {
             pixfmt: get(h, CaptureAttr::Pixfmt)?,
             bytesperline,
             plane_size,
-            buf: get(h, CaptureAttr::Buf)?,
+            buf,
         })
     }
 }
@@ -527,7 +535,7 @@ impl Job {
             JobKind::StreamClose => JobBody::StreamClose,
             JobKind::Flush => JobBody::Flush,
             JobKind::Feed => {
-                if dst.as_ref().is_some_and(|d| d.fds.len() != 1) {
+                if dst.as_ref().is_some_and(|d| d.bytesperline.len() != 1) {
                     return Err(ParseError::Malformed(CaptureAttr::Fd.name()));
                 }
                 let flags: u32 = get(&h, JobAttr::Flags)?;
@@ -666,7 +674,7 @@ mod tests {
         check_set!(
             "output",
             OutputAttr,
-            [Fd, Offset, Bytes, Timestamp, Width, Height, Meta]
+            [Fd, Offset, Bytes, Timestamp, Width, Height, Meta, Buf]
         );
         check_set!(
             "capture",

@@ -9,7 +9,7 @@
 #define DAEDALUS_FAMILY_NAME	"daedalus"
 #define DAEDALUS_FAMILY_VERSION	1
 
-#define DAEDALUS_VERSION	5
+#define DAEDALUS_VERSION	6
 #define DAEDALUS_MAX_PLANES	3
 
 /**
@@ -19,8 +19,9 @@
  * @DAEDALUS_JOB_KIND_ALLOC: Allocate a dmabuf of at least size bytes for a
  *   CAPTURE buffer and report job-done with its fd. The job id becomes the
  *   buffer's id (buf) in later decode and release jobs.
- * @DAEDALUS_JOB_KIND_RELEASE: The kernel dropped CAPTURE buffer buf; drop any
- *   mapping of it. No job-done.
+ * @DAEDALUS_JOB_KIND_RELEASE: The kernel dropped buffer buf (a CAPTURE buffer
+ *   the daemon allocated, or an OUTPUT buffer's export); drop any mapping of
+ *   it. No job-done.
  * @DAEDALUS_JOB_KIND_STREAM_CLOSE: Stream (open file) stream closed; drop its
  *   decoder. No job-done.
  * @DAEDALUS_JOB_KIND_FEED: A stream of the stateful decoder node. Feed the
@@ -113,6 +114,7 @@ enum {
 	DAEDALUS_A_OUTPUT_WIDTH,
 	DAEDALUS_A_OUTPUT_HEIGHT,
 	DAEDALUS_A_OUTPUT_META,
+	DAEDALUS_A_OUTPUT_BUF,
 
 	__DAEDALUS_A_OUTPUT_MAX,
 	DAEDALUS_A_OUTPUT_MAX = (__DAEDALUS_A_OUTPUT_MAX - 1)
