@@ -318,6 +318,18 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 				     ctx->stream);
 		vb2_queue_error(v4l2_m2m_get_src_vq(m2m_ctx));
 	}
+	/*
+	 * The daemon went away (-EPIPE), or none is attached (-ENODEV): the stream's decoder and
+	 * the bitstream it held went with it, and a daemon that comes later cannot go on from
+	 * the middle of a stream. OUTPUT fails as above, so that the client sees it and starts
+	 * again (one that waits for the stream's first source change would wait for ever).
+	 */
+	if (status == -EPIPE || status == -ENODEV) {
+		dev_info_ratelimited(daedalus_ctx_dev(ctx),
+				     "stream %u: no daemon (any more): OUTPUT fails\n",
+				     ctx->stream);
+		vb2_queue_error(v4l2_m2m_get_src_vq(m2m_ctx));
+	}
 	v4l2_m2m_job_finish(ctx->sched->m2m_dev, m2m_ctx);
 }
 

@@ -113,6 +113,14 @@ fn packed(mem: &[u8], format: &Format, visible: &Rect) -> Result<Vec<u8>> {
 }
 
 fn main() -> Result<()> {
+    // v4l2r's decoder thread unwraps its ioctls' results (a CAPTURE REQBUFS the device refuses
+    // when its daemon died mid-allocation): a panic there would leave this thread waiting for
+    // pictures that never come. A panic in any thread ends the client, with an error.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::exit(101);
+    }));
     let args = Args::parse();
     let want: Vec<String> = fs::read_to_string(&args.reference)
         .with_context(|| format!("reading {}", args.reference.display()))?

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0
+# Faults (#20): the daemon killed (SIGKILL) or stopped past the watchdog (SIGSTOP) at random
+# points while a stream decodes, KILLS times; the platform device unbound while streams decode on
+# both nodes; a module unload refused while they decode, done once they end. Each client must end
+# within its timeout (an error is fine: its daemon died), and after each group a clean decode is
+# byte-exact and the daemon's fd count is back to its idle value. tools/vm-run fails the run on
+# any oops, WARN, hung task or kmemleak report.
+. /src/tests/vm/lib.sh
+
+KILLS=${KILLS:-100}
+SF=/dev/video10
+PDRV=/sys/bus/platform/drivers/daedalus-v4l2
+sfclient() { # CLIP FOURCC: our stateful client, ended within 60 s
+	timeout -k 5 60 "$SFCLIENT" $SF "$CLIPS/$1" "$CLIPS/${1%.*}.framemd5" "$2"
+}
+fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
+# clean_decode: a decode through each node, byte-exact, and the daemon's fds back to idle
+clean_decode() {
+	local idle
+	idle=$(fds)
+	sfclient vp9-320x240.ivf VP90 >/tmp/clean.log 2>&1 || { cat /tmp/clean.log; fail "stateful decode"; }
+	gst_decode vp9-320x240.ivf /tmp/out.nv12
+	byte_exact vp9-320x240.ivf /tmp/out.nv12
+	sleep 1 # the stream-close jobs
+	[ "$(fds)" = "$idle" ] || { ls -l "/proc/$DAEMON_PID/fd"; fail "daemon fds: $(fds), idle $idle"; }
+	echo "daemon fds back to idle ($idle)"
+}
+
+step "load the module with a 1 s watchdog and start the daemon"
+load_daedalus timeout_ms=1000
+start_daemon
+
+step "$KILLS times: a stream decodes, the daemon is killed or stopped past the watchdog"
+kills=0 stops=0 hung=0
+for i in $(seq "$KILLS"); do
+	sfclient av1-320x240.ivf AV01 >/tmp/victim.log 2>&1 &
+	victim=$!
+	sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+	if [ $((i % 5)) = 0 ]; then
+		# stopped longer than the watchdog: its jobs fail, its late answers are refused
+		kill -STOP "$DAEMON_PID"
+		sleep 1.5
+		kill -CONT "$DAEMON_PID"
+		stops=$((stops + 1))
+	else
+		kill -KILL "$DAEMON_PID"
+		wait "$DAEMON_PID" 2>/dev/null || true
+		kills=$((kills + 1))
+	fi
+	rc=0
+	wait "$victim" || rc=$?
+	[ "$rc" = 124 ] || [ "$rc" = 137 ] && { hung=$((hung + 1)); cat /tmp/victim.log; }
+	kill -0 "$DAEMON_PID" 2>/dev/null || start_daemon
+done
+echo "$kills SIGKILLs, $stops SIGSTOPs past the watchdog: $hung clients hung"
+[ "$hung" = 0 ] || fail "$hung clients did not end within their timeout"
+clean_decode
+
+step "unbind while streams decode on both nodes; bind again"
+GST_TIMEOUT=120 gst_decode vp9-1920x1080.ivf /tmp/big.nv12 >/tmp/sl.log 2>&1 &
+sl=$!
+sfclient av1-320x240.ivf AV01 >/tmp/sf.log 2>&1 &
+sf=$!
+sleep 3
+echo daedalus-v4l2 >"$PDRV/unbind"
+for pid in $sl $sf; do
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" != 124 ] || fail "a client hung after the unbind"
+	echo "client $pid ended ($rc)"
+done
+rm -f /tmp/big.nv12
+echo daedalus-v4l2 >"$PDRV/bind"
+udevadm settle --timeout=10 || true
+clean_decode
+
+step "module unload while streams decode: refused; done once they end"
+GST_TIMEOUT=120 gst_decode vp9-1920x1080.ivf /tmp/big.nv12 >/tmp/sl.log 2>&1 &
+sl=$!
+sleep 3
+if rmmod daedalus-v4l2 2>/tmp/rmmod.err; then
+	fail "rmmod succeeded with a stream decoding"
+fi
+cat /tmp/rmmod.err
+wait "$sl" || fail "the stream failed: $(tail -n 3 /tmp/sl.log)"
+byte_exact vp9-1920x1080.ivf /tmp/big.nv12
+rm -f /tmp/big.nv12
+stop_daemon
+rmmod daedalus-v4l2
+load_daedalus
+start_daemon
+clean_decode
+stop_daemon
+rmmod daedalus-v4l2
