@@ -204,7 +204,7 @@ impl Worker {
             .name(format!("stream-{stream}"))
             .spawn(move || {
                 ffmpeg::set_stream(stream);
-                let mut jobs = StreamJobs::new(stream, threads);
+                let mut jobs = StreamJobs::new(threads);
                 while let Ok(w) = queue.recv() {
                     match w {
                         Work::Job(job) => {
@@ -274,7 +274,7 @@ impl Jobs {
             JobBody::Release { .. } | JobBody::Flush | JobBody::StreamClose
                 if !self.workers.contains_key(&stream) =>
             {
-                Some(StreamJobs::new(stream, self.threads).handle(job))
+                Some(StreamJobs::new(self.threads).handle(job))
             }
             _ => {
                 match &job.body {
@@ -284,16 +284,13 @@ impl Jobs {
                     JobBody::StreamClose => self.buffers.retain(|&(s, _)| s != stream),
                     _ => {}
                 }
-                let close = matches!(job.body, JobBody::StreamClose);
-                let (id, sent) = match self.worker(stream) {
-                    Ok(w) => (
-                        job.id,
-                        w.work.send(Work::Job(job)).map_err(|e| match e.0 {
-                            Work::Job(job) => job,
-                            _ => unreachable!("sent a job"),
-                        }),
-                    ),
-                    Err(_) => (job.id, Err(job)),
+                let (id, close) = (job.id, matches!(job.body, JobBody::StreamClose));
+                let sent = match self.worker(stream) {
+                    Ok(w) => w.work.send(Work::Job(job)).map_err(|e| match e.0 {
+                        Work::Job(job) => job,
+                        _ => unreachable!("sent a job"),
+                    }),
+                    Err(_) => Err(job),
                 };
                 if close {
                     self.workers.remove(&stream);
@@ -440,9 +437,9 @@ fn not_allocated(outcome: Outcome, why: &str) -> Outcome {
 /// One stream's jobs, on its worker thread: its session (a stream is on one node: one of the
 /// two is used), its CAPTURE buffers the daemon allocated, by id, and its counters.
 pub struct StreamJobs {
-    stream: u32,
     threads: usize,
-    buffers: HashMap<BufKey, MappedDmaBuf>,
+    /// The CAPTURE buffers the daemon allocated for this stream, by id.
+    buffers: HashMap<u64, MappedDmaBuf>,
     /// The kernel's kept exports of this stream's OUTPUT buffers, mapped whole, by export id.
     outputs: HashMap<u64, MappedDmaBuf>,
     stateless: Option<Stream<StatelessSession>>,
@@ -450,9 +447,8 @@ pub struct StreamJobs {
 }
 
 impl StreamJobs {
-    pub fn new(stream: u32, threads: usize) -> StreamJobs {
+    pub fn new(threads: usize) -> StreamJobs {
         StreamJobs {
-            stream,
             threads,
             buffers: HashMap::new(),
             outputs: HashMap::new(),
@@ -462,11 +458,11 @@ impl StreamJobs {
     }
 
     fn adopt(&mut self, buf: u64, mem: MappedDmaBuf) {
-        self.buffers.insert((self.stream, buf), mem);
+        self.buffers.insert(buf, mem);
     }
 
     fn forget(&mut self, buf: u64) {
-        self.buffers.remove(&(self.stream, buf));
+        self.buffers.remove(&buf);
     }
 
     /// A job that cannot run: its failure, as its stream's worker would have told it.
@@ -484,7 +480,7 @@ impl StreamJobs {
                 f.sequence,
                 f.src.as_ref().map(|s| s.timestamp),
             ),
-            _ => return StreamJobs::new(job.stream, 1).handle(job),
+            _ => return StreamJobs::new(1).handle(job),
         };
         Outcome {
             id: job.id,
@@ -531,7 +527,7 @@ impl StreamJobs {
                 }),
             ),
             JobBody::Release { buf } => {
-                self.buffers.remove(&(job.stream, buf));
+                self.buffers.remove(&buf);
                 self.outputs.remove(&buf);
                 (Event::Released { buf }, None)
             }
@@ -609,7 +605,6 @@ impl StreamJobs {
             Some(session) => run_on(
                 session,
                 (&mut self.buffers, &mut self.outputs),
-                stream_id,
                 job,
                 &mut io,
             ),
@@ -617,7 +612,6 @@ impl StreamJobs {
                 Ok(session) => run_on(
                     stream.session.insert(session),
                     (&mut self.buffers, &mut self.outputs),
-                    stream_id,
                     job,
                     &mut io,
                 ),
@@ -696,17 +690,16 @@ fn map_allocated(fd: OwnedFd, size: usize) -> Result<(MappedDmaBuf, OwnedFd), Dm
 fn run_on<S: Session>(
     session: &mut S,
     (buffers, outputs): (
-        &mut HashMap<BufKey, MappedDmaBuf>,
+        &mut HashMap<u64, MappedDmaBuf>,
         &mut HashMap<u64, MappedDmaBuf>,
     ),
-    stream: u32,
     job: &S::Job,
     io: &mut Io,
 ) -> Ran {
     let mut own = Vec::new();
     let dst = match job
         .capture()
-        .map(|c| capture_memory(buffers, &mut own, stream, c, io))
+        .map(|c| capture_memory(buffers, &mut own, c, io))
     {
         None => None,
         Some(Ok(mem)) => Some(mem),
@@ -780,14 +773,13 @@ fn bitstream(src: &proto::Output, mem: &Shared) -> Result<Vec<u8>, DecodeError> 
 /// that very dmabuf; when it carries none, the kernel says this daemon allocated the buffer),
 /// or else the buffer's planes mapped for this job, into `own` (counted in `io`).
 fn capture_memory<'a>(
-    buffers: &'a mut HashMap<BufKey, MappedDmaBuf>,
+    buffers: &'a mut HashMap<u64, MappedDmaBuf>,
     own: &'a mut Vec<MappedDmaBuf>,
-    stream: u32,
     capture: &proto::Capture,
     io: &mut Io,
 ) -> Result<&'a mut [MappedDmaBuf], DmaBufError> {
     if capture.buf != 0 {
-        if let Some(buf) = buffers.get_mut(&(stream, capture.buf)) {
+        if let Some(buf) = buffers.get_mut(&capture.buf) {
             // no fd: the kernel knows this daemon allocated it
             let ours = match capture.fds.as_slice() {
                 [] => true,
@@ -975,7 +967,9 @@ mod tests {
         let mut buffers = HashMap::new();
         let cached = not_a_dmabuf(8192);
         let cached_fd = cached.try_clone().unwrap();
-        buffers.insert((3, 7), MappedDmaBuf::map(cached, 8192, true).unwrap());
+        buffers.insert(7, MappedDmaBuf::map(cached, 8192, true).unwrap());
+        // each stream's worker has its own buffers: another stream's has none of these
+        let mut other_stream = HashMap::new();
         let capture = |fd: OwnedFd| proto::Capture {
             fds: vec![fd],
             width: 64,
@@ -990,7 +984,7 @@ mod tests {
         let other = capture(not_a_dmabuf(8192));
         let other_ino = ino(other.fds[0].as_fd());
         let mut own = Vec::new();
-        let mem = capture_memory(&mut buffers, &mut own, 3, &other, &mut Io::default()).unwrap();
+        let mem = capture_memory(&mut buffers, &mut own, &other, &mut Io::default()).unwrap();
         assert_eq!(
             ino(mem[0].as_fd()),
             other_ino,
@@ -1001,10 +995,10 @@ mod tests {
         let cached_ino = ino(same.fds[0].as_fd());
         // another stream's job naming the buffer's id: not the cache, even with the same file
         let mut own = Vec::new();
-        capture_memory(&mut buffers, &mut own, 4, &same, &mut Io::default()).unwrap();
+        capture_memory(&mut other_stream, &mut own, &same, &mut Io::default()).unwrap();
         assert_eq!(own.len(), 1, "another stream's job used the cache");
         let mut own = Vec::new();
-        let mem = capture_memory(&mut buffers, &mut own, 3, &same, &mut Io::default()).unwrap();
+        let mem = capture_memory(&mut buffers, &mut own, &same, &mut Io::default()).unwrap();
         assert_eq!(ino(mem[0].as_fd()), cached_ino);
         assert!(own.is_empty(), "the cached mapping was not used");
 
@@ -1014,10 +1008,10 @@ mod tests {
             fds: Vec::new(),
             ..capture(not_a_dmabuf(1))
         };
-        let mem = capture_memory(&mut buffers, &mut own, 3, &no_fd, &mut io).unwrap();
+        let mem = capture_memory(&mut buffers, &mut own, &no_fd, &mut io).unwrap();
         assert_eq!(ino(mem[0].as_fd()), cached_ino);
         assert_eq!(io, Io::default());
-        let e = capture_memory(&mut buffers, &mut own, 4, &no_fd, &mut io).err();
+        let e = capture_memory(&mut other_stream, &mut own, &no_fd, &mut io).err();
         assert!(matches!(e, Some(DmaBufError::Unknown(7))), "{e:?}");
     }
 

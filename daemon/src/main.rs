@@ -470,8 +470,13 @@ async fn serve(
     loop {
         let drained = tokio::select! {
             Some(outcome) = outcomes.recv() => {
+                // the status follows streams starting and ending at once, and each frame's
+                // counters at the next tick: no status rebuilt per frame
+                let per_frame = matches!(outcome.event, Event::Ran { started: false, .. });
                 daemon.finish(upcall, outcome).await;
-                daemon.refresh_status();
+                if !per_frame {
+                    daemon.refresh_status();
+                }
                 Ok(())
             }
             _ = job_ready.ready.notified() => daemon.drain(upcall).await,
