@@ -2,15 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the daemon with Debian trixie's Rust toolchain inside the build environment (it links
 # trixie's FFmpeg, as the guest and Raspberry Pi OS have it). Output: $BUILD/target/release/.
-# Also our stateful test client (tests/sfclient, on the v4l2r crate), for x86_64 and, cross-built,
-# for the arm64 guest ($BUILD/target/aarch64-unknown-linux-gnu/release/).
+# Also our stateful test client (tests/sfclient, on the v4l2r crate) and the VA-API driver
+# (vaapi/, libdaedalus_drv_video.so), for x86_64 and, cross-built, for the arm64 guest
+# ($BUILD/target/aarch64-unknown-linux-gnu/release/).
 # With --check, also cargo fmt --check, clippy -D warnings and the unit tests, for both.
 . "$(dirname "$0")/lib.sh"
 check=0
 [ "${1:-}" = --check ] && check=1
 in_buildenv /bin/bash -euo pipefail -c '
 	export CARGO_TARGET_DIR=/build/target
-	for crate in /src/daemon /src/tests/sfclient; do
+	for crate in /src/daemon /src/tests/sfclient /src/vaapi; do
 		cd "$crate"
 		cargo build --release --locked
 		if [ "$1" = 1 ]; then
@@ -20,7 +21,11 @@ in_buildenv /bin/bash -euo pipefail -c '
 			DAEDALUS_REQUIRE_CLIPS=1 cargo test --release --locked
 		fi
 	done
-	# the client links only the C library: the target triplet'"'"'s linker is all it needs
-	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-		cargo build --release --locked --target aarch64-unknown-linux-gnu
+	# the client and the VA driver link only the C library: the target triplet'"'"'s linker is
+	# all they need (the driver'"'"'s bindgen reads the arm64 headers: vaapi/build.rs)
+	for crate in /src/tests/sfclient /src/vaapi; do
+		cd "$crate"
+		CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+			cargo build --release --locked --target aarch64-unknown-linux-gnu
+	done
 ' build-daemon "$check"

@@ -20,6 +20,8 @@ PACKAGES=(
 	rustc cargo rustfmt rust-clippy clang libclang-dev pkgconf
 	libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
 	libdrm-dev libgbm-dev libsystemd-dev libdav1d-dev
+	# the VA-API driver (vaapi/): libva's driver interface, bound with bindgen
+	libva-dev libva-dev:arm64
 	# lints of the shell scripts and Python programs (tools/lint.sh)
 	shellcheck pyflakes3
 	# test clips and reference output (fluster scores FFmpeg's software decoders on our suites)

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+//! One picture as libva hands it over (parameter buffers, slice data) and what it becomes for
+//! the stateless node: the bytes of one OUTPUT buffer and the codec's controls.
+
+use std::collections::HashMap;
+
+use crate::{
+    driver::{err, RenderBuf, VaError, VaResult},
+    ffi::{
+        sys::*,
+        v4l2::{Ctrl, Video},
+    },
+    h264, vp9,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    Vp9,
+}
+
+const fn fourcc(s: &[u8; 4]) -> u32 {
+    u32::from_le_bytes(*s)
+}
+
+impl Codec {
+    /// The node's OUTPUT format.
+    pub fn v4l2_fourcc(self) -> u32 {
+        match self {
+            Codec::H264 => fourcc(b"S264"),
+            Codec::Vp9 => fourcc(b"VP9F"),
+        }
+    }
+
+    /// Tell the node the stream's bit depth (before its CAPTURE format is set).
+    pub fn set_depth(self, dev: &Video, depth: u8) -> VaResult<()> {
+        let res = match self {
+            Codec::H264 => {
+                let mut sps = [v4l2_ctrl_h264_sps {
+                    profile_idc: 110,
+                    chroma_format_idc: 1,
+                    bit_depth_luma_minus8: depth - 8,
+                    bit_depth_chroma_minus8: depth - 8,
+                    ..Default::default()
+                }];
+                dev.set_ctrls(
+                    None,
+                    &mut [Ctrl::new(V4L2_CID_STATELESS_H264_SPS, &mut sps)],
+                )
+            }
+            Codec::Vp9 => {
+                let mut frame = [v4l2_ctrl_vp9_frame {
+                    profile: 2,
+                    bit_depth: depth,
+                    // 4:2:0
+                    flags: V4L2_VP9_FRAME_FLAG_X_SUBSAMPLING | V4L2_VP9_FRAME_FLAG_Y_SUBSAMPLING,
+                    ..Default::default()
+                }];
+                dev.set_ctrls(
+                    None,
+                    &mut [Ctrl::new(V4L2_CID_STATELESS_VP9_FRAME, &mut frame)],
+                )
+            }
+        };
+        res.map_err(|e| VaError {
+            status: VA_STATUS_ERROR_UNSUPPORTED_RT_FORMAT as VAStatus,
+            msg: format!("the decoder refused {depth}-bit {self:?}: {e}"),
+            quiet: false,
+        })
+    }
+}
+
+/// The parameter buffers of one picture, per codec.
+enum Params {
+    H264(Box<h264::Params>),
+    Vp9(vp9::Params),
+}
+
+/// A picture between `vaBeginPicture` and `vaEndPicture`.
+pub struct Picture {
+    target: VASurfaceID,
+    capture_index: u32,
+    params: Params,
+    /// Slice parameter buffers waiting for their slice data buffer.
+    slice_params: Vec<RenderBuf>,
+}
+
+impl Picture {
+    pub fn new(
+        codec: Codec,
+        profile: VAProfile,
+        target: VASurfaceID,
+        capture_index: u32,
+    ) -> Picture {
+        Picture {
+            target,
+            capture_index,
+            params: match codec {
+                Codec::H264 => Params::H264(Box::new(h264::Params::new(profile))),
+                Codec::Vp9 => Params::Vp9(vp9::Params::default()),
+            },
+            slice_params: Vec::new(),
+        }
+    }
+
+    pub fn capture_index(&self) -> u32 {
+        self.capture_index
+    }
+
+    pub fn target(&self) -> VASurfaceID {
+        self.target
+    }
+
+    /// One buffer of `vaRenderPicture`.
+    pub fn add(&mut self, buf: RenderBuf) -> VaResult<()> {
+        match buf.kind {
+            VASliceParameterBufferType => {
+                self.slice_params.push(buf);
+                Ok(())
+            }
+            VASliceDataBufferType => {
+                let params = std::mem::take(&mut self.slice_params);
+                if params.is_empty() {
+                    return err(
+                        VA_STATUS_ERROR_INVALID_BUFFER,
+                        "slice data without slice parameters",
+                    );
+                }
+                for p in params {
+                    match &mut self.params {
+                        Params::H264(h) => h.slices(&p, &buf.data)?,
+                        Params::Vp9(v) => v.slices(&p, &buf.data)?,
+                    }
+                }
+                Ok(())
+            }
+            _ => match &mut self.params {
+                Params::H264(h) => h.add(&buf),
+                Params::Vp9(v) => v.add(&buf),
+            },
+        }
+    }
+
+    /// The OUTPUT buffer and the controls; `timestamps` says which decode each surface holds.
+    pub fn build(self, timestamps: &HashMap<VASurfaceID, u64>) -> VaResult<Built> {
+        if !self.slice_params.is_empty() {
+            return err(
+                VA_STATUS_ERROR_INVALID_BUFFER,
+                "slice parameters without slice data",
+            );
+        }
+        match self.params {
+            Params::H264(h) => (*h).build(timestamps),
+            Params::Vp9(v) => v.build(timestamps),
+        }
+    }
+}
+
+/// The controls of one request.
+pub enum Ctrls {
+    H264(Box<H264Ctrls>),
+    Vp9 { frame: v4l2_ctrl_vp9_frame },
+}
+
+pub struct H264Ctrls {
+    pub sps: v4l2_ctrl_h264_sps,
+    pub pps: v4l2_ctrl_h264_pps,
+    pub matrix: Option<v4l2_ctrl_h264_scaling_matrix>,
+    pub decode: v4l2_ctrl_h264_decode_params,
+}
+
+/// What a picture became.
+pub struct Built {
+    pub bitstream: Vec<u8>,
+    pub ctrls: Ctrls,
+}
+
+impl Built {
+    /// The controls for `VIDIOC_S_EXT_CTRLS`, borrowing their payloads.
+    pub fn ctrls(&mut self) -> Vec<Ctrl<'_>> {
+        match &mut self.ctrls {
+            Ctrls::H264(c) => {
+                let H264Ctrls {
+                    sps,
+                    pps,
+                    matrix,
+                    decode,
+                } = &mut **c;
+                let mut v = vec![
+                    Ctrl::new(V4L2_CID_STATELESS_H264_SPS, std::slice::from_mut(sps)),
+                    Ctrl::new(V4L2_CID_STATELESS_H264_PPS, std::slice::from_mut(pps)),
+                    Ctrl::new(
+                        V4L2_CID_STATELESS_H264_DECODE_PARAMS,
+                        std::slice::from_mut(decode),
+                    ),
+                ];
+                if let Some(m) = matrix {
+                    v.push(Ctrl::new(
+                        V4L2_CID_STATELESS_H264_SCALING_MATRIX,
+                        std::slice::from_mut(m),
+                    ));
+                }
+                v
+            }
+            Ctrls::Vp9 { frame } => {
+                vec![Ctrl::new(
+                    V4L2_CID_STATELESS_VP9_FRAME,
+                    std::slice::from_mut(frame),
+                )]
+            }
+        }
+    }
+}

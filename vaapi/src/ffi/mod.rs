@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The FFI boundary, and the only unsafe code of the driver: `va` is libva's side (the entry
+//! points, raw pointers in and out), `v4l2` the kernel's (ioctls, mappings), `sys` what bindgen
+//! made of the C headers. Here too: reading libva's plain parameter structs out of the bytes a
+//! client wrote, and the bit fields of their unions.
+
+pub mod sys;
+pub mod v4l2;
+pub mod va;
+
+use sys::*;
+
+/// libva's parameter structs: C structs of integers, for which any bit pattern is valid.
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` structs of integers (and arrays and unions of them).
+pub unsafe trait Plain: Copy + Default {}
+
+macro_rules! plain {
+    ($($t:ty),*) => { $(
+        // SAFETY: a libva parameter struct: integers, arrays and unions of integers
+        unsafe impl Plain for $t {}
+    )* };
+}
+plain!(
+    VAPictureParameterBufferH264,
+    VASliceParameterBufferH264,
+    VAIQMatrixBufferH264,
+    VADecPictureParameterBufferVP9,
+    VASliceParameterBufferVP9
+);
+
+/// The `index`th `T` of `bytes` (a buffer of `elem_size`-byte elements), if it is all there.
+pub fn read<T: Plain>(bytes: &[u8], elem_size: usize, index: usize) -> Option<T> {
+    let start = elem_size.checked_mul(index)?;
+    if elem_size < std::mem::size_of::<T>()
+        || start.checked_add(std::mem::size_of::<T>())? > bytes.len()
+    {
+        return None;
+    }
+    // SAFETY: size_of::<T>() bytes from `start` are inside `bytes`, and T is Plain: any bytes
+    // are a valid T; read_unaligned copes with the byte alignment
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().add(start).cast::<T>()) })
+}
+
+/// The bit-field view of a libva flags union (its other member is the same bits as an integer).
+pub trait Bits {
+    type View;
+    fn bits(&self) -> &Self::View;
+}
+
+macro_rules! bits {
+    ($($u:ty => $v:ty),*) => { $(
+        impl Bits for $u {
+            type View = $v;
+            fn bits(&self) -> &$v {
+                // SAFETY: both members of the union are plain integers over the same bytes
+                unsafe { &self.bits }
+            }
+        }
+    )* };
+}
+bits!(
+    _VAPictureParameterBufferH264__bindgen_ty_1 => _VAPictureParameterBufferH264__bindgen_ty_1__bindgen_ty_1,
+    _VAPictureParameterBufferH264__bindgen_ty_2 => _VAPictureParameterBufferH264__bindgen_ty_2__bindgen_ty_1,
+    _VADecPictureParameterBufferVP9__bindgen_ty_1 => _VADecPictureParameterBufferVP9__bindgen_ty_1__bindgen_ty_1
+);
