@@ -206,6 +206,9 @@ struct State {
     contexts: HashMap<VAContextID, Arc<Mutex<Context>>>,
     /// Contexts in creation order, newest last (surfaces created without one go to the newest).
     context_order: Vec<VAContextID>,
+    /// Contexts that only hold buffers of surfaces used before any context of their format
+    /// and size existed, by (fourcc, width, height).
+    standby: HashMap<(u32, u32, u32), Arc<Mutex<Context>>>,
     buffers: HashMap<VABufferID, Buffer>,
     images: HashMap<VAImageID, Image>,
 }
@@ -506,6 +509,7 @@ impl Driver {
                 lock(&b.ctx).release(b.index);
             }
         }
+        st.standby.retain(|_, ctx| !lock(ctx).captures.is_empty());
         Ok(())
     }
 
@@ -602,18 +606,46 @@ impl Driver {
         if let Some(b) = &s.binding {
             return Ok(b.clone());
         }
-        let fourcc = s.fourcc;
+        let (fourcc, width, height) = (s.fourcc, s.width, s.height);
+        let fits = |ctx: &Arc<Mutex<Context>>| {
+            let c = lock(ctx);
+            let f = c.capture_format();
+            c.capture_fourcc() == fourcc && width <= f.width && height <= f.height
+        };
         let newest = st.context_order.iter().rev().find_map(|id| {
             let ctx = st.contexts.get(id)?;
-            (lock(ctx).capture_fourcc() == fourcc).then(|| ctx.clone())
+            fits(ctx).then(|| ctx.clone())
         });
-        match newest {
-            Some(ctx) => Self::bind(&mut st, surface, &ctx),
-            None => err(
-                VA_STATUS_ERROR_INVALID_SURFACE,
-                format!("surface {surface} has no picture yet (no decoding context of its format)"),
-            ),
-        }
+        let ctx = match newest {
+            Some(ctx) => ctx,
+            // No context yet: a standby one of this format and size gives the surface its
+            // buffer (GStreamer exports a fresh surface to learn the dmabuf layout). Such a
+            // surface is not decoded into later: a context's pictures need their own.
+            None => match st.standby.get(&(fourcc, width, height)) {
+                Some(ctx) => ctx.clone(),
+                None => {
+                    let (profile, depth) = if fourcc == VA_FOURCC_P010 {
+                        (VAProfileVP9Profile2, VA_FOURCC_P010)
+                    } else {
+                        (VAProfileVP9Profile0, VA_FOURCC_NV12)
+                    };
+                    let mut c = Context::new(
+                        &self.video,
+                        &self.media,
+                        Codec::Vp9,
+                        profile,
+                        depth,
+                        width,
+                        height,
+                    )?;
+                    c.closed = true;
+                    let ctx = Arc::new(Mutex::new(c));
+                    st.standby.insert((fourcc, width, height), ctx.clone());
+                    ctx
+                }
+            },
+        };
+        Self::bind(&mut st, surface, &ctx)
     }
 
     pub fn create_buffer(
@@ -1048,7 +1080,12 @@ impl Driver {
             let s = &st.surfaces[&surface];
             (s.width, s.height)
         };
-        let ctx = lock(&b.ctx);
+        // the picture being decoded into it, if any, is there before the client can read it
+        let _ = wait_capture(&b);
+        let mut ctx = lock(&b.ctx);
+        if let Some(c) = ctx.captures.get_mut(&b.index) {
+            c.exported = true;
+        }
         let fmt = ctx.capture_format();
         let write = flags & VA_EXPORT_SURFACE_WRITE_ONLY != 0;
         let fd = ctx
@@ -1135,6 +1172,10 @@ struct Capture {
     failed: bool,
     map: Option<Mapping>,
     removed: bool,
+    /// Handed out as a dmabuf: its readers cannot wait for a decode (the buffer carries no
+    /// fence, and clients such as GStreamer's dmabuf path never call vaSyncSurface), so
+    /// decodes into it finish before vaEndPicture returns.
+    exported: bool,
 }
 
 /// One VA context: an open file of the stateless node.
@@ -1289,6 +1330,7 @@ impl Context {
                 failed: false,
                 map: None,
                 removed: false,
+                exported: false,
             },
         );
         if !self.streaming_capture {
@@ -1506,6 +1548,9 @@ impl Context {
         c.pending = Some(req);
         c.failed = false;
         c.timestamp = Some(ts);
+        if c.exported {
+            return self.wait_capture(index);
+        }
         Ok(())
     }
 }
