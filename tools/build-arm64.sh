@@ -19,13 +19,17 @@ PACKAGES=(
 	# the clients: GStreamer's stateless decoders, v4l2-compliance; python3 for the test helpers
 	v4l-utils gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-bad
 	python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+	# VA-API: vainfo (GStreamer's va decoders are in plugins-bad)
+	vainfo
 	# DKMS builds the module natively against the running kernel's headers
 	gcc make libc6-dev
 )
 # What our packages depend on, as they say it (apt in the guest has no network): the daemon's
 # run-time libraries, dkms.
-debs=("$BUILD"/debs/daedalus-v4l2d_*_arm64.deb "$BUILD"/debs/daedalus-v4l2-dkms_*_all.deb)
-[ -f "${debs[0]}" ] && [ -f "${debs[1]}" ] || die "build the packages first (tools/build-packages.sh)"
+debs=("$BUILD"/debs/daedalus-v4l2d_*_arm64.deb "$BUILD"/debs/daedalus-v4l2-dkms_*_all.deb
+	"$BUILD"/debs/daedalus-v4l2-va_*_arm64.deb)
+[ -f "${debs[0]}" ] && [ -f "${debs[1]}" ] && [ -f "${debs[2]}" ] ||
+	die "build the packages first (tools/build-packages.sh)"
 mapfile -t deps < <(for deb in "${debs[@]}"; do dpkg-deb -f "$deb" Depends; done |
 	tr ',' '\n' | sed 's/[|(].*//; s/ //g' | grep -v '^daedalus-' | sort -u)
 PACKAGES+=("${deps[@]}")

@@ -17,7 +17,7 @@ PACKAGES=(
 	v4l-utils gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 	gstreamer1.0-plugins-bad ffmpeg fluster
 	# VA-API clients of our libva driver (gstreamer1.0-plugins-bad has the va decoders)
-	vainfo
+	vainfo mpv
 	python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 	# what the daemon links and allocates with at run time
 	libavcodec61 libgbm1 libgl1-mesa-dri libdrm2 libsystemd0

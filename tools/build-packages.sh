@@ -1,19 +1,23 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Build the two Debian packages in the trixie build environment and check them with lintian:
+# Build the three Debian packages in the trixie build environment and check them with lintian:
 #   daedalus-v4l2-dkms_<ver>_all.deb   debian/ (debhelper, dh-sequence-dkms): module source, DKMS
 #   daedalus-v4l2d_<ver>_amd64.deb     daemon/Cargo.toml (cargo-deb): daemon, ctl, units, rules
-#   daedalus-v4l2d_<ver>_arm64.deb     the same, cross-built for arm64 (Raspberry Pi OS) with
+#   daedalus-v4l2-va_<ver>_amd64.deb   vaapi/Cargo.toml (cargo-deb): the VA-API driver
+#   daedalus-v4l2d, -va _<ver>_arm64   the same, cross-built for arm64 (Raspberry Pi OS) with
 #                                      Debian's multiarch toolchain and arm64 libraries
 # Output: $BUILD/debs/. lintian fails the build on any error or warning that debian/ does not
 # override with a reason.
 . "$(dirname "$0")/lib.sh"
 
-# One version, two places that must agree: Cargo.toml (the daemon) and debian/changelog.
-cargo_version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$TOP/daemon/Cargo.toml" | head -1)
+# One version, three places that must agree: the Cargo.tomls (daemon, VA driver) and
+# debian/changelog.
 deb_version=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$TOP/debian/changelog")
-[ "${deb_version%-*}" = "$cargo_version" ] ||
-	die "debian/changelog says $deb_version, daemon/Cargo.toml $cargo_version"
+for crate in daemon vaapi; do
+	cargo_version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$TOP/$crate/Cargo.toml" | head -1)
+	[ "${deb_version%-*}" = "$cargo_version" ] ||
+		die "debian/changelog says $deb_version, $crate/Cargo.toml $cargo_version"
+done
 
 rm -rf "$BUILD/pkg" "$BUILD/debs"
 mkdir -p "$BUILD/pkg/daedalus-v4l2" "$BUILD/debs"
@@ -25,9 +29,14 @@ in_buildenv /bin/bash -euo pipefail -c '
 		{ tail -30 ../dpkg-buildpackage.log; exit 1; }
 	mv ../*.deb /build/debs/
 
-	cd /src/daemon
 	export CARGO_TARGET_DIR=/build/target
-	cargo deb --locked --strip --output /build/debs/ --deb-revision "${1##*-}"
+	# the VA driver goes to /usr/lib/<triplet>/dri: Multi-Arch: same, as libva'"'"'s drivers
+	multiarch() { [ "$1" = /src/vaapi ] && echo --multiarch=same || true; }
+	for crate in /src/daemon /src/vaapi; do
+		cd "$crate"
+		cargo deb --locked --strip $(multiarch "$crate") --output /build/debs/ \
+			--deb-revision "${1##*-}"
+	done
 
 	# arm64: linker and pkg-config of the target triplet. ffmpeg-sys-next compiles a check
 	# program against FFMPEG_DIR/include with the host compiler: give it a directory holding
@@ -38,10 +47,13 @@ in_buildenv /bin/bash -euo pipefail -c '
 	ln -s /usr/include/aarch64-linux-gnu/lib{avcodec,avformat,avutil,swresample,swscale} \
 		"$ff/include/"
 	ln -s /usr/lib/aarch64-linux-gnu "$ff/lib"
-	FFMPEG_DIR=$ff CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-	PKG_CONFIG_aarch64_unknown_linux_gnu=aarch64-linux-gnu-pkg-config \
-		cargo deb --locked --strip --target aarch64-unknown-linux-gnu --output /build/debs/ \
-		--deb-revision "${1##*-}"
+	for crate in /src/daemon /src/vaapi; do
+		cd "$crate"
+		FFMPEG_DIR=$ff CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+		PKG_CONFIG_aarch64_unknown_linux_gnu=aarch64-linux-gnu-pkg-config \
+			cargo deb --locked --strip $(multiarch "$crate") --target aarch64-unknown-linux-gnu \
+			--output /build/debs/ --deb-revision "${1##*-}"
+	done
 
 	cd /build/debs
 	for deb in *.deb; do

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # The user's path, on a booted trixie system with systemd as PID 1 (tools/vm-run --systemd):
-#   boot 1: apt install the two .debs from build/debs (DKMS builds the module against the
+#   boot 1: apt install the three .debs from build/debs (DKMS builds the module against the
 #           headers of every installed kernel), then reboot;
 #   boot 2: the module is loaded at boot, udev has started the service, an unprivileged user in
-#           group video decodes VP9 byte-exact, v4l2-compliance -m passes, the journal has the
+#           group video decodes VP9 byte-exact, through V4L2 and through VA-API (vainfo finds
+#           our driver with no environment), v4l2-compliance -m passes, the journal has the
 #           stream's lines as fields, the control socket starts the stopped service, the
 #           watchdog restarts a stuck one;
 #   then, with arguments (aarch64: the kernels to check, as vm/pins.env names them), boot 2
@@ -43,13 +44,18 @@ if [ ! -e "$STATE/installed" ]; then
 		modprobe vkms
 		echo vkms >/etc/modules-load.d/test-drm.conf
 	fi
+	# ... and for libva, which picks a driver by the render node's DRM driver: vgem here
+	# (no GPU), v3d on a Pi 5; our VA package installs its driver under both names
+	modprobe vgem
+	echo vgem >>/etc/modules-load.d/test-drm.conf
 
 	arch=$(dpkg --print-architecture)
-	step "apt install ./daedalus-v4l2-dkms_*.deb ./daedalus-v4l2d_*_$arch.deb"
+	step "apt install ./daedalus-v4l2-dkms_*.deb ./daedalus-v4l2d_*_$arch.deb ./daedalus-v4l2-va_*_$arch.deb"
 	cp /build/debs/*.deb /tmp/
 	t0=$(now)
 	DEBIAN_FRONTEND=noninteractive apt-get install -y /tmp/daedalus-v4l2-dkms_*_all.deb \
-		/tmp/daedalus-v4l2d_*_"$arch".deb 2>&1 | tee "$OUT/apt-install.log"
+		/tmp/daedalus-v4l2d_*_"$arch".deb /tmp/daedalus-v4l2-va_*_"$arch".deb 2>&1 |
+		tee "$OUT/apt-install.log"
 	echo "apt install took $(seconds "$t0" "$(now)") s"
 	dkms status daedalus-v4l2 | tee /tmp/dkms-status
 	grep -q ": installed" /tmp/dkms-status || fail "DKMS did not install the module"
@@ -106,6 +112,35 @@ as_tester timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$
 	filesink location=/tmp/tester.nv12
 echo "decoded in $(seconds "$t0" "$(now)") s"
 byte_exact "$CLIP" /tmp/tester.nv12
+
+step "VA-API: an unprivileged user in group video, no environment: vainfo finds our driver"
+render=$(find /dev/dri -name 'renderD*' | sort | head -n 1)
+[ -n "$render" ] || fail "no DRM render node"
+echo "$render: $(cat "/sys/class/drm/${render##*/}/device/uevent" 2>/dev/null | sed -n 's/^DRIVER=//p')"
+# env -i: no LIBVA_DRIVER_NAME, no LIBVA_DRIVERS_PATH
+as_tester env -i PATH=/usr/bin:/bin vainfo --display drm --device "$render" >/tmp/vainfo 2>&1 ||
+	{ cat /tmp/vainfo; fail "vainfo as tester"; }
+cat /tmp/vainfo
+grep -q "Driver version: daedalus-v4l2 VA-API driver" /tmp/vainfo || fail "vainfo: not our driver"
+for p in H264ConstrainedBaseline H264Main H264High VP9Profile0 VP9Profile2; do
+	grep -Eq "VAProfile${p}[[:space:]]*:[[:space:]]*VAEntrypointVLD" /tmp/vainfo ||
+		fail "vainfo does not list VAProfile$p"
+done
+if command -v ffmpeg >/dev/null; then
+	step "VA-API: the same user decodes $CLIP with ffmpeg -hwaccel vaapi"
+	as_tester env -i PATH=/usr/bin:/bin timeout 600 ffmpeg -nostdin -hide_banner -loglevel error \
+		-hwaccel vaapi -hwaccel_device "$render" -hwaccel_output_format vaapi \
+		-i "$CLIPS/$CLIP" -vf hwdownload,format=nv12 -f framemd5 /tmp/tester-va.framemd5 ||
+		fail "ffmpeg -hwaccel vaapi as tester"
+	same_md5 /tmp/tester-va.framemd5 "$CLIPS/${CLIP%.*}.framemd5" "ffmpeg -hwaccel vaapi: $CLIP"
+else
+	step "VA-API: the same user decodes $CLIP with GStreamer's vavp9dec"
+	# GStreamer's va plugin takes drivers other than Intel's and Mesa's only when told
+	as_tester env -i PATH=/usr/bin:/bin GST_VA_ALL_DRIVERS=1 GST_REGISTRY=/tmp/gst-tester-va.bin \
+		timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$CLIP" ! ivfparse ! \
+		vp9parse ! vavp9dec ! video/x-raw,format=NV12 ! filesink location=/tmp/tester-va.nv12
+	byte_exact "$CLIP" /tmp/tester-va.nv12
+fi
 
 step "v4l2-compliance -m on the installed system ($(uname -m), page size $(getconf PAGESIZE))"
 compliance -m "$(media_dev daedalus-v4l2)"
@@ -199,13 +234,15 @@ if [ ${#KERNELS[@]} = 0 ]; then
 fi
 
 step "apt remove: no daemon, no module left; the config stays"
-DEBIAN_FRONTEND=noninteractive apt-get remove -y daedalus-v4l2-dkms daedalus-v4l2d 2>&1 |
+DEBIAN_FRONTEND=noninteractive apt-get remove -y daedalus-v4l2-dkms daedalus-v4l2d daedalus-v4l2-va 2>&1 |
 	tee "$OUT/apt-remove.log"
 pgrep -a daedalus-v4l2d && fail "a daemon is still running"
 [ -d /sys/module/daedalus_v4l2 ] && fail "the module is still loaded"
 active daedalus-v4l2d.socket && fail "the socket still listens"
 [ -e /dev/video-dec0 ] && fail "/dev/video-dec0 is still there"
 dkms status daedalus-v4l2 | grep . && fail "DKMS still has the module"
+find /usr/lib -name '*_drv_video.so' -lname daedalus_drv_video.so | grep . && fail "VA driver links left"
+find /usr/lib -name daedalus_drv_video.so | grep . && fail "the VA driver is still there"
 test -f /etc/daedalus-v4l2/daedalus-v4l2d.toml || fail "remove deleted the conffile"
 
 step "apt purge: the config goes"

@@ -234,9 +234,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Find our stateless node: the video device named `daedalus-v4l2`, and the media device of
-/// the same parent device.
+/// Find our stateless node: `/dev/video-dec0` and `/dev/media-dec0`, or else (no udev rule)
+/// the video device named `daedalus-v4l2` and the media device of the same parent device.
 fn find_node() -> VaResult<(PathBuf, PathBuf)> {
+    // the names our udev rule gives them (and nothing under /sys to read: sandboxes such as
+    // Firefox's media process let device nodes through more readily than sysfs)
+    let (video, media) = (Path::new("/dev/video-dec0"), Path::new("/dev/media-dec0"));
+    if video.exists() && media.exists() {
+        return Ok((video.to_path_buf(), media.to_path_buf()));
+    }
     let class = Path::new("/sys/class/video4linux");
     let mut video = None;
     for entry in fs::read_dir(class).into_iter().flatten().flatten() {
@@ -1320,7 +1326,9 @@ impl Context {
         let index = self
             .video
             .create_buf(Queue::Capture, self.capture)
-            .map_err(io_err("VIDIOC_CREATE_BUFS(CAPTURE)"))?;
+            .map_err(io_err(
+            "VIDIOC_CREATE_BUFS(CAPTURE) (the daemon allocates them: is daedalus-v4l2d running?)",
+        ))?;
         self.captures.insert(
             index,
             Capture {
