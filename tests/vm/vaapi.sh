@@ -35,15 +35,16 @@ for p in H264ConstrainedBaseline H264Main H264High VP9Profile0 VP9Profile2; do
 done
 
 failed=()
-# ffmpeg_va CLIP: decode CLIP with FFmpeg's vaapi hwaccel, frames downloaded, byte-exact
+# ffmpeg_va CLIP [REFERENCE]: decode CLIP with FFmpeg's vaapi hwaccel, frames downloaded, each
+# at its own size (-noautoscale), byte-exact with the clip's reference (or REFERENCE's)
 ffmpeg_va() {
-	local clip=$1 fmt
-	fmt=$(clip_format "$clip")
+	local clip=$1 ref=${2:-${1%.*}} fmt
+	fmt=$(clip_format "$clip" || true)
 	timeout -k 5 300 ffmpeg -nostdin -hide_banner -loglevel error -y \
 		-hwaccel vaapi -hwaccel_device "$RENDER" -hwaccel_output_format vaapi \
-		-i "$CLIPS/$clip" -vf "hwdownload,format=$fmt" -fps_mode passthrough \
-		-f framemd5 /tmp/va.framemd5 || { failed+=("$clip"); return; }
-	(same_md5 /tmp/va.framemd5 "$CLIPS/${clip%.*}.framemd5" "ffmpeg -hwaccel vaapi: $clip") ||
+		-i "$CLIPS/$clip" -noautoscale -vf "hwdownload,format=${fmt:-nv12}" \
+		-fps_mode passthrough -f framemd5 /tmp/va.framemd5 || { failed+=("$clip"); return; }
+	(same_md5 /tmp/va.framemd5 "$CLIPS/$ref.framemd5" "ffmpeg -hwaccel vaapi: $clip") ||
 		failed+=("$clip")
 }
 clips=("$@")
@@ -79,6 +80,19 @@ for clip in "${clips[@]}"; do
 	step "GStreamer va$(clip_codec "$clip")dec: $clip"
 	gst_va "$clip"
 done
+if [ $# = 0 ] && [ "$have_ffmpeg" = 1 ]; then
+	# streams as the world makes them (tests/vm/world.sh): FFmpeg makes a new VA context at
+	# each size change (a new stream for the node), both ways
+	for clip in resize/vp9-resize.ivf world/vp9-updown.ivf world/h264-updown.h264 \
+		world/h264-mbaff.h264 world/h264-fullrange.h264 world/vp9-fullrange.ivf \
+		world/h264-short1.h264 world/h264-short9-bframes.h264 world/h264-slices68.h264; do
+		step "ffmpeg -hwaccel vaapi: $clip"
+		ffmpeg_va "$clip"
+	done
+	# (world/h264-crop.h264 is left out: FFmpeg crops a hardware frame only at the right and
+	# bottom, av_frame_apply_cropping, and leaves the left and top offsets to the application,
+	# so hwdownload's frames are a window no reference here has)
+fi
 step "zero-copy: vavp9dec's exported surfaces are the daemon's dmabufs"
 GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
 	"$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" "$DAEMON_PID" vavp9dec ||
@@ -103,7 +117,8 @@ va_err() {
 	shift 2
 	timeout -k 5 120 ffmpeg -nostdin -hide_banner -loglevel error -y \
 		-hwaccel vaapi -hwaccel_device "$RENDER" -hwaccel_output_format vaapi "$@" \
-		-i "$clip" -vf hwdownload,format=nv12 -f framemd5 /tmp/err.framemd5 >"$log" 2>&1
+		-i "$clip" -noautoscale -vf hwdownload,format=nv12 -f framemd5 /tmp/err.framemd5 \
+		>"$log" 2>&1
 }
 if [ $# = 0 ] && [ "$have_ffmpeg" = 1 ]; then
 	# FFmpeg parses VP9's headers itself (the compressed one too) and drops frames cut inside
