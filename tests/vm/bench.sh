@@ -7,6 +7,8 @@
 #     uses; and frame threads, as its stateful one does), to pixel format NV12 (P010 for 10-bit),
 #   - and inside the daemon (decode + CAPTURE write, no kernel round trip: its journal's
 #     decode_fps for the stateless run);
+#   - through our VA-API driver over the stateless node (FFmpeg's vaapi hwaccel, frames left
+#     on the surfaces; VP9 and 8-bit H.264, the profiles it offers);
 # frames/s, CPU seconds (client + daemon) and ratios to FFmpeg alone, measured in one run. Then
 # 1, 2, 4 and 8 concurrent 1080p H.264 streams through the stateless node: aggregate frames/s,
 # and the longest job any stream's worker spent on one frame. Writes $OUT/bench.txt.
@@ -16,6 +18,7 @@ B=bench
 threads=$(nproc)
 tck=$(getconf CLK_TCK)
 load_daedalus
+use_va_driver
 DAEDALUS_LOG=info,daedalus_v4l2d=debug start_daemon --threads "$threads"
 gst-inspect-1.0 v4l2slvp9dec >/dev/null # registry scan, not timed
 
@@ -74,6 +77,13 @@ for clip in vp9-1920x1080.ivf vp9-10bit-1920x1080.ivf h264-1920x1080.h264 \
 	inside=$(grep "stream ended" "$OUT/daemon.log" | tail -n 1 |
 		sed -n 's/.*decode_fps="\{0,1\}\([0-9.]*\).*/\1/p' || true)
 
+	va_fps='' va_cpu='' va_rc=''
+	if [ "$codec" = vp9 ] || [ "$clip" = h264-1920x1080.h264 ]; then
+		measure timeout -k 5 600 ffmpeg -nostdin -v error -hwaccel vaapi \
+			-hwaccel_device "$RENDER" -hwaccel_output_format vaapi -i "$CLIPS/$B/$clip" -f null -
+		va_fps=$(fps "$frames" "$WALL") va_cpu=$CPU va_rc=$RC
+	fi
+
 	if [ "$codec" = av1 ]; then
 		measure timeout -k 5 600 "$SFCLIENT" /dev/video10 "$CLIPS/$B/$clip" \
 			"$CLIPS/$B/${clip%.*}.framemd5" AV01
@@ -88,6 +98,8 @@ for clip in vp9-1920x1080.ivf vp9-10bit-1920x1080.ivf h264-1920x1080.h264 \
 	row "" "stateless (GStreamer)" "$sl_fps" "$sl_cpu" "$(ratio "$sl_fps" "$slice_fps")" \
 		"$([ "$sl_rc" = 0 ] || echo "FAILED")"
 	row "" "inside the daemon" "${inside:-?}" "" "$(ratio "${inside:-0}" "$slice_fps")" ""
+	[ -z "$va_fps" ] || row "" "VA-API (FFmpeg vaapi)" "$va_fps" "$va_cpu" \
+		"$(ratio "$va_fps" "$slice_fps")" "$([ "$va_rc" = 0 ] || echo "FAILED")"
 	row "" "stateful ($([ "$codec" = av1 ] && echo sfclient || echo FFmpeg))" "$sf_fps" \
 		"$sf_cpu" "$(ratio "$sf_fps" "$frame_fps")" "$([ "$sf_rc" = 0 ] || echo "FAILED")"
 done

@@ -64,6 +64,21 @@ CTL=$(dirname "$DAEMON")/daedalus-v4l2ctl
 # shellcheck disable=SC2034
 SFCLIENT=$(dirname "$DAEMON")/daedalus-sfclient
 
+# use_va_driver: VA-API clients of this shell load our libva driver as built (vaapi/), not an
+# installed one: LIBVA_DRIVERS_PATH/LIBVA_DRIVER_NAME, and GStreamer's va plugin told to take a
+# driver it does not know. Sets RENDER, the DRM render node to open (vgem's).
+use_va_driver() {
+	local so=/build/target/release/libdaedalus_drv_video.so
+	[ "$(uname -m)" = aarch64 ] &&
+		so=/build/target/aarch64-unknown-linux-gnu/release/libdaedalus_drv_video.so
+	[ -f "$so" ] || fail "$so missing (tools/build-daemon.sh builds it)"
+	mkdir -p /tmp/va
+	ln -sf "$so" /tmp/va/daedalus_drv_video.so
+	export LIBVA_DRIVERS_PATH=/tmp/va LIBVA_DRIVER_NAME=daedalus GST_VA_ALL_DRIVERS=1
+	# shellcheck disable=SC2034 # used by the scripts that source this file
+	RENDER=/dev/dri/renderD128
+}
+
 # load_daedalus: the module and what it links against, plus vkms/vgem so GBM has a DRM device
 # (Debian's arm64 kernels have no vkms)
 load_daedalus() {

@@ -10,17 +10,7 @@
 # Arguments (clip names) limit the run to those.
 . /src/tests/vm/lib.sh
 
-case $(uname -m) in
-aarch64) VA_SO=/build/target/aarch64-unknown-linux-gnu/release/libdaedalus_drv_video.so ;;
-*) VA_SO=/build/target/release/libdaedalus_drv_video.so ;;
-esac
-[ -f "$VA_SO" ] || fail "$VA_SO missing (tools/build-daemon.sh builds it)"
-mkdir -p /tmp/va
-ln -sf "$VA_SO" /tmp/va/daedalus_drv_video.so
-export LIBVA_DRIVERS_PATH=/tmp/va LIBVA_DRIVER_NAME=daedalus
-# GStreamer's va plugin registers its elements only for drivers it knows, unless told
-export GST_VA_ALL_DRIVERS=1
-RENDER=/dev/dri/renderD128
+use_va_driver
 
 step "load the module and start the daemon"
 load_daedalus
