@@ -12,6 +12,8 @@
 # frames/s, CPU seconds (client + daemon) and ratios to FFmpeg alone, measured in one run. Then
 # 1, 2, 4 and 8 concurrent 1080p H.264 streams through the stateless node: aggregate frames/s,
 # and the longest job any stream's worker spent on one frame. Writes $OUT/bench.txt.
+# Arguments (clip names of build/clips/bench/) limit the table to those, without the
+# concurrent streams.
 . /src/tests/vm/lib.sh
 
 B=bench
@@ -51,8 +53,10 @@ timeout 120 ffmpeg -nostdin -v error -c:v vp9_v4l2m2m -i "$CLIPS/vp9-320x240.ivf
 	fail "warm-up decode (stateful)"
 rm -f /tmp/warm.nv12
 row clip path frames/s CPU-s ratio ""
-for clip in vp9-1920x1080.ivf vp9-10bit-1920x1080.ivf h264-1920x1080.h264 \
-	h264-10bit-1920x1080.h264 av1-1920x1080.ivf av1-10bit-1920x1080.ivf; do
+clips=("$@")
+[ $# != 0 ] || clips=(vp9-1920x1080.ivf vp9-10bit-1920x1080.ivf h264-1920x1080.h264
+	h264-10bit-1920x1080.h264 av1-1920x1080.ivf av1-10bit-1920x1080.ivf)
+for clip in "${clips[@]}"; do
 	[ -f "$CLIPS/$B/$clip" ] || fail "$B/$clip missing: run tools/make-clips.sh --bench"
 	codec=$(clip_codec "$clip")
 	frames=$(sed -n 's/^frames=//p' "$CLIPS/$B/${clip%.*}.info")
@@ -104,6 +108,10 @@ for clip in vp9-1920x1080.ivf vp9-10bit-1920x1080.ivf h264-1920x1080.h264 \
 		"$sf_cpu" "$(ratio "$sf_fps" "$frame_fps")" "$([ "$sf_rc" = 0 ] || echo "FAILED")"
 done
 
+if [ $# != 0 ]; then
+	stop_daemon
+	exit 0
+fi
 {
 	echo
 	echo "concurrent 1080p H.264 streams through the stateless node (GStreamer; one slice per"

@@ -163,13 +163,16 @@ ffmpeg_sf() {
 # same_md5 OUT REF [WHAT]: the frames' MD5s (the last column) of two framemd5 files are the
 # same (WHAT names the decode in the failure, OUT by default)
 same_md5() {
-	grep -v '^#' "$1" | awk -F, '{print $NF}' | tr -d ' ' >/tmp/got.md5
-	grep -v '^#' "$2" | awk -F, '{print $NF}' | tr -d ' ' >/tmp/want.md5
-	if ! cmp -s /tmp/got.md5 /tmp/want.md5; then
-		diff /tmp/want.md5 /tmp/got.md5 | head -10
-		fail "${3:-$1}: frames differ from $2 ($(wc -l </tmp/got.md5) decoded, $(wc -l </tmp/want.md5) in the reference)"
+	local got want
+	got=$(mktemp) want=$(mktemp) # (several may run at once)
+	grep -v '^#' "$1" | awk -F, '{print $NF}' | tr -d ' ' >"$got"
+	grep -v '^#' "$2" | awk -F, '{print $NF}' | tr -d ' ' >"$want"
+	if ! cmp -s "$got" "$want"; then
+		diff "$want" "$got" | head -10
+		fail "${3:-$1}: frames differ from $2 ($(wc -l <"$got") decoded, $(wc -l <"$want") in the reference)"
 	fi
-	echo "byte-exact: all $(wc -l </tmp/got.md5) frames"
+	echo "byte-exact: all $(wc -l <"$got") frames"
+	rm -f "$got" "$want"
 }
 
 # frames_md5 DIR OUT: the MD5 of each file of DIR (one frame each, as multifilesink writes

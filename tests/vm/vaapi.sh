@@ -28,13 +28,14 @@ failed=()
 # ffmpeg_va CLIP [REFERENCE]: decode CLIP with FFmpeg's vaapi hwaccel, frames downloaded, each
 # at its own size (-noautoscale), byte-exact with the clip's reference (or REFERENCE's)
 ffmpeg_va() {
-	local clip=$1 ref=${2:-${1%.*}} fmt
+	local clip=$1 ref=${2:-${1%.*}} fmt out
 	fmt=$(clip_format "$clip" || true)
+	out=/tmp/va-${clip//\//_}.framemd5
 	timeout -k 5 300 ffmpeg -nostdin -hide_banner -loglevel error -y \
 		-hwaccel vaapi -hwaccel_device "$RENDER" -hwaccel_output_format vaapi \
 		-i "$CLIPS/$clip" -noautoscale -vf "hwdownload,format=${fmt:-nv12}" \
-		-fps_mode passthrough -f framemd5 /tmp/va.framemd5 || { failed+=("$clip"); return; }
-	(same_md5 /tmp/va.framemd5 "$CLIPS/$ref.framemd5" "ffmpeg -hwaccel vaapi: $clip") ||
+		-fps_mode passthrough -f framemd5 "$out" || { failed+=("$clip"); return; }
+	(same_md5 "$out" "$CLIPS/$ref.framemd5" "ffmpeg -hwaccel vaapi: $clip") ||
 		failed+=("$clip")
 }
 clips=("$@")
@@ -82,6 +83,27 @@ if [ $# = 0 ] && [ "$have_ffmpeg" = 1 ]; then
 	# (world/h264-crop.h264 is left out: FFmpeg crops a hardware frame only at the right and
 	# bottom, av_frame_apply_cropping, and leaves the left and top offsets to the application,
 	# so hwdownload's frames are a window no reference here has)
+fi
+if [ $# = 0 ]; then
+	# two streams in one process: one VA display, two contexts (a browser with two videos)
+	step "two decodes in one GStreamer pipeline (one VA display, two contexts)"
+	gst filesrc location="$CLIPS/vp9-320x240.ivf" ! ivfparse ! vp9parse ! vavp9dec ! \
+		video/x-raw,format=NV12 ! filesink location=/tmp/two-a.yuv \
+		filesrc location="$CLIPS/h264-320x240.h264" ! h264parse ! vah264dec ! \
+		video/x-raw,format=NV12 ! filesink location=/tmp/two-b.yuv &&
+		byte_exact vp9-320x240.ivf /tmp/two-a.yuv && byte_exact h264-320x240.h264 /tmp/two-b.yuv ||
+		failed+=("two contexts in one display")
+fi
+if [ $# = 0 ] && [ "$have_ffmpeg" = 1 ]; then
+	# two processes at once, a 1080p stream beside a small one
+	step "two FFmpeg vaapi decodes at once"
+	(ffmpeg_va vp9-1920x1080.ivf; [ ${#failed[@]} = 0 ]) >/tmp/two-1.log 2>&1 &
+	p1=$!
+	(ffmpeg_va h264-main-cavlc-wp-320x240.h264; [ ${#failed[@]} = 0 ]) >/tmp/two-2.log 2>&1 &
+	p2=$!
+	wait "$p1" || failed+=("concurrent: vp9-1920x1080.ivf")
+	wait "$p2" || failed+=("concurrent: h264-main-cavlc-wp-320x240.h264")
+	cat /tmp/two-1.log /tmp/two-2.log
 fi
 step "zero-copy: vavp9dec's exported surfaces are the daemon's dmabufs"
 GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
