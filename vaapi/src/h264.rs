@@ -473,6 +473,166 @@ impl Params {
 mod tests {
     use super::*;
 
+    /// Bytes of a bit string ("1 010 ..."; spaces ignored), padded with a stop bit and zeros.
+    fn bits(s: &str) -> Vec<u8> {
+        let mut v: Vec<u8> = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| (c == '1') as u8)
+            .collect();
+        v.push(1);
+        while v.len() % 8 != 0 {
+            v.push(0);
+        }
+        v.chunks(8)
+            .map(|c| c.iter().fold(0, |a, b| (a << 1) | b))
+            .collect()
+    }
+
+    /// A 4:2:0 frame picture: log2_max_frame_num 4, POC type 0 with 6-bit lsb.
+    fn picture() -> VAPictureParameterBufferH264 {
+        let mut seq = _VAPictureParameterBufferH264__bindgen_ty_1__bindgen_ty_1::default();
+        seq.set_chroma_format_idc(1);
+        seq.set_frame_mbs_only_flag(1);
+        seq.set_direct_8x8_inference_flag(1);
+        seq.set_log2_max_frame_num_minus4(0);
+        seq.set_pic_order_cnt_type(0);
+        seq.set_log2_max_pic_order_cnt_lsb_minus4(2);
+        let mut fields = _VAPictureParameterBufferH264__bindgen_ty_2__bindgen_ty_1::default();
+        fields.set_entropy_coding_mode_flag(1);
+        fields.set_transform_8x8_mode_flag(1);
+        VAPictureParameterBufferH264 {
+            picture_width_in_mbs_minus1: 19,
+            picture_height_in_mbs_minus1: 14,
+            num_ref_frames: 3,
+            seq_fields: _VAPictureParameterBufferH264__bindgen_ty_1 { bits: seq },
+            pic_fields: _VAPictureParameterBufferH264__bindgen_ty_2 { bits: fields },
+            frame_num: 3,
+            ..Default::default()
+        }
+    }
+
+    /// An IDR I slice of PPS 1 (idr_pic_id 2, POC lsb 6), a P slice that overrides its
+    /// reference count, and one that does not.
+    fn slices() -> [Vec<u8>; 3] {
+        let mut idr = vec![0x65];
+        idr.extend(bits("1 0001000 010 0000 011 000110"));
+        let mut p1 = vec![0x41];
+        p1.extend(bits("1 00110 010 0011 000100 1 010"));
+        let mut p2 = vec![0x41];
+        p2.extend(bits("00101 00110 010 0011 000100 0"));
+        [idr, p1, p2]
+    }
+
+    #[test]
+    fn slice_headers_say_what_libva_leaves_out() {
+        let pic = picture();
+        let [idr, p1, p2] = slices();
+        let h = SliceHeader::parse(&idr, &pic).unwrap();
+        assert_eq!(
+            h,
+            SliceHeader {
+                nal_ref_idc: 3,
+                nal_unit_type: 5,
+                slice_type: 2,
+                pps_id: 1,
+                idr_pic_id: 2,
+                pic_order_cnt_lsb: 6,
+                delta_pic_order_cnt_bottom: 0,
+                overrides: false,
+            }
+        );
+        let h = SliceHeader::parse(&p1, &pic).unwrap();
+        assert_eq!(
+            (
+                h.nal_ref_idc,
+                h.slice_type,
+                h.pps_id,
+                h.pic_order_cnt_lsb,
+                h.overrides
+            ),
+            (2, 0, 1, 4, true)
+        );
+        assert!(!SliceHeader::parse(&p2, &pic).unwrap().overrides);
+        // not a slice, or cut short: no header
+        assert_eq!(SliceHeader::parse(&[0x67, 0x42], &pic), None);
+        assert_eq!(SliceHeader::parse(&idr[..2], &pic), None);
+    }
+
+    #[test]
+    fn a_picture_becomes_controls_and_annex_b_slices() {
+        let mut params = Params::new(VAProfileH264High);
+        params.pic = Some(picture());
+        let [_, p1, p2] = slices();
+        for (nal, l0) in [(&p1, 0), (&p2, 2)] {
+            let slice = VASliceParameterBufferH264 {
+                slice_data_size: nal.len() as u32,
+                slice_type: 0,
+                num_ref_idx_l0_active_minus1: l0,
+                ..Default::default()
+            };
+            params.slices.push((slice, nal.clone()));
+        }
+        let built = params.build(&HashMap::new()).unwrap();
+        let mut want = vec![0, 0, 1];
+        want.extend(&p1);
+        want.extend([0, 0, 1]);
+        want.extend(&p2);
+        assert_eq!(built.bitstream, want);
+        let Ctrls::H264(c) = built.ctrls else {
+            panic!("not H.264 controls");
+        };
+        assert_eq!(
+            (
+                c.sps.profile_idc,
+                c.sps.chroma_format_idc,
+                c.sps.max_num_ref_frames
+            ),
+            (100, 1, 3)
+        );
+        assert_eq!(
+            (
+                c.sps.pic_width_in_mbs_minus1,
+                c.sps.pic_height_in_map_units_minus1
+            ),
+            (19, 14)
+        );
+        assert_eq!(c.sps.log2_max_pic_order_cnt_lsb_minus4, 2);
+        assert_ne!(c.sps.flags & V4L2_H264_SPS_FLAG_FRAME_MBS_ONLY, 0);
+        assert_eq!(c.pps.pic_parameter_set_id, 1);
+        // the default count is the one the slice without an override uses
+        assert_eq!(c.pps.num_ref_idx_l0_default_active_minus1, 2);
+        assert_eq!(
+            u32::from(c.pps.flags),
+            V4L2_H264_PPS_FLAG_ENTROPY_CODING_MODE | V4L2_H264_PPS_FLAG_TRANSFORM_8X8_MODE
+        );
+        assert_eq!(
+            (
+                c.decode.nal_ref_idc,
+                c.decode.frame_num,
+                c.decode.pic_order_cnt_lsb
+            ),
+            (2, 3, 4)
+        );
+        assert_eq!(c.decode.flags, V4L2_H264_DECODE_PARAM_FLAG_PFRAME);
+        assert!(c.matrix.is_none());
+    }
+
+    #[test]
+    fn pic_order_cnt_type_1_is_refused() {
+        let mut pic = picture();
+        let mut seq = *pic.seq_fields.bits();
+        seq.set_pic_order_cnt_type(1);
+        pic.seq_fields = _VAPictureParameterBufferH264__bindgen_ty_1 { bits: seq };
+        let mut params = Params::new(VAProfileH264Main);
+        params.pic = Some(pic);
+        params
+            .slices
+            .push((VASliceParameterBufferH264::default(), slices()[0].clone()));
+        let e = params.build(&HashMap::new()).err().unwrap();
+        assert_eq!(e.status, VA_STATUS_ERROR_UNSUPPORTED_PROFILE as VAStatus);
+    }
+
     #[test]
     fn exp_golomb_through_emulation_prevention() {
         // 1 (ue 0), 010 (ue 1), 011 (ue 2), 00100 (ue 3), four zero bits; then 0x00 0x00 0x03

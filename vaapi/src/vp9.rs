@@ -178,3 +178,117 @@ impl Params {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_becomes_the_frame_control_and_its_bytes() {
+        let mut f = _VADecPictureParameterBufferVP9__bindgen_ty_1__bindgen_ty_1::default();
+        f.set_subsampling_x(1);
+        f.set_subsampling_y(1);
+        f.set_frame_type(0);
+        f.set_show_frame(1);
+        f.set_refresh_frame_context(1);
+        f.set_reset_frame_context(2);
+        f.set_mcomp_filter_type(4);
+        f.set_golden_ref_frame(3);
+        f.set_golden_ref_frame_sign_bias(1);
+        let mut params = Params {
+            pic: Some(VADecPictureParameterBufferVP9 {
+                frame_width: 352,
+                frame_height: 288,
+                reference_frames: [7, 8, 9, 10, 11, 12, 13, 14],
+                pic_fields: _VADecPictureParameterBufferVP9__bindgen_ty_1 { bits: f },
+                profile: 0,
+                bit_depth: 8,
+                frame_header_length_in_bytes: 18,
+                first_partition_size: 99,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let data: Vec<u8> = (0..40).collect();
+        let slice = VASliceParameterBufferVP9 {
+            slice_data_offset: 5,
+            slice_data_size: 30,
+            ..Default::default()
+        };
+        // one element, as libva's buffers hold it
+        let bytes = {
+            let mut v = vec![0u8; std::mem::size_of::<VASliceParameterBufferVP9>()];
+            v[..4].copy_from_slice(&30u32.to_ne_bytes());
+            v[4..8].copy_from_slice(&5u32.to_ne_bytes());
+            v
+        };
+        assert_eq!(
+            read::<VASliceParameterBufferVP9>(&bytes, bytes.len(), 0)
+                .unwrap()
+                .slice_data_offset,
+            slice.slice_data_offset
+        );
+        params
+            .slices(
+                &RenderBuf {
+                    kind: VASliceParameterBufferType,
+                    elem_size: bytes.len(),
+                    count: 1,
+                    data: bytes,
+                },
+                &data,
+            )
+            .unwrap();
+        let ts = HashMap::from([(10, 5000u64)]);
+        let built = params.build(&ts).unwrap();
+        assert_eq!(built.bitstream, data[5..35]);
+        let Ctrls::Vp9 { frame } = built.ctrls else {
+            panic!("not VP9 controls");
+        };
+        assert_eq!(
+            frame.flags,
+            V4L2_VP9_FRAME_FLAG_KEY_FRAME
+                | V4L2_VP9_FRAME_FLAG_SHOW_FRAME
+                | V4L2_VP9_FRAME_FLAG_REFRESH_FRAME_CTX
+                | V4L2_VP9_FRAME_FLAG_X_SUBSAMPLING
+                | V4L2_VP9_FRAME_FLAG_Y_SUBSAMPLING
+        );
+        assert_eq!(
+            (frame.frame_width_minus_1, frame.frame_height_minus_1),
+            (351, 287)
+        );
+        assert_eq!(
+            (frame.uncompressed_header_size, frame.compressed_header_size),
+            (18, 99)
+        );
+        assert_eq!(
+            (frame.reset_frame_context, frame.interpolation_filter),
+            (1, 4)
+        );
+        assert_eq!((frame.golden_frame_ts, frame.last_frame_ts), (5000, 0));
+        assert_eq!(
+            u32::from(frame.ref_frame_sign_bias),
+            V4L2_VP9_SIGN_BIAS_GOLDEN
+        );
+    }
+
+    #[test]
+    fn a_slice_outside_its_data_is_refused() {
+        let mut params = Params::default();
+        let mut bytes = vec![0u8; std::mem::size_of::<VASliceParameterBufferVP9>()];
+        bytes[..4].copy_from_slice(&100u32.to_ne_bytes());
+        let e = params
+            .slices(
+                &RenderBuf {
+                    kind: VASliceParameterBufferType,
+                    elem_size: bytes.len(),
+                    count: 1,
+                    data: bytes,
+                },
+                &[0; 10],
+            )
+            .err()
+            .unwrap();
+        assert_eq!(e.status, VA_STATUS_ERROR_INVALID_BUFFER as VAStatus);
+    }
+}
