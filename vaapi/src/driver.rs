@@ -1201,6 +1201,8 @@ pub struct Context {
     pic: Option<Picture>,
     /// Destroyed by the client; kept open for its surfaces.
     closed: bool,
+    /// Why this context decodes no more (its queues no longer match its pictures).
+    broken: Option<String>,
 }
 
 impl Context {
@@ -1288,6 +1290,7 @@ impl Context {
             next_ts: 0,
             pic: None,
             closed: false,
+            broken: None,
         })
     }
 
@@ -1388,6 +1391,9 @@ impl Context {
     }
 
     fn begin(&mut self, target: VASurfaceID, index: u32) -> VaResult<()> {
+        if let Some(why) = &self.broken {
+            return err(VA_STATUS_ERROR_OPERATION_FAILED, why.clone());
+        }
         // a surface is decoded into again once the client is done with it: finish the last
         // decode first (its errors were the last picture's)
         let _ = self.wait_capture(index);
@@ -1540,11 +1546,18 @@ impl Context {
                 Some(req.fd()),
             )
             .map_err(io_err("VIDIOC_QBUF(OUTPUT)"))?;
-        self.output_busy[out] = true;
+        // (until the request is queued, dropping it takes the OUTPUT buffer back)
         self.video
             .qbuf(Queue::Capture, index, 0, 0, None)
             .map_err(io_err("VIDIOC_QBUF(CAPTURE)"))?;
-        req.queue().map_err(io_err("MEDIA_REQUEST_IOC_QUEUE"))?;
+        if let Err(e) = req.queue() {
+            // a CAPTURE buffer is queued with no picture for it: the next picture would land
+            // in it, so this context decodes no more
+            let msg = format!("MEDIA_REQUEST_IOC_QUEUE: {e}; the context can decode no more");
+            self.broken = Some(msg.clone());
+            return err(VA_STATUS_ERROR_OPERATION_FAILED, msg);
+        }
+        self.output_busy[out] = true;
         trace!(
             "picture ts {ts}: {} bytes in OUTPUT {out}, into CAPTURE {index}",
             built.bitstream.len()

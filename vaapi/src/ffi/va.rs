@@ -294,6 +294,12 @@ extern "C" fn create_surfaces2(
         let mut fourcc = None;
         let mut memory = None;
         for a in array(attribs, n_attribs as c_int) {
+            if a.type_ == VASurfaceAttribExternalBufferDescriptor {
+                return crate::driver::err(
+                    VA_STATUS_ERROR_UNSUPPORTED_MEMORY_TYPE,
+                    "surfaces over the client's buffers: not supported (surfaces are the decoder's own buffers)",
+                );
+            }
             if a.flags & VA_SURFACE_ATTRIB_SETTABLE == 0
                 || a.value.type_ != VAGenericValueTypeInteger
             {
