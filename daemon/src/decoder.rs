@@ -472,8 +472,32 @@ impl<'a> Planes<'a> {
         })
     }
 
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
+
+    pub(crate) fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Bytes per sample of the CAPTURE format it goes to (NV12: 1, P010: 2).
+    pub(crate) fn depth_bytes(&self) -> usize {
+        self.depth.bytes()
+    }
+
+    /// Write the picture into one NV12/P010 plane: luma at 0, chroma at `uv_at`.
+    pub(crate) fn write_nv12(
+        &self,
+        dst: &mut Shared,
+        uv_at: usize,
+        pitch: usize,
+    ) -> Result<(), DmaBufError> {
+        self.write_luma(dst, 0, pitch)?;
+        self.write_chroma(dst, uv_at, pitch)
+    }
+
     /// A libdav1d picture (4:2:0 in 8 bits, or 10 bits in 16-bit words) and its Y, U, V planes.
-    fn of_dav1d(
+    pub(crate) fn of_dav1d(
         pic: &dav1d::Picture,
         planes: &'a [dav1d::Plane; 3],
     ) -> Result<Planes<'a>, DecodeError> {

@@ -38,8 +38,7 @@ pub struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    /// Daemon memory seen as a mapping (unit tests of the writers).
-    #[cfg(test)]
+    /// Daemon memory seen as a mapping (unit tests of the writers, `--bench`).
     pub fn over(buf: &mut [u8]) -> Shared<'_> {
         Shared {
             ptr: buf.as_mut_ptr(),

@@ -10,6 +10,7 @@ pub mod ffmpeg;
 pub mod h264;
 mod hostile_ctrls;
 pub mod jobs;
+pub mod native;
 pub mod proto;
 pub mod session;
 pub mod stateful;

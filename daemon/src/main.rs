@@ -55,6 +55,10 @@ struct Args {
     /// [config: log; default: info].
     #[arg(long, env = "DAEDALUS_LOG")]
     log: Option<String>,
+    /// Decode CLIP with the daemon's decode loop on this machine's CPU (no kernel, no jobs),
+    /// print frames/s and CPU seconds, and exit.
+    #[arg(long, value_name = "CLIP")]
+    bench: Option<PathBuf>,
 }
 
 /// The settings in force: command line over configuration file over defaults.
@@ -507,9 +511,37 @@ async fn serve(
     }
 }
 
+/// `--bench CLIP`: one line of figures for the clip (docs/testing.md).
+fn bench(clip: &std::path::Path, threads: usize) -> Result<()> {
+    ffmpeg_next::init().context("FFmpeg init")?;
+    ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
+    let threads = if threads == 0 { num_threads() } else { threads };
+    let r = daedalus_v4l2d::native::bench(clip, threads)
+        .with_context(|| format!("decoding {}", clip.display()))?;
+    println!(
+        "{} {:?} {}x{} {}-bit, {} threads: {} frames in {:.2} s: {:.1} frames/s, {:.2} CPU-s ({:.1} ms CPU per frame)",
+        clip.display(),
+        r.codec,
+        r.width,
+        r.height,
+        r.bits,
+        threads,
+        r.frames,
+        r.wall.as_secs_f64(),
+        r.fps(),
+        r.cpu.as_secs_f64(),
+        1000.0 * r.cpu.as_secs_f64() / r.frames.max(1) as f64
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    let settings = Settings::new(Args::parse())?;
+    let args = Args::parse();
+    if let Some(clip) = &args.bench {
+        return bench(clip, args.threads.unwrap_or(0));
+    }
+    let settings = Settings::new(args)?;
     init_logging(&settings.log)?;
     ffmpeg_next::init().context("FFmpeg init")?;
     daedalus_v4l2d::ffmpeg::route_logs();
