@@ -80,6 +80,17 @@ if [ $# = 0 ] && [ "$have_ffmpeg" = 1 ]; then
 		step "ffmpeg -hwaccel vaapi: $clip"
 		ffmpeg_va "$clip"
 	done
+	# a new SPS of the same size (High, then Main): FFmpeg makes a new VA context and keeps
+	# its surfaces, which move to it
+	step "ffmpeg -hwaccel vaapi: two H.264 streams of one size, one after the other"
+	cat "$CLIPS/h264-320x240.h264" "$CLIPS/h264-main-cavlc-wp-320x240.h264" >/tmp/sps2.h264
+	cat "$CLIPS/h264-320x240.framemd5" "$CLIPS/h264-main-cavlc-wp-320x240.framemd5" |
+		grep -v '^#' >/tmp/sps2.framemd5
+	timeout -k 5 300 ffmpeg -nostdin -hide_banner -loglevel error -y -hwaccel vaapi \
+		-hwaccel_device "$RENDER" -hwaccel_output_format vaapi -i /tmp/sps2.h264 -noautoscale \
+		-vf hwdownload,format=nv12 -fps_mode passthrough -f framemd5 /tmp/sps2-va.framemd5 &&
+		(same_md5 /tmp/sps2-va.framemd5 /tmp/sps2.framemd5 "new SPS, same size") ||
+		failed+=("new SPS, same size")
 	# (world/h264-crop.h264 is left out: FFmpeg crops a hardware frame only at the right and
 	# bottom, av_frame_apply_cropping, and leaves the left and top offsets to the application,
 	# so hwdownload's frames are a window no reference here has)

@@ -584,10 +584,19 @@ impl Driver {
             if Arc::ptr_eq(&b.ctx, ctx) {
                 return Ok(b.clone());
             }
-            return err(
-                VA_STATUS_ERROR_INVALID_SURFACE,
-                format!("surface {surface} belongs to another context"),
-            );
+            // A surface of a destroyed (or standby) context moves to this one: FFmpeg keeps
+            // its surfaces when it makes a new context for a new SPS of the same size. It gets
+            // a new buffer; dmabufs exported from the old one keep the old picture.
+            let mut old = lock(&b.ctx);
+            if !old.closed {
+                return err(
+                    VA_STATUS_ERROR_INVALID_SURFACE,
+                    format!("surface {surface} belongs to another context"),
+                );
+            }
+            old.release(b.index);
+            drop(old);
+            s.binding = None;
         }
         let index = lock(ctx).add_capture(surface, s.width, s.height, s.fourcc)?;
         let b = Binding {
