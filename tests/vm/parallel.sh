@@ -21,7 +21,9 @@ PIDS=()
 bg() { # NAME CMD...: run CMD in the background, its exit status into /tmp/par/NAME.rc
 	local name=$1
 	shift
-	("$@" >"/tmp/par/$name.log" 2>&1; echo $? >"/tmp/par/$name.rc") &
+	# (in an if: under set -e a failing CMD would end the subshell before its status is kept,
+	# and then the script, at the wait, without saying which stream failed)
+	(if ("$@") >"/tmp/par/$name.log" 2>&1; then echo 0; else echo $?; fi >"/tmp/par/$name.rc") &
 	PIDS+=($!)
 }
 wait_bg() { # wait for the decodes started by bg (not for the daemon, also a child)
