@@ -96,19 +96,10 @@ impl Session for StatelessSession {
         let backend = match codec {
             Codec::Vp9 => Backend::Ffmpeg(Ffmpeg::new(codec::Id::VP9, threads)?),
             Codec::H264 => Backend::Ffmpeg(Ffmpeg::new(codec::Id::H264, threads)?),
-            Codec::Av1 => {
-                let mut settings = dav1d::Settings::new();
-                settings.set_n_threads(threads as u32);
-                // the picture of each frame as soon as it is decoded, hidden frames too, with
-                // film grain applied (as FFmpeg's libdav1d decoder does by default)
-                settings.set_max_frame_delay(1);
-                settings.set_output_invisible_frames(true);
-                settings.set_apply_grain(true);
-                Backend::Dav1d {
-                    decoder: dav1d::Decoder::with_settings(&settings)?,
-                    refs: Box::default(),
-                }
-            }
+            Codec::Av1 => Backend::Dav1d {
+                decoder: dav1d_decoder(threads)?,
+                refs: Box::default(),
+            },
         };
         Ok(StatelessSession {
             codec,
@@ -235,24 +226,9 @@ impl StatelessSession {
         // The client's reference slots move on whether or not this frame decodes.
         frame.update_refs(refs);
         built?;
-        let mut sent = decoder.send_data(obus, None, Some(i64::from(job.sequence)), None);
-        let mut picture = None;
-        loop {
-            match decoder.get_picture() {
-                Ok(p) => picture = Some(p),
-                Err(e) if e.is_again() => {}
-                Err(e) => return Err(e.into()),
-            }
-            match sent {
-                Err(e) if e.is_again() => sent = decoder.send_pending_data(),
-                Err(e) => return Err(e.into()),
-                Ok(()) => break,
-            }
-        }
-        while let Ok(p) = decoder.get_picture() {
-            picture = Some(p);
-        }
-        let picture = picture.ok_or(DecodeError::NoPicture)?;
+        let picture = dav1d_decode(decoder, obus, Some(i64::from(job.sequence)))?
+            .pop()
+            .ok_or(DecodeError::NoPicture)?;
         use dav1d::PlanarImageComponent::{U, V, Y};
         let planes = [Y, U, V].map(|c| picture.plane(c));
         write_picture(
@@ -261,6 +237,43 @@ impl StatelessSession {
             dst,
         )
     }
+}
+
+/// libdav1d as a stateless stream runs it: the picture of each frame as soon as it is decoded,
+/// hidden frames too, with film grain applied (as FFmpeg's libdav1d decoder does by default).
+pub(crate) fn dav1d_decoder(threads: usize) -> Result<dav1d::Decoder, dav1d::Error> {
+    let mut settings = dav1d::Settings::new();
+    settings.set_n_threads(threads as u32);
+    settings.set_max_frame_delay(1);
+    settings.set_output_invisible_frames(true);
+    settings.set_apply_grain(true);
+    dav1d::Decoder::with_settings(&settings)
+}
+
+/// Give libdav1d one unit of OBUs; the pictures it produced, in decode order.
+pub(crate) fn dav1d_decode(
+    decoder: &mut dav1d::Decoder,
+    obus: Vec<u8>,
+    offset: Option<i64>,
+) -> Result<Vec<dav1d::Picture>, dav1d::Error> {
+    let mut pictures = Vec::new();
+    let mut sent = decoder.send_data(obus, None, offset, None);
+    loop {
+        match decoder.get_picture() {
+            Ok(p) => pictures.push(p),
+            Err(e) if e.is_again() => {}
+            Err(e) => return Err(e),
+        }
+        match sent {
+            Err(e) if e.is_again() => sent = decoder.send_pending_data(),
+            Err(e) => return Err(e),
+            Ok(()) => break,
+        }
+    }
+    while let Ok(p) = decoder.get_picture() {
+        pictures.push(p);
+    }
+    Ok(pictures)
 }
 
 /// The layout of a CAPTURE buffer.

@@ -17,7 +17,7 @@ use ffmpeg_next as ffmpeg;
 use thiserror::Error;
 
 use crate::{
-    decoder::{DecodeError, Planes},
+    decoder::{dav1d_decode, dav1d_decoder, DecodeError, Planes},
     dmabuf::{DmaBufError, Shared},
     ffmpeg::Ffmpeg,
     proto::Codec,
@@ -119,36 +119,14 @@ pub fn bench(clip: &Path, threads: usize) -> Result<Report, BenchError> {
     let mut frames = 0;
     let (t0, c0) = (Instant::now(), cpu_time());
     if codec == Codec::Av1 {
-        let mut settings = dav1d::Settings::new();
-        settings.set_n_threads(threads as u32);
-        settings.set_max_frame_delay(1);
-        settings.set_output_invisible_frames(true);
-        settings.set_apply_grain(true);
-        let mut decoder = dav1d::Decoder::with_settings(&settings)?;
-        let mut put = |p: dav1d::Picture, sink: &mut Sink| -> Result<(), BenchError> {
-            use dav1d::PlanarImageComponent::{U, V, Y};
-            let planes = [Y, U, V].map(|c| p.plane(c));
-            sink.put(&Planes::of_dav1d(&p, &planes)?)?;
-            frames += 1;
-            Ok(())
-        };
+        use dav1d::PlanarImageComponent::{U, V, Y};
+        let mut decoder = dav1d_decoder(threads)?;
         for packet in &packets {
             let data = packet.data().unwrap_or_default().to_vec();
-            let mut sent = decoder.send_data(data, None, None, None);
-            loop {
-                match decoder.get_picture() {
-                    Ok(p) => put(p, &mut sink)?,
-                    Err(e) if e.is_again() => {}
-                    Err(e) => return Err(e.into()),
-                }
-                match sent {
-                    Err(e) if e.is_again() => sent = decoder.send_pending_data(),
-                    Err(e) => return Err(e.into()),
-                    Ok(()) => break,
-                }
-            }
-            while let Ok(p) = decoder.get_picture() {
-                put(p, &mut sink)?;
+            for p in dav1d_decode(&mut decoder, data, None)? {
+                let planes = [Y, U, V].map(|c| p.plane(c));
+                sink.put(&Planes::of_dav1d(&p, &planes)?)?;
+                frames += 1;
             }
         }
     } else {

@@ -78,22 +78,15 @@ enum Params {
 
 /// A picture between `vaBeginPicture` and `vaEndPicture`.
 pub struct Picture {
-    target: VASurfaceID,
     capture_index: u32,
     params: Params,
-    /// Slice parameter buffers waiting for their slice data buffer.
-    slice_params: Vec<RenderBuf>,
+    /// Slice parameter buffers waiting for their slice data buffer: element size, count, bytes.
+    slice_params: Vec<(usize, usize, Vec<u8>)>,
 }
 
 impl Picture {
-    pub fn new(
-        codec: Codec,
-        profile: VAProfile,
-        target: VASurfaceID,
-        capture_index: u32,
-    ) -> Picture {
+    pub fn new(codec: Codec, profile: VAProfile, capture_index: u32) -> Picture {
         Picture {
-            target,
             capture_index,
             params: match codec {
                 Codec::H264 => Params::H264(Box::new(h264::Params::new(profile))),
@@ -107,15 +100,12 @@ impl Picture {
         self.capture_index
     }
 
-    pub fn target(&self) -> VASurfaceID {
-        self.target
-    }
-
-    /// One buffer of `vaRenderPicture`.
-    pub fn add(&mut self, buf: RenderBuf) -> VaResult<()> {
+    /// One buffer of `vaRenderPicture` (slice data goes straight into the bitstream).
+    pub fn add(&mut self, buf: &RenderBuf) -> VaResult<()> {
         match buf.kind {
             VASliceParameterBufferType => {
-                self.slice_params.push(buf);
+                self.slice_params
+                    .push((buf.elem_size, buf.count, buf.data.to_vec()));
                 Ok(())
             }
             VASliceDataBufferType => {
@@ -126,17 +116,23 @@ impl Picture {
                         "slice data without slice parameters",
                     );
                 }
-                for p in params {
+                for (elem_size, count, bytes) in &params {
+                    let p = RenderBuf {
+                        kind: VASliceParameterBufferType,
+                        elem_size: *elem_size,
+                        count: *count,
+                        data: bytes,
+                    };
                     match &mut self.params {
-                        Params::H264(h) => h.slices(&p, &buf.data)?,
-                        Params::Vp9(v) => v.slices(&p, &buf.data)?,
+                        Params::H264(h) => h.slices(&p, buf.data)?,
+                        Params::Vp9(v) => v.slices(&p, buf.data)?,
                     }
                 }
                 Ok(())
             }
             _ => match &mut self.params {
-                Params::H264(h) => h.add(&buf),
-                Params::Vp9(v) => v.add(&buf),
+                Params::H264(h) => h.add(buf),
+                Params::Vp9(v) => v.add(buf),
             },
         }
     }

@@ -29,6 +29,7 @@ use crate::{
     ffi::{
         sys::*,
         v4l2::{Format, Mapping, Media, Queue, Request, Video},
+        words_as_bytes, words_as_bytes_mut,
     },
 };
 
@@ -89,25 +90,22 @@ pub const MAX_HEIGHT: u32 = 2304;
 pub const MIN_SIZE: u32 = 16;
 
 /// The profiles offered, in `vaQueryConfigProfiles` order.
-pub const PROFILES: [VAProfile; 6] = [
+pub const PROFILES: [VAProfile; 5] = [
     VAProfileH264ConstrainedBaseline,
     VAProfileH264Main,
     VAProfileH264High,
     VAProfileVP9Profile0,
     VAProfileVP9Profile2,
-    VAProfileNone,
 ];
 
-/// The codec and bit depths of a profile.
-fn profile_codec(profile: VAProfile) -> Option<(Codec, &'static [u32])> {
-    const D8: &[u32] = &[VA_RT_FORMAT_YUV420];
-    const D10: &[u32] = &[VA_RT_FORMAT_YUV420_10];
+/// The codec of a profile, and its one RT format (8 or 10 bits, 4:2:0).
+fn profile_codec(profile: VAProfile) -> Option<(Codec, u32)> {
     Some(match profile {
         VAProfileH264ConstrainedBaseline | VAProfileH264Main | VAProfileH264High => {
-            (Codec::H264, D8)
+            (Codec::H264, VA_RT_FORMAT_YUV420)
         }
-        VAProfileVP9Profile0 => (Codec::Vp9, D8),
-        VAProfileVP9Profile2 => (Codec::Vp9, D10),
+        VAProfileVP9Profile0 => (Codec::Vp9, VA_RT_FORMAT_YUV420),
+        VAProfileVP9Profile2 => (Codec::Vp9, VA_RT_FORMAT_YUV420_10),
         _ => return None,
     })
 }
@@ -120,17 +118,11 @@ fn rt_fourcc(rt_format: u32) -> Option<u32> {
     }
 }
 
-/// V4L2 fourcc of a VA one (the same codes for NV12 and P010).
-fn v4l2_fourcc(va: u32) -> u32 {
-    va
-}
-
 #[derive(Debug, Clone)]
 pub struct Config {
     pub profile: VAProfile,
     pub entrypoint: VAEntrypoint,
-    /// Set by the client, or every format the profile has.
-    pub rt_format: Option<u32>,
+    pub rt_format: u32,
 }
 
 /// Where a surface's picture lives once it has a home.
@@ -162,25 +154,21 @@ struct Buffer {
 }
 
 impl Buffer {
-    fn bytes(&self) -> Vec<u8> {
+    fn bytes(&self) -> &[u8] {
         match &self.data {
-            BufData::Owned(words, len) => words
-                .iter()
-                .flat_map(|w| w.to_ne_bytes())
-                .take(*len)
-                .collect(),
-            BufData::Derived(_) => Vec::new(),
+            BufData::Owned(words, len) => &words_as_bytes(words)[..*len],
+            BufData::Derived(_) => &[],
         }
     }
 }
 
 /// A buffer's contents as `vaRenderPicture` hands them on.
-#[derive(Debug, Clone)]
-pub struct RenderBuf {
+#[derive(Debug, Clone, Copy)]
+pub struct RenderBuf<'a> {
     pub kind: VABufferType,
     pub elem_size: usize,
     pub count: usize,
-    pub data: Vec<u8>,
+    pub data: &'a [u8],
 }
 
 /// An image's size and layout (two planes: Y, then interleaved UV at the same pitch).
@@ -190,12 +178,6 @@ struct Geometry {
     pitch: u32,
     uv_offset: u32,
     size: u32,
-}
-
-struct Image {
-    image: VAImage,
-    /// Derived images: the surface they show.
-    derived: bool,
 }
 
 #[derive(Default)]
@@ -210,7 +192,7 @@ struct State {
     /// and size existed, by (fourcc, width, height).
     standby: HashMap<(u32, u32, u32), Arc<Mutex<Context>>>,
     buffers: HashMap<VABufferID, Buffer>,
-    images: HashMap<VAImageID, Image>,
+    images: HashMap<VAImageID, VAImage>,
 }
 
 impl State {
@@ -310,7 +292,6 @@ impl Driver {
     pub fn entrypoints(&self, profile: VAProfile) -> VaResult<Vec<VAEntrypoint>> {
         match profile_codec(profile) {
             Some(_) => Ok(vec![VAEntrypointVLD]),
-            None if profile == VAProfileNone => Ok(Vec::new()),
             None => err(
                 VA_STATUS_ERROR_UNSUPPORTED_PROFILE,
                 format!("profile {profile}"),
@@ -318,8 +299,9 @@ impl Driver {
         }
     }
 
-    fn check(profile: VAProfile, entrypoint: VAEntrypoint) -> VaResult<&'static [u32]> {
-        let Some((_, formats)) = profile_codec(profile) else {
+    /// The profile's RT format, if we decode it at that entrypoint.
+    fn check(profile: VAProfile, entrypoint: VAEntrypoint) -> VaResult<u32> {
+        let Some((_, format)) = profile_codec(profile) else {
             return err(
                 VA_STATUS_ERROR_UNSUPPORTED_PROFILE,
                 format!("profile {profile} is not decoded"),
@@ -331,7 +313,7 @@ impl Driver {
                 format!("entrypoint {entrypoint}: only decoding (VLD)"),
             );
         }
-        Ok(formats)
+        Ok(format)
     }
 
     /// `vaGetConfigAttributes`: fill in what we know, mark the rest unsupported.
@@ -341,10 +323,10 @@ impl Driver {
         entrypoint: VAEntrypoint,
         attribs: &mut [VAConfigAttrib],
     ) -> VaResult<()> {
-        let formats = Self::check(profile, entrypoint)?;
+        let format = Self::check(profile, entrypoint)?;
         for a in attribs {
             a.value = match a.type_ {
-                VAConfigAttribRTFormat => formats.iter().fold(0, |acc, f| acc | f),
+                VAConfigAttribRTFormat => format,
                 VAConfigAttribDecSliceMode => VA_DEC_SLICE_MODE_NORMAL,
                 VAConfigAttribMaxPictureWidth => MAX_WIDTH,
                 VAConfigAttribMaxPictureHeight => MAX_HEIGHT,
@@ -360,19 +342,14 @@ impl Driver {
         entrypoint: VAEntrypoint,
         attribs: &[VAConfigAttrib],
     ) -> VaResult<VAConfigID> {
-        let formats = Self::check(profile, entrypoint)?;
-        let mut rt_format = None;
+        let rt_format = Self::check(profile, entrypoint)?;
         for a in attribs {
             match a.type_ {
-                VAConfigAttribRTFormat => {
-                    let f = formats.iter().copied().find(|f| a.value & f != 0);
-                    let Some(f) = f else {
-                        return err(
-                            VA_STATUS_ERROR_UNSUPPORTED_RT_FORMAT,
-                            format!("RT format {:#x} for profile {profile}", a.value),
-                        );
-                    };
-                    rt_format = Some(f);
+                VAConfigAttribRTFormat if a.value & rt_format == 0 => {
+                    return err(
+                        VA_STATUS_ERROR_UNSUPPORTED_RT_FORMAT,
+                        format!("RT format {:#x} for profile {profile}", a.value),
+                    );
                 }
                 VAConfigAttribDecSliceMode if a.value != VA_DEC_SLICE_MODE_NORMAL => {
                     return err(VA_STATUS_ERROR_INVALID_VALUE, "only normal slice mode");
@@ -387,11 +364,7 @@ impl Driver {
             Config {
                 profile,
                 entrypoint,
-                rt_format: rt_format.or(if formats.len() == 1 {
-                    Some(formats[0])
-                } else {
-                    None
-                }),
+                rt_format,
             },
         );
         Ok(id)
@@ -409,15 +382,11 @@ impl Driver {
         let Some(c) = st.configs.get(&id) else {
             return err(VA_STATUS_ERROR_INVALID_CONFIG, format!("config {id}"));
         };
-        let formats = Self::check(c.profile, c.entrypoint)?;
-        let rt = c
-            .rt_format
-            .unwrap_or_else(|| formats.iter().fold(0, |a, f| a | f));
         Ok((
             c.clone(),
             vec![VAConfigAttrib {
                 type_: VAConfigAttribRTFormat,
-                value: rt,
+                value: c.rt_format,
             }],
         ))
     }
@@ -431,18 +400,11 @@ impl Driver {
         let Some(c) = st.configs.get(&config) else {
             return err(VA_STATUS_ERROR_INVALID_CONFIG, format!("config {config}"));
         };
-        let formats = match c.rt_format {
-            Some(f) => vec![f],
-            None => Self::check(c.profile, c.entrypoint)?.to_vec(),
-        };
+        let fourcc = rt_fourcc(c.rt_format).expect("configs have our formats");
         let get = VA_SURFACE_ATTRIB_GETTABLE;
         let both = VA_SURFACE_ATTRIB_GETTABLE | VA_SURFACE_ATTRIB_SETTABLE;
-        let mut out: Vec<_> = formats
-            .iter()
-            .filter_map(|&f| rt_fourcc(f))
-            .map(|fourcc| (VASurfaceAttribPixelFormat, both, fourcc as i32))
-            .collect();
-        out.extend([
+        Ok(vec![
+            (VASurfaceAttribPixelFormat, both, fourcc as i32),
             (VASurfaceAttribMinWidth, get, MIN_SIZE as i32),
             (VASurfaceAttribMinHeight, get, MIN_SIZE as i32),
             (VASurfaceAttribMaxWidth, get, MAX_WIDTH as i32),
@@ -452,8 +414,7 @@ impl Driver {
                 both,
                 (VA_SURFACE_ATTRIB_MEM_TYPE_VA | VA_SURFACE_ATTRIB_MEM_TYPE_DRM_PRIME_2) as i32,
             ),
-        ]);
-        Ok(out)
+        ])
     }
 
     /// `vaCreateSurfaces2`: `fourcc` is the client's pixel format attribute, if any.
@@ -531,15 +492,7 @@ impl Driver {
             return err(VA_STATUS_ERROR_INVALID_CONFIG, format!("config {config}"));
         };
         let (codec, _) = profile_codec(c.profile).expect("configs have our profiles");
-        // the bit depth: the config's, else the render targets'
-        let fourcc = match (
-            c.rt_format,
-            targets.first().and_then(|t| st.surfaces.get(t)),
-        ) {
-            (Some(rt), _) => rt_fourcc(rt).expect("configs have our formats"),
-            (None, Some(s)) => s.fourcc,
-            (None, None) => VA_FOURCC_NV12,
-        };
+        let fourcc = rt_fourcc(c.rt_format).expect("configs have our formats");
         let ctx = Context::new(
             &self.video,
             &self.media,
@@ -552,7 +505,11 @@ impl Driver {
         let ctx = Arc::new(Mutex::new(ctx));
         let id = st.id();
         for t in targets {
-            Self::bind(&mut st, *t, &ctx)?;
+            if let Err(e) = Self::bind(&mut st, *t, &ctx) {
+                // the surfaces bound so far may move on to the client's next context
+                lock(&ctx).closed = true;
+                return Err(e);
+            }
         }
         st.contexts.insert(id, ctx);
         st.context_order.push(id);
@@ -689,11 +646,8 @@ impl Driver {
         };
         let mut words = vec![0u64; len.div_ceil(8)];
         if let Some(d) = data {
-            for (w, chunk) in words.iter_mut().zip(d[..len.min(d.len())].chunks(8)) {
-                let mut b = [0u8; 8];
-                b[..chunk.len()].copy_from_slice(chunk);
-                *w = u64::from_ne_bytes(b);
-            }
+            let n = len.min(d.len());
+            words_as_bytes_mut(&mut words)[..n].copy_from_slice(&d[..n]);
         }
         let id = st.id();
         st.buffers.insert(
@@ -773,26 +727,14 @@ impl Driver {
             Self::bind(&mut st, target, &ctx)?
         };
         let mut c = lock(&ctx);
-        c.begin(target, binding.index)
+        c.begin(binding.index)
     }
 
     pub fn render_picture(&self, context: VAContextID, ids: &[VABufferID]) -> VaResult<()> {
         let ctx = self.context(context)?;
-        let mut bufs = Vec::with_capacity(ids.len());
-        {
-            let st = lock(&self.state);
-            for id in ids {
-                let Some(b) = st.buffers.get(id) else {
-                    return err(VA_STATUS_ERROR_INVALID_BUFFER, format!("buffer {id}"));
-                };
-                bufs.push(RenderBuf {
-                    kind: b.kind,
-                    elem_size: b.elem_size as usize,
-                    count: b.count as usize,
-                    data: b.bytes(),
-                });
-            }
-        }
+        // the buffers go into the picture (slice data into its bitstream) straight from the
+        // client's copy: the state's lock is held meanwhile (then the context's: lock order)
+        let st = lock(&self.state);
         let mut ctx = lock(&ctx);
         let Some(pic) = ctx.pic.as_mut() else {
             return err(
@@ -800,31 +742,24 @@ impl Driver {
                 "vaRenderPicture outside a picture",
             );
         };
-        for b in bufs {
-            pic.add(b)?;
+        for id in ids {
+            let Some(b) = st.buffers.get(id) else {
+                return err(VA_STATUS_ERROR_INVALID_BUFFER, format!("buffer {id}"));
+            };
+            pic.add(&RenderBuf {
+                kind: b.kind,
+                elem_size: b.elem_size as usize,
+                count: b.count as usize,
+                data: b.bytes(),
+            })?;
         }
         Ok(())
     }
 
     pub fn end_picture(&self, context: VAContextID) -> VaResult<()> {
         let ctx = self.context(context)?;
-        // the surfaces' last decodes, for the reference lists
-        let timestamps = {
-            let st = lock(&self.state);
-            let c = lock(&ctx);
-            st.surfaces
-                .iter()
-                .filter_map(|(id, s)| {
-                    let b = s.binding.as_ref()?;
-                    if !Arc::ptr_eq(&b.ctx, &ctx) {
-                        return None;
-                    }
-                    Some((*id, c.timestamp(b.index)?))
-                })
-                .collect::<HashMap<_, _>>()
-        };
         let mut c = lock(&ctx);
-        c.end(&timestamps)
+        c.end()
     }
 
     pub fn sync_surface(&self, surface: VASurfaceID) -> VaResult<()> {
@@ -879,7 +814,6 @@ impl Driver {
         } = geometry;
         let image_id = st.id();
         let buf = st.id();
-        let derived = matches!(data, BufData::Derived(_));
         st.buffers.insert(
             buf,
             Buffer {
@@ -901,7 +835,7 @@ impl Driver {
             offsets: [0, uv_offset, 0],
             ..Default::default()
         };
-        st.images.insert(image_id, Image { image, derived });
+        st.images.insert(image_id, image);
         image
     }
 
@@ -988,8 +922,7 @@ impl Driver {
         let Some(img) = st.images.remove(&id) else {
             return err(VA_STATUS_ERROR_INVALID_IMAGE, format!("image {id}"));
         };
-        let _ = img.derived;
-        st.buffers.remove(&img.image.buf);
+        st.buffers.remove(&img.buf);
         Ok(())
     }
 
@@ -1009,7 +942,7 @@ impl Driver {
                 format!("surface {surface} holds no picture"),
             );
         };
-        let Some(img) = lock(&self.state).images.get(&image).map(|i| i.image) else {
+        let Some(img) = lock(&self.state).images.get(&image).copied() else {
             return err(VA_STATUS_ERROR_INVALID_IMAGE, format!("image {image}"));
         };
         wait_capture(&b)?;
@@ -1019,7 +952,7 @@ impl Driver {
         {
             let mut ctx = lock(&b.ctx);
             let fmt = ctx.capture_format();
-            if img.format.fourcc != v4l2_fourcc(fmt.fourcc) {
+            if img.format.fourcc != fmt.fourcc {
                 return err(
                     VA_STATUS_ERROR_INVALID_IMAGE_FORMAT,
                     "image and surface formats differ",
@@ -1068,11 +1001,7 @@ impl Driver {
                 format!("image {image} is derived"),
             );
         };
-        for (w, chunk) in words.iter_mut().zip(out.chunks(8)) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            *w = u64::from_ne_bytes(b);
-        }
+        words_as_bytes_mut(words)[..out.len()].copy_from_slice(&out);
         Ok(())
     }
 
@@ -1186,7 +1115,6 @@ struct Capture {
     /// Whether that decode failed.
     failed: bool,
     map: Option<Mapping>,
-    removed: bool,
     /// Handed out as a dmabuf: its readers cannot wait for a decode (the buffer carries no
     /// fence, and clients such as GStreamer's dmabuf path never call vaSyncSurface), so
     /// decodes into it finish before vaEndPicture returns.
@@ -1262,14 +1190,15 @@ impl Context {
             .s_fmt(
                 Queue::Capture,
                 Format {
-                    fourcc: v4l2_fourcc(fourcc),
+                    fourcc,
                     width,
                     height,
                     ..Default::default()
                 },
             )
             .map_err(io_err("VIDIOC_S_FMT(CAPTURE)"))?;
-        if capture.fourcc != v4l2_fourcc(fourcc) {
+        // (NV12 and P010 have the same fourcc in V4L2 and VA)
+        if capture.fourcc != fourcc {
             return err(
                 VA_STATUS_ERROR_INVALID_IMAGE_FORMAT,
                 format!("the decoder gives {:#x}, not {fourcc:#x}", capture.fourcc),
@@ -1349,7 +1278,6 @@ impl Context {
                 timestamp: None,
                 failed: false,
                 map: None,
-                removed: false,
                 exported: false,
             },
         );
@@ -1365,18 +1293,14 @@ impl Context {
     /// The surface is gone: free its buffer once its decode is over.
     fn release(&mut self, index: u32) {
         let _ = self.wait_capture(index);
-        if let Some(c) = self.captures.get_mut(&index) {
-            c.map = None;
-            c.removed = true;
-        }
-        // REMOVE_BUFS frees it in the kernel (the client's exported dmabufs stay valid)
+        // REMOVE_BUFS frees it in the kernel (the client's exported dmabufs stay valid); a
+        // buffer it cannot free stays, unmapped and no surface's
         if self.video.remove_buf(Queue::Capture, index).is_ok() {
             self.captures.remove(&index);
+        } else if let Some(c) = self.captures.get_mut(&index) {
+            c.map = None;
+            c.surface = VA_INVALID_SURFACE;
         }
-    }
-
-    fn timestamp(&self, index: u32) -> Option<u64> {
-        self.captures.get(&index)?.timestamp
     }
 
     fn busy(&self, index: u32) -> bool {
@@ -1399,14 +1323,14 @@ impl Context {
         Ok(c.map.as_ref().expect("just mapped"))
     }
 
-    fn begin(&mut self, target: VASurfaceID, index: u32) -> VaResult<()> {
+    fn begin(&mut self, index: u32) -> VaResult<()> {
         if let Some(why) = &self.broken {
             return err(VA_STATUS_ERROR_OPERATION_FAILED, why.clone());
         }
         // a surface is decoded into again once the client is done with it: finish the last
         // decode first (its errors were the last picture's)
         let _ = self.wait_capture(index);
-        self.pic = Some(Picture::new(self.codec, self.profile, target, index));
+        self.pic = Some(Picture::new(self.codec, self.profile, index));
         Ok(())
     }
 
@@ -1506,7 +1430,7 @@ impl Context {
         }
     }
 
-    fn end(&mut self, timestamps: &HashMap<VASurfaceID, u64>) -> VaResult<()> {
+    fn end(&mut self) -> VaResult<()> {
         let Some(pic) = self.pic.take() else {
             return err(
                 VA_STATUS_ERROR_INVALID_PARAMETER,
@@ -1517,7 +1441,13 @@ impl Context {
         let out = self.free_output()?;
         self.next_ts += 1000;
         let ts = self.next_ts;
-        let mut built = pic.build(timestamps)?;
+        // the surfaces' last decodes, for the reference lists
+        let timestamps: HashMap<VASurfaceID, u64> = self
+            .captures
+            .values()
+            .filter_map(|c| Some((c.surface, c.timestamp?)))
+            .collect();
+        let mut built = pic.build(&timestamps)?;
         if built.bitstream.len() > self.output_size as usize {
             return err(
                 VA_STATUS_ERROR_NOT_ENOUGH_BUFFER,

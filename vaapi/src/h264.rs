@@ -21,7 +21,10 @@ pub struct Params {
     profile: VAProfile,
     pic: Option<VAPictureParameterBufferH264>,
     matrix: Option<VAIQMatrixBufferH264>,
-    slices: Vec<(VASliceParameterBufferH264, Vec<u8>)>,
+    /// Each slice's parameters, and where its NAL unit is in `bitstream`.
+    slices: Vec<(VASliceParameterBufferH264, std::ops::Range<usize>)>,
+    /// The OUTPUT buffer's bytes: the slices behind Annex B start codes.
+    bitstream: Vec<u8>,
 }
 
 /// What the start of a slice header says (7.3.3).
@@ -180,13 +183,21 @@ impl Params {
             pic: None,
             matrix: None,
             slices: Vec::new(),
+            bitstream: Vec::new(),
         }
+    }
+
+    fn push_slice(&mut self, p: VASliceParameterBufferH264, nal: &[u8]) {
+        self.bitstream.extend_from_slice(&[0, 0, 1]);
+        let start = self.bitstream.len();
+        self.bitstream.extend_from_slice(nal);
+        self.slices.push((p, start..self.bitstream.len()));
     }
 
     pub fn add(&mut self, buf: &RenderBuf) -> VaResult<()> {
         match buf.kind {
             VAPictureParameterBufferType => {
-                self.pic = read(&buf.data, buf.elem_size, 0);
+                self.pic = read(buf.data, buf.elem_size, 0);
                 if self.pic.is_none() {
                     return err(
                         VA_STATUS_ERROR_INVALID_BUFFER,
@@ -195,7 +206,7 @@ impl Params {
                 }
             }
             VAIQMatrixBufferType => {
-                self.matrix = read(&buf.data, buf.elem_size, 0);
+                self.matrix = read(buf.data, buf.elem_size, 0);
                 if self.matrix.is_none() {
                     return err(VA_STATUS_ERROR_INVALID_BUFFER, "short H.264 matrix");
                 }
@@ -213,7 +224,7 @@ impl Params {
 
     pub fn slices(&mut self, params: &RenderBuf, data: &[u8]) -> VaResult<()> {
         for i in 0..params.count {
-            let Some(p) = read::<VASliceParameterBufferH264>(&params.data, params.elem_size, i)
+            let Some(p) = read::<VASliceParameterBufferH264>(params.data, params.elem_size, i)
             else {
                 return err(
                     VA_STATUS_ERROR_INVALID_BUFFER,
@@ -230,7 +241,7 @@ impl Params {
                     "H.264 slice outside its data buffer",
                 );
             };
-            self.slices.push((p, bytes.to_vec()));
+            self.push_slice(p, bytes);
         }
         Ok(())
     }
@@ -258,7 +269,7 @@ impl Params {
         }
         let mut headers = Vec::with_capacity(self.slices.len());
         for (_, nal) in &self.slices {
-            match SliceHeader::parse(nal, &pic) {
+            match SliceHeader::parse(&self.bitstream[nal.clone()], &pic) {
                 Some(h) => headers.push(h),
                 None => {
                     return err(
@@ -452,13 +463,8 @@ impl Params {
             };
         }
 
-        let mut bitstream = Vec::with_capacity(self.slices.iter().map(|(_, s)| s.len() + 3).sum());
-        for (_, nal) in &self.slices {
-            bitstream.extend_from_slice(&[0, 0, 1]);
-            bitstream.extend_from_slice(nal);
-        }
         Ok(Built {
-            bitstream,
+            bitstream: self.bitstream,
             ctrls: Ctrls::H264(Box::new(H264Ctrls {
                 sps,
                 pps,
@@ -571,7 +577,7 @@ mod tests {
                 num_ref_idx_l0_active_minus1: l0,
                 ..Default::default()
             };
-            params.slices.push((slice, nal.clone()));
+            params.push_slice(slice, nal);
         }
         let built = params.build(&HashMap::new()).unwrap();
         let mut want = vec![0, 0, 1];
@@ -626,9 +632,7 @@ mod tests {
         pic.seq_fields = _VAPictureParameterBufferH264__bindgen_ty_1 { bits: seq };
         let mut params = Params::new(VAProfileH264Main);
         params.pic = Some(pic);
-        params
-            .slices
-            .push((VASliceParameterBufferH264::default(), slices()[0].clone()));
+        params.push_slice(VASliceParameterBufferH264::default(), &slices()[0]);
         let e = params.build(&HashMap::new()).err().unwrap();
         assert_eq!(e.status, VA_STATUS_ERROR_UNSUPPORTED_PROFILE as VAStatus);
     }

@@ -23,7 +23,7 @@ impl Params {
     pub fn add(&mut self, buf: &RenderBuf) -> VaResult<()> {
         match buf.kind {
             VAPictureParameterBufferType => {
-                self.pic = read(&buf.data, buf.elem_size, 0);
+                self.pic = read(buf.data, buf.elem_size, 0);
                 if self.pic.is_none() {
                     return err(
                         VA_STATUS_ERROR_INVALID_BUFFER,
@@ -41,7 +41,7 @@ impl Params {
 
     pub fn slices(&mut self, params: &RenderBuf, data: &[u8]) -> VaResult<()> {
         for i in 0..params.count {
-            let Some(p) = read::<VASliceParameterBufferVP9>(&params.data, params.elem_size, i)
+            let Some(p) = read::<VASliceParameterBufferVP9>(params.data, params.elem_size, i)
             else {
                 return err(VA_STATUS_ERROR_INVALID_BUFFER, "short VP9 slice parameters");
             };
@@ -234,7 +234,7 @@ mod tests {
                     kind: VASliceParameterBufferType,
                     elem_size: bytes.len(),
                     count: 1,
-                    data: bytes,
+                    data: &bytes,
                 },
                 &data,
             )
@@ -283,7 +283,7 @@ mod tests {
                     kind: VASliceParameterBufferType,
                     elem_size: bytes.len(),
                     count: 1,
-                    data: bytes,
+                    data: &bytes,
                 },
                 &[0; 10],
             )

@@ -43,6 +43,21 @@ pub fn read<T: Plain>(bytes: &[u8], elem_size: usize, index: usize) -> Option<T>
     Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().add(start).cast::<T>()) })
 }
 
+/// The bytes of a buffer kept in 64-bit words (aligned for the parameter structs clients
+/// write into it through `vaMapBuffer`).
+pub fn words_as_bytes(words: &[u64]) -> &[u8] {
+    // SAFETY: u8 has no alignment and no invalid values; the length covers the same memory
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast(), std::mem::size_of_val(words)) }
+}
+
+/// The same, writable.
+pub fn words_as_bytes_mut(words: &mut [u64]) -> &mut [u8] {
+    // SAFETY: as words_as_bytes; the borrow is exclusive
+    unsafe {
+        std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), std::mem::size_of_val(words))
+    }
+}
+
 /// The bit-field view of a libva flags union (its other member is the same bits as an integer).
 pub trait Bits {
     type View;

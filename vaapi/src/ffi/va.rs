@@ -189,13 +189,8 @@ extern "C" fn query_config_profiles(
     n: *mut c_int,
 ) -> VAStatus {
     call(ctx, |_| {
-        let profiles: Vec<_> = PROFILES
-            .iter()
-            .copied()
-            .filter(|p| *p != VAProfileNone)
-            .collect();
-        array_mut(list, profiles.len() as c_int).copy_from_slice(&profiles);
-        out(n, profiles.len() as c_int)
+        array_mut(list, PROFILES.len() as c_int).copy_from_slice(&PROFILES);
+        out(n, PROFILES.len() as c_int)
     })
 }
 
