@@ -25,6 +25,15 @@ static int daedalus_av1_bit_depth(const void *p)
 	return seq->bit_depth;
 }
 
+/* The largest frame of the sequence. */
+static void daedalus_av1_size(const void *p, u32 *width, u32 *height)
+{
+	const struct v4l2_ctrl_av1_sequence *seq = p;
+
+	*width = seq->max_frame_width_minus_1 + 1;
+	*height = seq->max_frame_height_minus_1 + 1;
+}
+
 static const struct daedalus_ctrl_desc daedalus_av1_ctrls[] = {
 	{ .cfg.id = V4L2_CID_STATELESS_AV1_SEQUENCE, .forward = true },
 	{ .cfg.id = V4L2_CID_STATELESS_AV1_FRAME, .forward = true },
@@ -68,13 +77,14 @@ const struct daedalus_coded_fmt daedalus_av1_fmt = {
 	.name = "av1",
 	.fourcc = V4L2_PIX_FMT_AV1_FRAME,
 	.codec = DAEDALUS_CODEC_AV1,
-	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
-		     .min_height = 16, .max_height = 2304, .step_height = 1 },
+	.frmsize = { .min_width = 16, .max_width = DAEDALUS_MAX_WIDTH, .step_width = 1,
+		     .min_height = 16, .max_height = DAEDALUS_MAX_HEIGHT, .step_height = 1 },
 	.ctrls = daedalus_av1_ctrls,
 	.num_ctrls = ARRAY_SIZE(daedalus_av1_ctrls),
 	.profiles = &daedalus_av1_profiles,
 	.depth_ctrl = V4L2_CID_STATELESS_AV1_SEQUENCE,
 	.bit_depth = daedalus_av1_bit_depth,
+	.size = daedalus_av1_size,
 };
 
 /* The stateful node: a stream of OBUs, one temporal unit per OUTPUT buffer. */
@@ -82,8 +92,8 @@ const struct daedalus_coded_fmt daedalus_av1_sf_fmt = {
 	.name = "av1",
 	.fourcc = V4L2_PIX_FMT_AV1,
 	.codec = DAEDALUS_CODEC_AV1,
-	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
-		     .min_height = 16, .max_height = 2304, .step_height = 1 },
+	.frmsize = { .min_width = 16, .max_width = DAEDALUS_MAX_WIDTH, .step_width = 1,
+		     .min_height = 16, .max_height = DAEDALUS_MAX_HEIGHT, .step_height = 1 },
 	.profiles = &daedalus_av1_profiles,
 	.description = "AV1 OBU stream",
 	.flags = V4L2_FMT_FLAG_COMPRESSED | V4L2_FMT_FLAG_DYN_RESOLUTION,

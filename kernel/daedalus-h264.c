@@ -30,6 +30,18 @@ static int daedalus_h264_bit_depth(const void *p)
 	return 8 + sps->bit_depth_luma_minus8;
 }
 
+/* The coded size of the sequence's pictures, in whole macroblocks. */
+static void daedalus_h264_size(const void *p, u32 *width, u32 *height)
+{
+	const struct v4l2_ctrl_h264_sps *sps = p;
+	u32 map_units = sps->pic_height_in_map_units_minus1 + 1;
+
+	*width = (sps->pic_width_in_mbs_minus1 + 1) * 16;
+	/* a map unit is two macroblock rows unless every picture is a frame */
+	*height = map_units * 16 *
+		  (sps->flags & V4L2_H264_SPS_FLAG_FRAME_MBS_ONLY ? 1 : 2);
+}
+
 /*
  * Field pictures (PAFF: each field coded as a picture of its own, two requests per frame) are
  * not decoded: refused where the client sees it (VIDIOC_S_EXT_CTRLS fails, and GStreamer stops
@@ -113,13 +125,15 @@ const struct daedalus_coded_fmt daedalus_h264_fmt = {
 	.name = "h264",
 	.fourcc = V4L2_PIX_FMT_H264_SLICE,
 	.codec = DAEDALUS_CODEC_H264,
-	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 16,
-		     .min_height = 16, .max_height = 2304, .step_height = 16 },
+	.frmsize = { .min_width = 16, .max_width = DAEDALUS_MAX_WIDTH, .step_width = 16,
+		     .min_height = 16, .max_height = DAEDALUS_MAX_HEIGHT, .step_height = 16 },
 	.ctrls = daedalus_h264_ctrls,
 	.num_ctrls = ARRAY_SIZE(daedalus_h264_ctrls),
 	.profiles = &daedalus_h264_profiles,
 	.depth_ctrl = V4L2_CID_STATELESS_H264_SPS,
 	.bit_depth = daedalus_h264_bit_depth,
+	.size = daedalus_h264_size,
+	.size_in_output = true,
 };
 
 /* The stateful node: an Annex B byte stream, cut anywhere. */
@@ -127,8 +141,8 @@ const struct daedalus_coded_fmt daedalus_h264_sf_fmt = {
 	.name = "h264",
 	.fourcc = V4L2_PIX_FMT_H264,
 	.codec = DAEDALUS_CODEC_H264,
-	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
-		     .min_height = 16, .max_height = 2304, .step_height = 1 },
+	.frmsize = { .min_width = 16, .max_width = DAEDALUS_MAX_WIDTH, .step_width = 1,
+		     .min_height = 16, .max_height = DAEDALUS_MAX_HEIGHT, .step_height = 1 },
 	.profiles = &daedalus_h264_profiles,
 	.flags = V4L2_FMT_FLAG_DYN_RESOLUTION | V4L2_FMT_FLAG_CONTINUOUS_BYTESTREAM,
 };

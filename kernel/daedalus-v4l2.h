@@ -98,6 +98,11 @@ struct daedalus_ctrl_set {
  * @bit_depth:	bit depth (8 or 10) of the stream that a value of @depth_ctrl describes, or
  *		-EINVAL when the stream is one the daemon cannot decode (wrong chroma format or
  *		depth): the control is refused
+ * @size:	the picture size (@width x @height) a value of @depth_ctrl describes; a larger
+ *		one than @frmsize allows is refused (16-bit sizes would let the daemon's decoder
+ *		allocate pictures no CAPTURE buffer can take)
+ * @size_in_output: the value of @depth_ctrl describes the sequence the OUTPUT format was set
+ *		for (H.264's SPS): its size must also fit that format
  * @description: ENUM_FMT description, for a fourcc the V4L2 core does not know (else NULL)
  * @flags:	ENUM_FMT flags beyond the ones the core sets
  *
@@ -114,6 +119,8 @@ struct daedalus_coded_fmt {
 	const struct daedalus_ctrl_set *profiles;
 	u32 depth_ctrl;
 	int (*bit_depth)(const void *p);
+	void (*size)(const void *p, u32 *width, u32 *height);
+	bool size_in_output;
 	const char *description;
 	u32 flags;
 };

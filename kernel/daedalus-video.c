@@ -272,18 +272,38 @@ daedalus_depth_desc(struct daedalus_ctx *ctx, u32 id)
 	return NULL;
 }
 
-/* A stream the daemon cannot decode (chroma format, bit depth) is refused here. */
+/*
+ * A stream the daemon cannot decode (chroma format, bit depth) is refused here, and so is one
+ * whose pictures are larger than the node takes or, for a control that describes the sequence
+ * the OUTPUT format was set for, than that format. Under the node's lock (an ioctl) or in
+ * device_run (a request's values applied), where a racing S_FMT is the client's own doing.
+ */
 static int daedalus_depth_try_ctrl(struct v4l2_ctrl *ctrl)
 {
 	struct daedalus_ctx *ctx = daedalus_ctrl_to_ctx(ctrl);
 	const struct daedalus_coded_fmt *desc = daedalus_depth_desc(ctx, ctrl->id);
 	int depth = desc->bit_depth(ctrl->p_new.p);
+	u32 width, height, max_w = desc->frmsize.max_width, max_h = desc->frmsize.max_height;
 
-	if (depth < 0)
+	if (depth < 0) {
 		dev_info_ratelimited(daedalus_ctx_dev(ctx),
 				     "stream %u: %s refused: %p4cc streams of this chroma format or bit depth are not supported\n",
 				     ctx->stream, ctrl->name, &desc->fourcc);
-	return depth < 0 ? depth : 0;
+		return depth;
+	}
+	if (!desc->size)
+		return 0;
+	desc->size(ctrl->p_new.p, &width, &height);
+	if (desc->size_in_output && ctx->coded_desc == desc) {
+		max_w = ctx->coded_fmt.fmt.pix_mp.width;
+		max_h = ctx->coded_fmt.fmt.pix_mp.height;
+	}
+	if (width <= max_w && height <= max_h)
+		return 0;
+	dev_info_ratelimited(daedalus_ctx_dev(ctx),
+			     "stream %u: %s refused: %ux%u pictures, larger than %ux%u\n",
+			     ctx->stream, ctrl->name, width, height, max_w, max_h);
+	return -EINVAL;
 }
 
 /*

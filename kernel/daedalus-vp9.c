@@ -24,6 +24,15 @@ static int daedalus_vp9_bit_depth(const void *p)
 	return frame->bit_depth;
 }
 
+/* The frame's size (a VP9 frame may change it at a key frame or by reference scaling). */
+static void daedalus_vp9_size(const void *p, u32 *width, u32 *height)
+{
+	const struct v4l2_ctrl_vp9_frame *frame = p;
+
+	*width = frame->frame_width_minus_1 + 1;
+	*height = frame->frame_height_minus_1 + 1;
+}
+
 static const struct daedalus_ctrl_desc daedalus_vp9_ctrls[] = {
 	{ .cfg.id = V4L2_CID_STATELESS_VP9_FRAME, .forward = true },
 	{ .cfg.id = V4L2_CID_STATELESS_VP9_COMPRESSED_HDR, .forward = true },
@@ -52,13 +61,14 @@ const struct daedalus_coded_fmt daedalus_vp9_fmt = {
 	.name = "vp9",
 	.fourcc = V4L2_PIX_FMT_VP9_FRAME,
 	.codec = DAEDALUS_CODEC_VP9,
-	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
-		     .min_height = 16, .max_height = 2304, .step_height = 1 },
+	.frmsize = { .min_width = 16, .max_width = DAEDALUS_MAX_WIDTH, .step_width = 1,
+		     .min_height = 16, .max_height = DAEDALUS_MAX_HEIGHT, .step_height = 1 },
 	.ctrls = daedalus_vp9_ctrls,
 	.num_ctrls = ARRAY_SIZE(daedalus_vp9_ctrls),
 	.profiles = &daedalus_vp9_profiles,
 	.depth_ctrl = V4L2_CID_STATELESS_VP9_FRAME,
 	.bit_depth = daedalus_vp9_bit_depth,
+	.size = daedalus_vp9_size,
 };
 
 /* The stateful node: VP9 frames or superframes, one per OUTPUT buffer. */
@@ -66,8 +76,8 @@ const struct daedalus_coded_fmt daedalus_vp9_sf_fmt = {
 	.name = "vp9",
 	.fourcc = V4L2_PIX_FMT_VP9,
 	.codec = DAEDALUS_CODEC_VP9,
-	.frmsize = { .min_width = 16, .max_width = 4096, .step_width = 1,
-		     .min_height = 16, .max_height = 2304, .step_height = 1 },
+	.frmsize = { .min_width = 16, .max_width = DAEDALUS_MAX_WIDTH, .step_width = 1,
+		     .min_height = 16, .max_height = DAEDALUS_MAX_HEIGHT, .step_height = 1 },
 	.profiles = &daedalus_vp9_profiles,
 	.flags = V4L2_FMT_FLAG_DYN_RESOLUTION,
 };

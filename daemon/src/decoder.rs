@@ -20,7 +20,9 @@ use crate::{
     dmabuf::{DmaBufError, MappedDmaBuf, Shared},
     ffmpeg::Ffmpeg,
     h264,
-    proto::{self, Codec, DecodeJob, PIX_FMT_NV12, PIX_FMT_NV12M, PIX_FMT_P010},
+    proto::{
+        self, Codec, DecodeJob, MAX_HEIGHT, MAX_WIDTH, PIX_FMT_NV12, PIX_FMT_NV12M, PIX_FMT_P010,
+    },
     session::{Ran, Session},
 };
 
@@ -247,6 +249,8 @@ pub(crate) fn dav1d_decoder(threads: usize) -> Result<dav1d::Decoder, dav1d::Err
     settings.set_max_frame_delay(1);
     settings.set_output_invisible_frames(true);
     settings.set_apply_grain(true);
+    // no picture larger than the nodes take, whatever the sequence header says
+    settings.set_frame_size_limit(MAX_WIDTH * MAX_HEIGHT);
     dav1d::Decoder::with_settings(&settings)
 }
 

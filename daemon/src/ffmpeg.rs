@@ -15,7 +15,10 @@ use std::{
 use ffmpeg::{codec, decoder, ffi, frame, Packet};
 use ffmpeg_next as ffmpeg;
 
-use crate::{decoder::DecodeError, proto::Codec};
+use crate::{
+    decoder::DecodeError,
+    proto::{Codec, MAX_HEIGHT, MAX_WIDTH},
+};
 
 /// FFmpeg's log callback takes its `va_list` as the C ABI passes it, which differs by target.
 #[cfg(target_arch = "x86_64")]
@@ -228,10 +231,19 @@ unsafe extern "C" fn catch_get_buffer2(
     ret
 }
 
+/// Bound what a stream can make FFmpeg allocate: no picture larger than the nodes take
+/// (`max_pixels`, which FFmpeg also hands to libdav1d as its `frame_size_limit`). A header that
+/// claims more fails its frame instead of allocating gigabytes.
+pub(crate) fn limit_picture_size(ctx: &mut codec::context::Context) {
+    // SAFETY: a plain field of a context that is not opened yet, which we own.
+    unsafe { (*ctx.as_mut_ptr()).max_pixels = i64::from(MAX_WIDTH) * i64::from(MAX_HEIGHT) };
+}
+
 impl Ffmpeg {
     pub(crate) fn new(id: codec::Id, threads: usize) -> Result<Ffmpeg, DecodeError> {
         let found = decoder::find(id).ok_or(DecodeError::NoDecoder(id.name()))?;
         let mut ctx = codec::context::Context::new_with_codec(found);
+        limit_picture_size(&mut ctx);
         // One job is one frame and its picture is due when the job ends: frame threading
         // would hold pictures back, slice/tile threads do not.
         ctx.set_threading(codec::threading::Config {

@@ -20,6 +20,10 @@ pub const VERSION: u32 = 6;
 pub const MCGRP_JOBS: &str = "jobs";
 /// Largest number of memory planes of a CAPTURE buffer (`definitions: max-planes`).
 pub const MAX_PLANES: usize = 3;
+/// Largest picture either decoder node takes (`definitions: max-width`, `max-height`): the
+/// daemon's decoders allocate no larger one, whatever a stream's headers say.
+pub const MAX_WIDTH: u32 = 4096;
+pub const MAX_HEIGHT: u32 = 2304;
 
 #[neli_enum(serialized_type = "u8")]
 pub enum Cmd {
@@ -618,6 +622,8 @@ mod tests {
         assert_eq!(spec["name"].as_str(), Some(FAMILY_NAME));
         assert_eq!(const_value(&spec, "version"), i64::from(VERSION));
         assert_eq!(const_value(&spec, "max-planes"), MAX_PLANES as i64);
+        assert_eq!(const_value(&spec, "max-width"), i64::from(MAX_WIDTH));
+        assert_eq!(const_value(&spec, "max-height"), i64::from(MAX_HEIGHT));
         assert_eq!(
             list(&spec, "mcast-groups")[0]["name"].as_str(),
             Some(MCGRP_JOBS)

@@ -20,7 +20,7 @@ use ffmpeg_next as ffmpeg;
 use crate::{
     decoder::{write_picture, Capture, DecodeError, Planes, ToNv12},
     dmabuf::MappedDmaBuf,
-    ffmpeg::{LogOwner, Parser, PADDING},
+    ffmpeg::{limit_picture_size, LogOwner, Parser, PADDING},
     proto::{
         Codec, FeedDone, FeedJob, Meta, StreamFormat, DONE_FLAG_FILLED, DONE_FLAG_FORMAT,
         DONE_FLAG_FULL, DONE_FLAG_LAST, PIX_FMT_NV12, PIX_FMT_P010,
@@ -89,6 +89,7 @@ fn ffmpeg_decoder(codec: Codec, threads: usize) -> Result<(decoder::Video, LogOw
     }
     .ok_or(DecodeError::NoDecoder(codec.name()))?;
     let mut ctx = codec::context::Context::new_with_codec(found);
+    limit_picture_size(&mut ctx);
     // The exact crop window, left and top offsets included, as `ffmpeg` crops: by default
     // FFmpeg keeps the planes aligned and crops less on the left (a 2-pixel left crop became
     // none). The pictures are copied row by row, from any address.

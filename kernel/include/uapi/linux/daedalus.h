@@ -11,6 +11,8 @@
 
 #define DAEDALUS_VERSION	6
 #define DAEDALUS_MAX_PLANES	3
+#define DAEDALUS_MAX_WIDTH	4096
+#define DAEDALUS_MAX_HEIGHT	2304
 
 /**
  * enum daedalus_job_kind - What a work item asks of the daemon.
