@@ -200,3 +200,36 @@ impl MappedDmaBuf {
         Ok(r)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{fs, path::Path};
+
+    /// #20 defect 12: a Rust slice promises that its bytes do not change while it lives, and a
+    /// mapped dmabuf is written by other processes (the client fills OUTPUT buffers, GPUs read
+    /// and write CAPTURE ones) whenever they like. So no slice is ever made over a mapping:
+    /// every access is a copy through a raw pointer ([`super::Shared`]). This fails on a
+    /// slice made from raw parts anywhere in the daemon but over memory FFmpeg owns (a
+    /// packet's side data, `ffmpeg.rs`).
+    #[test]
+    fn no_slice_is_made_over_shared_memory() {
+        // (spelled in two pieces, so that this file does not count itself)
+        let needle = concat!("from_raw", "_parts");
+        let mut found = Vec::new();
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = fs::read_to_string(&path).unwrap();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                found.extend(text.matches(needle).map(|_| name.clone()));
+            }
+        }
+        found.sort();
+        assert_eq!(found, ["ffmpeg.rs"], "slices made from raw parts, by file");
+    }
+}
