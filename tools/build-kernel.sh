@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the x86_64 test kernel from Debian's linux-source-6.12 (pinned in vm/pins.env) inside the
 # build environment: x86_64_defconfig + kvm_guest.config + vm/kernel-x86_64.config.
+# With --kasan, its KASAN variant (+ vm/kernel-kasan.config) into $BUILD/kernel-kasan instead
+# (no headers package: nothing installs it).
 #
 # Output in $BUILD/kernel/:
 #   src/            the configured, built tree (out-of-tree modules build with M= against it)
@@ -14,7 +16,13 @@
 . "$(dirname "$0")/lib.sh"
 
 KOUT=$BUILD/kernel
-want=$(cat "$TOP/vm/pins.env" "$TOP/vm/kernel-x86_64.config" "$0" | sha256sum | cut -c1-16)
+fragments=vm/kernel-x86_64.config
+if [ "${1:-}" = --kasan ]; then
+	KOUT=$BUILD/kernel-kasan
+	fragments="$fragments vm/kernel-kasan.config"
+fi
+# shellcheck disable=SC2086 # the fragments are separate words
+want=$(cd "$TOP" && cat vm/pins.env $fragments "$0" | sha256sum | cut -c1-16)
 if [ -f "$KOUT/.stamp" ] && [ "$(cat "$KOUT/.stamp")" = "$want" ] && [ -f "$KOUT/bzImage" ]; then
 	log "test kernel up to date ($(cat "$KOUT/release"))"
 	exit 0
@@ -24,7 +32,9 @@ rm -f "$KOUT/.stamp"
 
 in_buildenv /bin/bash -euo pipefail -c '
 	jobs=$(( $(nproc) + 1 ))
-	cd /build/kernel
+	kout=$2
+	fragments=$3
+	cd "/build/$kout"
 	if [ ! -f src/Makefile ]; then
 		rm -rf src src.tmp
 		mkdir src.tmp
@@ -33,8 +43,9 @@ in_buildenv /bin/bash -euo pipefail -c '
 	fi
 	cd src
 	make -s x86_64_defconfig
+	(cd /src && cat $fragments) > /tmp/fragments.config
 	scripts/kconfig/merge_config.sh -m -O . .config kernel/configs/kvm_guest.config \
-		/src/vm/kernel-x86_64.config >/dev/null
+		$(printf "/src/%s " $fragments) >/dev/null
 	make -s olddefconfig
 	# Every line of our fragment must have survived olddefconfig (a typo or an unmet
 	# dependency would silently drop an option we rely on).
@@ -45,11 +56,16 @@ in_buildenv /bin/bash -euo pipefail -c '
 		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}
 			grep -qE "^$sym=[ym]" .config && { echo "config: wanted $sym off"; bad=1; } ;;
 		esac
-	done < /src/vm/kernel-x86_64.config
+	done < /tmp/fragments.config
 	[ $bad = 0 ] || exit 1
 	make -s -j$jobs bzImage modules
 	rm -rf ../modroot
 	make -s INSTALL_MOD_PATH=../modroot INSTALL_MOD_STRIP=1 modules_install
+	if [ "$kout" != kernel ]; then
+		cp arch/x86/boot/bzImage ../bzImage
+		make -s kernelrelease > ../release
+		exit 0
+	fi
 	# Debian packages of this kernel; we keep the headers (KDEB_PKGVERSION pinned so that
 	# rebuilds give the same package version). Runs before the copy of bzImage: packaging may
 	# relink vmlinux, and the kernel we boot must be the one packaged.
@@ -61,6 +77,6 @@ in_buildenv /bin/bash -euo pipefail -c '
 	rm -f ../linux-image-*.deb ../linux-libc-dev_*.deb ../*.buildinfo ../*.changes
 	cp arch/x86/boot/bzImage ../bzImage
 	make -s kernelrelease > ../release
-' build-kernel "$DEBIAN_SUITE"
+' build-kernel "$DEBIAN_SUITE" "${KOUT##*/}" "$fragments"
 echo "$want" >"$KOUT/.stamp"
 log "test kernel $(cat "$KOUT/release") built"

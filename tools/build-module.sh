@@ -4,7 +4,23 @@
 # repository stays free of build products. Output: $BUILD/module/daedalus-v4l2.ko.
 # With --check, also run checkpatch.pl --strict and sparse (C=1) and fail on any finding, and
 # fail if two files of the module call into each other (tools/kernel-deps.py).
+# With --kasan, the module alone against the KASAN variant of the kernel
+# (tools/build-kernel.sh --kasan), into $BUILD/module-kasan.
 . "$(dirname "$0")/lib.sh"
+
+if [ "${1:-}" = --kasan ]; then
+	[ -f "$BUILD/kernel-kasan/src/Module.symvers" ] ||
+		die "build the KASAN kernel first (tools/build-kernel.sh --kasan)"
+	rm -rf "$BUILD/module-kasan"
+	mkdir -p "$BUILD/module-kasan"
+	cp -a "$TOP/kernel/." "$BUILD/module-kasan/"
+	in_buildenv /bin/bash -euo pipefail -c '
+		cd /build/module-kasan
+		make -s -C /build/kernel-kasan/src M="$PWD" W=1 modules
+	'
+	log "module: $BUILD/module-kasan/daedalus-v4l2.ko"
+	exit 0
+fi
 
 check=0
 [ "${1:-}" = --check ] && check=1
