@@ -10,9 +10,7 @@ Runs every case, or those named. Prints one line per case and "hostile daemon: N
 exits 1 on the first failure.
 Needs root (CAP_NET_ADMIN), no daemon attached, and /dev/udmabuf for the buffers it gives.
 """
-import ctypes
 import errno
-import fcntl
 import os
 import select
 import socket
@@ -31,7 +29,6 @@ FORMAT = C["DAEDALUS_DONE_FLAGS_FORMAT"]
 FEED = C["DAEDALUS_JOB_KIND_FEED"]
 ALLOC = C["DAEDALUS_JOB_KIND_ALLOC"]
 CASES = []
-LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def case(fn):
@@ -86,26 +83,6 @@ class Hostile:
         buf.m.planes = planes
         v.ioctl(fd, v.VIDIOC_DQBUF, buf)
         return buf.flags
-
-
-def udmabuf(size):
-    """A dmabuf of `size` bytes: a sealed memfd through /dev/udmabuf (UDMABUF_CREATE returns
-    the new fd as the ioctl's result, which fcntl.ioctl does not give back: libc's ioctl)."""
-    memfd = os.memfd_create("hostiled", os.MFD_ALLOW_SEALING)
-    os.ftruncate(memfd, size)
-    fcntl.fcntl(memfd, 1033, 0x0002)                # F_ADD_SEALS, F_SEAL_SHRINK
-    dev = os.open("/dev/udmabuf", os.O_RDWR)
-    try:
-        req = struct.pack("IIQQ", memfd, 0x01, 0, size)     # UDMABUF_FLAGS_CLOEXEC
-        arg = ctypes.create_string_buffer(req, len(req))
-        nr = (1 << 30) | (len(req) << 16) | (ord("u") << 8) | 0x42  # _IOW('u', 0x42, ...)
-        fd = LIBC.ioctl(dev, ctypes.c_ulong(nr), arg)
-        if fd < 0:
-            raise OSError(ctypes.get_errno(), "UDMABUF_CREATE")
-        return fd
-    finally:
-        os.close(dev)
-        os.close(memfd)
 
 
 @case
@@ -194,7 +171,7 @@ def bad_capture_buffers(h):
     """Alloc jobs answered with no fd, a pipe, a closed fd, a dmabuf too small: REQBUFS fails
     each time; then a good dmabuf, and it succeeds."""
     r, w = os.pipe()
-    small = udmabuf(4096)
+    small = v.udmabuf(4096)
     answers = [("no fd", {}), ("a pipe", {"fd": r}), ("a closed fd", {"fd": 999}),
                ("a 4 KiB dmabuf", {"fd": small})]
     fd = os.open(h.stateless, os.O_RDWR)
@@ -217,7 +194,7 @@ def bad_capture_buffers(h):
             job = h.job(ALLOC)
             size = struct.unpack("I", job["capture"]["plane_size"][0][:4])[0]
             if fields is None:
-                good = udmabuf((size + 65535) & ~65535)
+                good = v.udmabuf((size + 65535) & ~65535)
                 fields = {"fd": good}
             err = h.nl.job_done(job["id"], 0, **fields)
             check(err == 0, f"{what}: job-done errno {err}")

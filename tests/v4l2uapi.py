@@ -5,6 +5,8 @@ does, on 64-bit x86 and arm64 alike) and ioctl numbers computed from their sizes
 import ctypes
 import fcntl
 import mmap
+import os
+import struct
 
 OUTPUT_MPLANE, CAPTURE_MPLANE = 10, 9
 OUTPUT, CAPTURE = 2, 1    # the single-plane types (also what G_SELECTION takes for MPLANE)
@@ -274,3 +276,26 @@ def queue_bitstream(fd: int, data: bytes) -> None:
     planes[0].bytesused = n
     ioctl(fd, VIDIOC_QBUF, buf)
     ioctl(fd, VIDIOC_STREAMON, ctypes.c_int(OUTPUT_MPLANE))
+
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def udmabuf(size):
+    """A dmabuf of `size` bytes: a sealed memfd through /dev/udmabuf (UDMABUF_CREATE returns
+    the new fd as the ioctl's result, which fcntl.ioctl does not give back: libc's ioctl)."""
+    memfd = os.memfd_create("udmabuf", os.MFD_ALLOW_SEALING)
+    os.ftruncate(memfd, size)
+    fcntl.fcntl(memfd, 1033, 0x0002)                # F_ADD_SEALS, F_SEAL_SHRINK
+    dev = os.open("/dev/udmabuf", os.O_RDWR)
+    try:
+        req = struct.pack("IIQQ", memfd, 0x01, 0, size)     # UDMABUF_FLAGS_CLOEXEC
+        arg = ctypes.create_string_buffer(req, len(req))
+        nr = (1 << 30) | (len(req) << 16) | (ord("u") << 8) | 0x42  # _IOW('u', 0x42, ...)
+        fd = LIBC.ioctl(dev, ctypes.c_ulong(nr), arg)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "UDMABUF_CREATE")
+        return fd
+    finally:
+        os.close(dev)
+        os.close(memfd)

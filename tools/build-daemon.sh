@@ -3,7 +3,8 @@
 # Build the daemon with Debian trixie's Rust toolchain inside the build environment (it links
 # trixie's FFmpeg, as the guest and Raspberry Pi OS have it). Output: $BUILD/target/release/.
 # Also our stateful test client (tests/sfclient, on the v4l2r crate) and the VA-API driver
-# (vaapi/, libdaedalus_drv_video.so), for x86_64 and, cross-built, for the arm64 guest
+# (vaapi/, libdaedalus_drv_video.so) and the C test client tests/ctrlrace.c, for x86_64 and,
+# cross-built, for the arm64 guest
 # ($BUILD/target/aarch64-unknown-linux-gnu/release/).
 # With --check, also cargo fmt --check, clippy -D warnings and the unit tests, for both.
 . "$(dirname "$0")/lib.sh"
@@ -27,5 +28,11 @@ in_buildenv /bin/bash -euo pipefail -c '
 		cd "$crate"
 		CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
 			cargo build --release --locked --target aarch64-unknown-linux-gnu
+	done
+	# the C test client (tests/ctrlrace.c: two threads racing on one file need C speed), for
+	# both guests, beside the daemon
+	for cc in gcc:release aarch64-linux-gnu-gcc:aarch64-unknown-linux-gnu/release; do
+		"${cc%%:*}" -O2 -Wall -Wextra -Werror -pthread -o "/build/target/${cc#*:}/ctrlrace" \
+			/src/tests/ctrlrace.c
 	done
 ' build-daemon "$check"

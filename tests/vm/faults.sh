@@ -13,19 +13,6 @@ PDRV=/sys/bus/platform/drivers/daedalus-v4l2
 sfclient() { # CLIP FOURCC: our stateful client, ended within 60 s
 	timeout -k 5 60 "$SFCLIENT" $SF "$CLIPS/$1" "$CLIPS/${1%.*}.framemd5" "$2"
 }
-fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
-# clean_decode: a decode through each node, byte-exact, and the daemon's fds back to idle
-clean_decode() {
-	local idle
-	idle=$(fds)
-	sfclient vp9-320x240.ivf VP90 >/tmp/clean.log 2>&1 || { cat /tmp/clean.log; fail "stateful decode"; }
-	gst_decode vp9-320x240.ivf /tmp/out.nv12
-	byte_exact vp9-320x240.ivf /tmp/out.nv12
-	sleep 1 # the stream-close jobs
-	[ "$(fds)" = "$idle" ] || { ls -l "/proc/$DAEMON_PID/fd"; fail "daemon fds: $(fds), idle $idle"; }
-	echo "daemon fds back to idle ($idle)"
-}
-
 step "load the module with a 1 s watchdog and start the daemon"
 load_daedalus timeout_ms=1000
 start_daemon

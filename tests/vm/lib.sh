@@ -54,7 +54,8 @@ aarch64)
 	;;
 *)
 	DAEMON=/build/target/release/daedalus-v4l2d
-	MODULE=${MODULE:-/build/module/daedalus-v4l2.ko}
+	# (guest-init names the one built against the KASAN variant when it boots that kernel)
+	MODULE=${MODULE:-${DAEDALUS_MODULE:-/build/module/daedalus-v4l2.ko}}
 	;;
 esac
 # (used by the scripts that source this file)
@@ -63,6 +64,9 @@ CTL=$(dirname "$DAEMON")/daedalus-v4l2ctl
 # our stateful test client (tests/sfclient, on the v4l2r crate), built beside the daemon
 # shellcheck disable=SC2034
 SFCLIENT=$(dirname "$DAEMON")/daedalus-sfclient
+# tests/ctrlrace.c, built beside the daemon
+# shellcheck disable=SC2034
+CTRLRACE=$(dirname "$DAEMON")/ctrlrace
 
 # use_va_driver: VA-API clients of this shell load our libva driver as built (vaapi/), not an
 # installed one: LIBVA_DRIVERS_PATH/LIBVA_DRIVER_NAME, and GStreamer's va plugin told to take a
@@ -187,6 +191,27 @@ byte_exact() {
 	size=$(clip_size "$1")
 	python3 /src/tests/framecmp.py "$2" "$CLIPS/${1%.*}.framemd5" "${size%x*}" "${size#*x}" \
 		"$(clip_format "$1")"
+}
+
+# daemon_fds: how many fds the running daemon holds
+daemon_fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
+
+# clean_decode: (daemon started) a decode through each node byte-exact -- VP9 through our
+# stateful client and through GStreamer's stateless decoder -- and the daemon's fds back to
+# their value before it (nothing a previous test did is left behind)
+clean_decode() {
+	local idle
+	idle=$(daemon_fds)
+	timeout -k 5 60 "$SFCLIENT" /dev/video10 "$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" \
+		VP90 >/tmp/clean.log 2>&1 || { cat /tmp/clean.log; fail "stateful decode"; }
+	gst_decode vp9-320x240.ivf /tmp/out.nv12
+	byte_exact vp9-320x240.ivf /tmp/out.nv12
+	sleep 1 # the stream-close jobs
+	[ "$(daemon_fds)" = "$idle" ] || {
+		ls -l "/proc/$DAEMON_PID/fd"
+		fail "daemon fds: $(daemon_fds), idle $idle"
+	}
+	echo "daemon fds back to idle ($idle)"
 }
 
 # seek_test CLIP [SECONDS]: a seek to SECONDS (default 0.5) in the clip's Matroska copy resumes
