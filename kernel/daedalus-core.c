@@ -228,9 +228,16 @@ static int daedalus_release(struct file *file)
 	 * Waits for a running job to end (the daemon answers or the watchdog fires), before the
 	 * file handle goes: the end of a job may queue an event on it. Under the context's queue
 	 * lock only: this was the file's last reference, and other users' ioctls (under the node's
-	 * lock) must not wait for this stream's daemon.
+	 * lock) must not wait for this stream's daemon. Both queues are stopped first (the wait
+	 * is the first thing streamoff does), so that no other job can be queued; then the end of
+	 * that job, which woke us from inside v4l2_m2m_job_finish(), must have returned from it
+	 * before the m2m context is freed (found by KASAN: closing a stateful file as its job
+	 * ended, tests/earlyclose.py).
 	 */
 	mutex_lock(&ctx->vb_mutex);
+	v4l2_m2m_streamoff(file, ctx->fh.m2m_ctx, V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE);
+	v4l2_m2m_streamoff(file, ctx->fh.m2m_ctx, V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE);
+	wait_var_event(&ctx->finishing, !atomic_read(&ctx->finishing));
 	v4l2_m2m_ctx_release(ctx->fh.m2m_ctx);
 	daedalus_uncount_stream(ctx);
 	mutex_unlock(&ctx->vb_mutex);

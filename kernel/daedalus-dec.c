@@ -57,8 +57,10 @@ static void daedalus_decode_end(struct daedalus_job *job, int status, struct gen
 	v4l2_ctrl_request_complete(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
 	dj->src = NULL;
 	dj->dst = NULL;
+	daedalus_finish_begin(ctx);
 	v4l2_m2m_buf_done_and_job_finish(ctx->sched->m2m_dev, ctx->fh.m2m_ctx,
 					 status ? VB2_BUF_STATE_ERROR : VB2_BUF_STATE_DONE);
+	daedalus_finish_end(ctx);
 }
 
 static const struct daedalus_job_ops daedalus_decode_ops = {

@@ -330,7 +330,9 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 				     ctx->stream);
 		vb2_queue_error(v4l2_m2m_get_src_vq(m2m_ctx));
 	}
+	daedalus_finish_begin(ctx);
 	v4l2_m2m_job_finish(ctx->sched->m2m_dev, m2m_ctx);
+	daedalus_finish_end(ctx);
 }
 
 static const struct daedalus_job_ops daedalus_sf_job_ops = {
@@ -357,7 +359,9 @@ static void daedalus_sf_device_run(void *priv)
 	spin_unlock_irq(&ctx->lock);
 	if (!ready) {
 		/* the state changed since job_ready() (a source change, a stop) */
+		daedalus_finish_begin(ctx);
 		v4l2_m2m_job_finish(ctx->sched->m2m_dev, ctx->fh.m2m_ctx);
+		daedalus_finish_end(ctx);
 		return;
 	}
 	dj->sequence = ctx->next_sequence++;

@@ -10,9 +10,11 @@
 #ifndef _DAEDALUS_V4L2_H_
 #define _DAEDALUS_V4L2_H_
 
+#include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 #include <media/v4l2-ctrls.h>
 #include <media/v4l2-device.h>
@@ -326,6 +328,8 @@ struct daedalus_decode_job {
  * @decode:	the job (owned by the m2m scheduler between device_run and its end)
  * @next_sequence: number of the next job (reset at OUTPUT STREAMON)
  * @counted:	the context has set up buffers: it is one of the max_streams streams
+ * @finishing:	job ends inside v4l2_m2m_job_finish() (daedalus_finish_begin/end): a
+ *		release must not free the m2m context before they have returned
  *
  * A node's desc->ctx_size says what follows (the stateful node's stream state).
  */
@@ -344,6 +348,7 @@ struct daedalus_ctx {
 	struct daedalus_decode_job decode;
 	u32 next_sequence;
 	bool counted;		/* under vb_mutex */
+	atomic_t finishing;
 };
 
 static inline struct daedalus_ctx *daedalus_file_to_ctx(struct file *file)
@@ -360,6 +365,25 @@ static inline struct device *daedalus_ctx_dev(struct daedalus_ctx *ctx)
 static inline struct daedalus_ctx *daedalus_job_ctx(struct daedalus_job *job)
 {
 	return container_of(job, struct daedalus_ctx, decode.job);
+}
+
+/*
+ * Around each v4l2_m2m_job_finish() (or _buf_done_and_job_finish()) of a context's job. The
+ * m2m core wakes a release waiting for the job before it is done with the m2m context: it goes
+ * on to queue the context's next job. The release waits for the count to drop to zero before
+ * it frees the m2m context (wait_var_event: the wake-up does not touch the context).
+ */
+static inline void daedalus_finish_begin(struct daedalus_ctx *ctx)
+{
+	atomic_inc(&ctx->finishing);
+	/* seen by a release before it sees the job end (TRANS_RUNNING cleared) */
+	smp_mb__after_atomic();
+}
+
+static inline void daedalus_finish_end(struct daedalus_ctx *ctx)
+{
+	if (atomic_dec_and_test(&ctx->finishing))
+		wake_up_var(&ctx->finishing);
 }
 
 /* The CAPTURE format, read under the context's lock. */
