@@ -86,6 +86,12 @@ struct daedalus_ctrl_set {
 #define V4L2_PIX_FMT_AV1	v4l2_fourcc('A', 'V', '0', '1')
 #endif
 
+/* Frame sizes of an OUTPUT format: 16x16 up to the protocol's largest, in these steps. */
+#define DAEDALUS_FRMSIZE(wstep, hstep) {						\
+	.min_width = 16, .max_width = DAEDALUS_MAX_WIDTH, .step_width = (wstep),	\
+	.min_height = 16, .max_height = DAEDALUS_MAX_HEIGHT, .step_height = (hstep),	\
+}
+
 /**
  * struct daedalus_coded_fmt - one OUTPUT (bitstream) format of a node and what goes with it
  * @name:	the codec's name ("vp9", as the stateful_codecs parameter names it)

@@ -45,7 +45,7 @@ in_buildenv /bin/bash -euo pipefail -c '
 	make -s x86_64_defconfig
 	(cd /src && cat $fragments) > /tmp/fragments.config
 	scripts/kconfig/merge_config.sh -m -O . .config kernel/configs/kvm_guest.config \
-		$(printf "/src/%s " $fragments) >/dev/null
+		/tmp/fragments.config >/dev/null
 	make -s olddefconfig
 	# Every line of our fragment must have survived olddefconfig (a typo or an unmet
 	# dependency would silently drop an option we rely on).
@@ -61,20 +61,18 @@ in_buildenv /bin/bash -euo pipefail -c '
 	make -s -j$jobs bzImage modules
 	rm -rf ../modroot
 	make -s INSTALL_MOD_PATH=../modroot INSTALL_MOD_STRIP=1 modules_install
-	if [ "$kout" != kernel ]; then
-		cp arch/x86/boot/bzImage ../bzImage
-		make -s kernelrelease > ../release
-		exit 0
+	# Debian packages of this kernel (not of the KASAN variant); we keep the headers
+	# (KDEB_PKGVERSION pinned so that rebuilds give the same package version). Runs before the
+	# copy of bzImage: packaging may relink vmlinux, and the kernel we boot must be the one
+	# packaged.
+	if [ "$kout" = kernel ]; then
+		rm -f ../*.deb ../*.buildinfo ../*.changes
+		make -s -j$jobs KBUILD_PKG_ROOTCMD= KDEB_PKGVERSION="$(make -s kernelversion)-1" \
+			KDEB_CHANGELOG_DIST="$1" bindeb-pkg >/tmp/bindeb-pkg.log 2>&1 ||
+			{ tail -30 /tmp/bindeb-pkg.log; exit 1; }
+		mv ../linux-headers-*.deb ../linux-headers.deb
+		rm -f ../linux-image-*.deb ../linux-libc-dev_*.deb ../*.buildinfo ../*.changes
 	fi
-	# Debian packages of this kernel; we keep the headers (KDEB_PKGVERSION pinned so that
-	# rebuilds give the same package version). Runs before the copy of bzImage: packaging may
-	# relink vmlinux, and the kernel we boot must be the one packaged.
-	rm -f ../*.deb ../*.buildinfo ../*.changes
-	make -s -j$jobs KBUILD_PKG_ROOTCMD= KDEB_PKGVERSION="$(make -s kernelversion)-1" \
-		KDEB_CHANGELOG_DIST="$1" bindeb-pkg >/tmp/bindeb-pkg.log 2>&1 ||
-		{ tail -30 /tmp/bindeb-pkg.log; exit 1; }
-	mv ../linux-headers-*.deb ../linux-headers.deb
-	rm -f ../linux-image-*.deb ../linux-libc-dev_*.deb ../*.buildinfo ../*.changes
 	cp arch/x86/boot/bzImage ../bzImage
 	make -s kernelrelease > ../release
 ' build-kernel "$DEBIAN_SUITE" "${KOUT##*/}" "$fragments"

@@ -8,35 +8,28 @@
 # (tools/build-kernel.sh --kasan), into $BUILD/module-kasan.
 . "$(dirname "$0")/lib.sh"
 
-if [ "${1:-}" = --kasan ]; then
-	[ -f "$BUILD/kernel-kasan/src/Module.symvers" ] ||
-		die "build the KASAN kernel first (tools/build-kernel.sh --kasan)"
-	rm -rf "$BUILD/module-kasan"
-	mkdir -p "$BUILD/module-kasan"
-	cp -a "$TOP/kernel/." "$BUILD/module-kasan/"
-	in_buildenv /bin/bash -euo pipefail -c '
-		cd /build/module-kasan
-		make -s -C /build/kernel-kasan/src M="$PWD" W=1 modules
-	'
-	log "module: $BUILD/module-kasan/daedalus-v4l2.ko"
-	exit 0
-fi
-
-check=0
-[ "${1:-}" = --check ] && check=1
-[ -f "$BUILD/kernel/src/Module.symvers" ] || die "build the test kernel first"
-rm -rf "$BUILD/module" "$BUILD/module-kunit"
-mkdir -p "$BUILD/module" "$BUILD/module-kunit"
-cp -a "$TOP/kernel/." "$BUILD/module/"
-cp -a "$TOP/kernel/." "$BUILD/module-kunit/"
+# what to build against, and the builds: DIR:KUNIT, the module and its KUnit build
+# (tests/vm/kunit.sh); the KASAN variant gets the module only
+kernel=kernel variants="module:n module-kunit:y" check=0 flag=
+case ${1:-} in
+--check) check=1 ;;
+--kasan) kernel=kernel-kasan variants="module-kasan:n" flag=" --kasan" ;;
+esac
+[ -f "$BUILD/$kernel/src/Module.symvers" ] ||
+	die "build the test kernel first (tools/build-kernel.sh$flag)"
+for variant in $variants; do
+	rm -rf "${BUILD:?}/${variant%:*}"
+	mkdir -p "$BUILD/${variant%:*}"
+	cp -a "$TOP/kernel/." "$BUILD/${variant%:*}/"
+done
 in_buildenv /bin/bash -euo pipefail -c '
-	check=$1
+	check=$1 kernel=$2 variants=$3
 	extra=
 	[ "$check" = 1 ] && extra="C=1"
-	# the module, and its KUnit build (tests/vm/kunit.sh), each W=1 (and sparse) clean
-	for variant in module:n module-kunit:y; do
+	# each W=1 (and sparse) clean
+	for variant in $variants; do
 		cd "/build/${variant%:*}"
-		make -s -C /build/kernel/src M="$PWD" W=1 $extra DAEDALUS_KUNIT="${variant#*:}" \
+		make -s -C "/build/$kernel/src" M="$PWD" W=1 $extra DAEDALUS_KUNIT="${variant#*:}" \
 			modules 2>&1 | tee build.log
 		if grep -qE "warning:|error:" build.log; then
 			echo "${variant%:*} build has warnings"; exit 1
@@ -54,5 +47,5 @@ in_buildenv /bin/bash -euo pipefail -c '
 		echo "which file calls into which:"
 		python3 /src/tools/kernel-deps.py /build/module
 	fi
-' build-module "$check"
-log "module: $BUILD/module/daedalus-v4l2.ko"
+' build-module "$check" "$kernel" "$variants"
+log "module: $BUILD/${variants%%:*}/daedalus-v4l2.ko"
