@@ -58,6 +58,7 @@ CID_VP9_FRAME = v.CID_STATELESS_BASE + 300
 CID_AV1_SEQUENCE = v.CID_STATELESS_BASE + 500
 FRAME_MBS_ONLY = 0x10
 VP9_SUBSAMPLING_XY = 0x80 | 0x100  # 4:2:0
+AV1_SUBSAMPLING_XY = 0x10000 | 0x20000  # 4:2:0, as profile 0 must be
 
 
 def h264_sps(width, height):
@@ -77,6 +78,7 @@ def vp9_frame(width, height):
 
 def av1_sequence(width, height):
     seq = bytearray(12)
+    struct.pack_into("<I", seq, 0, AV1_SUBSAMPLING_XY)  # flags (7.x kernels require them)
     seq[6] = 8  # bit_depth
     struct.pack_into("<HH", seq, 8, width - 1, height - 1)
     return bytes(seq)
