@@ -84,6 +84,7 @@ const struct daedalus_coded_fmt daedalus_av1_fmt = {
 	.depth_ctrl = V4L2_CID_STATELESS_AV1_SEQUENCE,
 	.bit_depth = daedalus_av1_bit_depth,
 	.size = daedalus_av1_size,
+	.resize_streaming = true,
 };
 
 /* The stateful node: a stream of OBUs, one temporal unit per OUTPUT buffer. */

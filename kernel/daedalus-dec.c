@@ -20,7 +20,7 @@ static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb,
 	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
 	struct daedalus_decode_job *dj = &ctx->decode;
 	struct vb2_buffer *src = &dj->src->vb2_buf;
-	struct v4l2_pix_format_mplane decoded;
+	const struct daedalus_buf *buf = daedalus_to_buf(src);
 	unsigned int i, off = 0;
 	struct nlattr *nest;
 	int err;
@@ -38,11 +38,10 @@ static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb,
 		nla_nest_end(skb, nest);
 		off += dj->ctrl_size[i];
 	}
-	daedalus_get_decoded(ctx, &decoded);
-	err = daedalus_put_output(skb, fds, src, &ctx->coded_fmt.fmt.pix_mp, NULL, 0);
+	err = daedalus_put_output(skb, fds, src, &buf->coded, NULL, 0);
 	if (err)
 		return err;
-	return daedalus_put_capture(skb, fds, &decoded, &dj->dst->vb2_buf);
+	return daedalus_put_capture(skb, fds, &buf->decoded, &dj->dst->vb2_buf);
 }
 
 static void daedalus_decode_end(struct daedalus_job *job, int status, struct genl_info *info)

@@ -310,11 +310,6 @@ static const struct daedalus_job_ops daedalus_export_release_ops = {
 	.end = daedalus_export_end,
 };
 
-static struct daedalus_buf *daedalus_to_buf(struct vb2_buffer *vb)
-{
-	return container_of(to_vb2_v4l2_buffer(vb), struct daedalus_buf, m2m.vb);
-}
-
 /*
  * The kept export of an OUTPUT buffer of vb2's memory, made now if it has none. From a job's
  * fill op (the upcall lock is held: its id comes from daedalus_new_id()).

@@ -111,6 +111,11 @@ struct daedalus_ctrl_set {
  *		allocate pictures no CAPTURE buffer can take)
  * @size_in_output: the value of @depth_ctrl describes the sequence the OUTPUT format was set
  *		for (H.264's SPS): its size must also fit that format
+ * @resize_streaming: frames of a stream may change size between key frames, predicted from
+ *		references of another size (VP9 reference scaling, AV1 frame size changes): the
+ *		OUTPUT format may then be set while both queues stream, so that the references
+ *		stay queued (GStreamer's v4l2codecs do that, freeing the free CAPTURE buffers
+ *		with VIDIOC_REMOVE_BUFS and creating ones of the new size)
  * @description: ENUM_FMT description, for a fourcc the V4L2 core does not know (else NULL)
  * @flags:	ENUM_FMT flags beyond the ones the core sets
  *
@@ -129,6 +134,7 @@ struct daedalus_coded_fmt {
 	int (*bit_depth)(const void *p);
 	void (*size)(const void *p, u32 *width, u32 *height);
 	bool size_in_output;
+	bool resize_streaming;
 	const char *description;
 	u32 flags;
 };
@@ -323,8 +329,10 @@ struct daedalus_decode_job {
  * @hdl:	controls of every coded format
  * @vb_mutex:	serializes the two vb2 queues (vb2_queue.lock)
  * @lock:	protects @decoded_fmt and @visible, which the end of a stateful job changes
- *		outside the node's ioctl lock, and the stateful node's stream state (struct
- *		daedalus_sf_ctx), which job_ready() reads in atomic context
+ *		outside the node's ioctl lock, @coded_fmt, which the stateless node's S_FMT
+ *		may change while the queues (under @vb_mutex, not the node's lock) read it,
+ *		and the stateful node's stream state (struct daedalus_sf_ctx), which
+ *		job_ready() reads in atomic context
  * @coded_fmt:	OUTPUT format
  * @decoded_fmt: CAPTURE format
  * @visible:	visible rectangle of the pictures (G_SELECTION)
@@ -345,7 +353,7 @@ struct daedalus_ctx {
 	struct daedalus_sched *sched;
 	struct v4l2_ctrl_handler hdl;
 	struct mutex vb_mutex;	/* both vb2 queues of the context */
-	spinlock_t lock;	/* decoded_fmt, visible, the stateful stream state */
+	spinlock_t lock;	/* formats, visible, the stateful stream state */
 	struct v4l2_format coded_fmt;
 	struct v4l2_format decoded_fmt;
 	struct v4l2_rect visible;
@@ -401,6 +409,15 @@ static inline void daedalus_get_decoded(struct daedalus_ctx *ctx,
 	spin_unlock_irq(&ctx->lock);
 }
 
+/* The OUTPUT format, read under the context's lock. */
+static inline void daedalus_get_coded(struct daedalus_ctx *ctx,
+				      struct v4l2_pix_format_mplane *pix)
+{
+	spin_lock_irq(&ctx->lock);
+	*pix = ctx->coded_fmt.fmt.pix_mp;
+	spin_unlock_irq(&ctx->lock);
+}
+
 /* daedalus-video.c: what both nodes share, and the stateless node's formats and ioctls */
 extern const struct v4l2_ioctl_ops daedalus_ioctl_ops;
 extern const struct v4l2_ctrl_ops daedalus_depth_ctrl_ops;
@@ -442,11 +459,22 @@ struct daedalus_export;
  *		sends the buffer to the daemon and kept (the daemon keeps its mapping) until vb2
  *		frees the buffer (daedalus_buf_cleanup()); NULL before. Set while the buffer is
  *		in a job, freed when it is in none: no lock.
+ * @coded:	an OUTPUT buffer of the stateless node: the OUTPUT format its request was
+ *		queued under (buf_queue), which its job is decoded for; the format may change
+ *		while the job waits (&daedalus_coded_fmt.resize_streaming)
+ * @decoded:	likewise, the CAPTURE format the job's picture is written in
  */
 struct daedalus_buf {
 	struct v4l2_m2m_buffer m2m;
 	struct daedalus_export *export;
+	struct v4l2_pix_format_mplane coded;
+	struct v4l2_pix_format_mplane decoded;
 };
+
+static inline struct daedalus_buf *daedalus_to_buf(struct vb2_buffer *vb)
+{
+	return container_of(to_vb2_v4l2_buffer(vb), struct daedalus_buf, m2m.vb);
+}
 
 extern const struct vb2_mem_ops daedalus_capture_memops;
 void daedalus_buf_cleanup(struct vb2_buffer *vb);

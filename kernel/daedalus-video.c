@@ -357,26 +357,31 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 	 * frees them as the pictures it still shows come back, VIDIOC_REMOVE_BUFS), as the
 	 * kernel's stateless drivers allow. Buffers too small for the new format are refused when
 	 * queued (buf_prepare). Only a new codec needs an OUTPUT queue with no buffers.
+	 *
+	 * Codecs whose frames change size between references take a new size of the same codec
+	 * while both queues stream: the requests queued before keep the formats they were
+	 * queued under (daedalus_dec_buf_queue()), the next ones take the new.
 	 */
-	if (vb2_is_streaming(out_q))
-		return -EBUSY;
 	ret = daedalus_try_fmt_out(file, priv, f);
 	if (ret)
 		return ret;
-	if (vb2_is_busy(out_q) && pix->pixelformat != ctx->coded_fmt.fmt.pix_mp.pixelformat)
-		return -EBUSY;
-	/*
-	 * A new coded format (or size) means a new CAPTURE format, which a streaming queue
-	 * forbids. (The bit depth cannot have changed meanwhile: its control refuses that while
-	 * CAPTURE streams.)
-	 */
-	if (vb2_is_streaming(cap_q) &&
-	    (pix->pixelformat != ctx->coded_fmt.fmt.pix_mp.pixelformat ||
-	     pix->width != ctx->coded_fmt.fmt.pix_mp.width ||
-	     pix->height != ctx->coded_fmt.fmt.pix_mp.height))
-		return -EBUSY;
-
 	desc = daedalus_find_coded(ctx, pix->pixelformat);
+	if (desc != ctx->coded_desc || !desc->resize_streaming) {
+		if (vb2_is_streaming(out_q))
+			return -EBUSY;
+		if (vb2_is_busy(out_q) && desc != ctx->coded_desc)
+			return -EBUSY;
+		/*
+		 * A new coded format (or size) means a new CAPTURE format, which a streaming
+		 * queue forbids. (The bit depth cannot have changed meanwhile: its control
+		 * refuses that while CAPTURE streams.)
+		 */
+		if (vb2_is_streaming(cap_q) &&
+		    (desc != ctx->coded_desc || pix->width != ctx->coded_fmt.fmt.pix_mp.width ||
+		     pix->height != ctx->coded_fmt.fmt.pix_mp.height))
+			return -EBUSY;
+	}
+
 	depth = daedalus_cur_bit_depth(ctx, desc);
 	spin_lock_irq(&ctx->lock);
 	ctx->coded_fmt = *f;
@@ -546,8 +551,8 @@ int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers, unsigned 
 			 unsigned int sizes[], struct device *alloc_devs[])
 {
 	struct daedalus_ctx *ctx = vb2_get_drv_priv(vq);
-	struct v4l2_pix_format_mplane decoded;
-	const struct v4l2_pix_format_mplane *pix = &decoded;
+	struct v4l2_pix_format_mplane fmt;
+	const struct v4l2_pix_format_mplane *pix = &fmt;
 	unsigned int i;
 	int ret;
 
@@ -555,9 +560,9 @@ int daedalus_queue_setup(struct vb2_queue *vq, unsigned int *nbuffers, unsigned 
 	if (ret)
 		return ret;
 	if (V4L2_TYPE_IS_OUTPUT(vq->type))
-		pix = &ctx->coded_fmt.fmt.pix_mp;
+		daedalus_get_coded(ctx, &fmt);
 	else
-		daedalus_get_decoded(ctx, &decoded);
+		daedalus_get_decoded(ctx, &fmt);
 
 	if (*nplanes) {
 		/* VIDIOC_CREATE_BUFS: the client's sizes, at least the format's, within the caps */
@@ -609,19 +614,19 @@ int daedalus_buf_out_validate(struct vb2_buffer *vb)
 int daedalus_buf_prepare(struct vb2_buffer *vb)
 {
 	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
-	struct v4l2_pix_format_mplane decoded;
-	const struct v4l2_pix_format_mplane *pix = &decoded;
+	struct v4l2_pix_format_mplane pix;
 	unsigned int i;
 
-	if (V4L2_TYPE_IS_OUTPUT(vb->vb2_queue->type))
-		return vb2_plane_size(vb, 0) < ctx->coded_fmt.fmt.pix_mp.plane_fmt[0].sizeimage ?
-		       -EINVAL : 0;
+	if (V4L2_TYPE_IS_OUTPUT(vb->vb2_queue->type)) {
+		daedalus_get_coded(ctx, &pix);
+		return vb2_plane_size(vb, 0) < pix.plane_fmt[0].sizeimage ? -EINVAL : 0;
+	}
 
-	daedalus_get_decoded(ctx, &decoded);
-	for (i = 0; i < pix->num_planes; i++) {
-		if (vb2_plane_size(vb, i) < pix->plane_fmt[i].sizeimage)
+	daedalus_get_decoded(ctx, &pix);
+	for (i = 0; i < pix.num_planes; i++) {
+		if (vb2_plane_size(vb, i) < pix.plane_fmt[i].sizeimage)
 			return -EINVAL;
-		vb2_set_plane_payload(vb, i, pix->plane_fmt[i].sizeimage);
+		vb2_set_plane_payload(vb, i, pix.plane_fmt[i].sizeimage);
 	}
 	return 0;
 }
@@ -631,6 +636,21 @@ void daedalus_buf_queue(struct vb2_buffer *vb)
 	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
 
 	v4l2_m2m_buf_queue(ctx->fh.m2m_ctx, to_vb2_v4l2_buffer(vb));
+}
+
+/* The stateless node: a request's job is decoded for the formats it was queued under. */
+static void daedalus_dec_buf_queue(struct vb2_buffer *vb)
+{
+	struct daedalus_ctx *ctx = vb2_get_drv_priv(vb->vb2_queue);
+	struct daedalus_buf *buf = daedalus_to_buf(vb);
+
+	if (V4L2_TYPE_IS_OUTPUT(vb->vb2_queue->type)) {
+		spin_lock_irq(&ctx->lock);
+		buf->coded = ctx->coded_fmt.fmt.pix_mp;
+		buf->decoded = ctx->decoded_fmt.fmt.pix_mp;
+		spin_unlock_irq(&ctx->lock);
+	}
+	daedalus_buf_queue(vb);
 }
 
 static void daedalus_buf_request_complete(struct vb2_buffer *vb)
@@ -659,7 +679,7 @@ const struct vb2_ops daedalus_qops = {
 	.queue_setup		= daedalus_queue_setup,
 	.buf_out_validate	= daedalus_buf_out_validate,
 	.buf_prepare		= daedalus_buf_prepare,
-	.buf_queue		= daedalus_buf_queue,
+	.buf_queue		= daedalus_dec_buf_queue,
 	.buf_cleanup		= daedalus_buf_cleanup,
 	.buf_request_complete	= daedalus_buf_request_complete,
 	.start_streaming	= daedalus_start_streaming,

@@ -68,6 +68,7 @@ const struct daedalus_coded_fmt daedalus_vp9_fmt = {
 	.depth_ctrl = V4L2_CID_STATELESS_VP9_FRAME,
 	.bit_depth = daedalus_vp9_bit_depth,
 	.size = daedalus_vp9_size,
+	.resize_streaming = true,
 };
 
 /* The stateful node: VP9 frames or superframes, one per OUTPUT buffer. */
