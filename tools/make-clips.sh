@@ -157,6 +157,16 @@ in_buildenv /bin/bash -euo pipefail -c '
 		[ $codec = h264 ] && ext=h264
 		segments $codec-updown.$ext ${codec}_seg 352x288:10 320x240:10 176x144:10 352x288:30
 	done
+	# AV1 frames that change size between key frames, each predicted from references of
+	# other sizes (reference scaling: SVT-AV1'"'"'s random resize, low delay as video calls are,
+	# so that every frame shows when decoded), and frames coded narrower and upscaled
+	# (superres). The first keeps each frame'"'"'s size beside it (world/av1-resize.sizes).
+	SVT_LOG=1 ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libsvtav1 -preset 8 -g 60 \
+		-svtav1-params lp=1:pred-struct=1:resize-mode=2 world/av1-resize.ivf
+	SVT_LOG=1 ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libsvtav1 -preset 8 -g 60 \
+		-svtav1-params lp=1:superres-mode=2 world/av1-superres.ivf
+	ffmpeg -nostdin -hide_banner -c:v libdav1d -i world/av1-resize.ivf -vf showinfo -f null - \
+		2>&1 | grep -o " s:[0-9]*x[0-9]*" | cut -c4- >world/av1-resize.sizes
 	# 10-bit as the stateful node gives it to clients that know no P010 (FFmpeg'"'"'s wrappers):
 	# the reference is FFmpeg'"'"'s own conversion to NV12.
 	ff -i h264-10bit-320x240.h264 -pix_fmt nv12 -f framemd5 world/h264-10bit-as-nv12.framemd5
@@ -286,6 +296,9 @@ in_buildenv /bin/bash -euo pipefail -c '
 	has av1-er-320x240.ivf "error-resilient frames" "error_resilient_mode +1 = 1" 10
 	has av1-er-320x240.ivf "reference order hints" "ref_order_hint" 10
 	has av1-gm-320x240.ivf "global motion (rotation and zoom)" "is_rot_zoom\[[0-9]\] +1 = 1" 10
+	has world/av1-resize.ivf "frames smaller than the sequence maximum" "frame_size_override_flag +1 = 1" 20
+	[ "$(sort -u world/av1-resize.sizes | wc -l)" -ge 5 ] || { echo "av1-resize: few sizes"; exit 1; }
+	has world/av1-superres.ivf "superres" "use_superres +1 = 1" 10
 	has world/h264-mbaff.h264 "MBAFF" "mb_adaptive_frame_field_flag +1 = 1"
 	has world/h264-fake-interlaced.h264 "an interlaced SPS" "frame_mbs_only_flag +0 = 0"
 	has world/h264-fullrange.h264 "full range" "video_full_range_flag +1 = 1"

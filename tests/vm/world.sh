@@ -5,7 +5,8 @@
 # client of each node, each frame byte-exact with FFmpeg's software decode (each at its own
 # size); 10-bit through FFmpeg's wrappers (which know no P010) as NV12; streams a node cannot
 # decode end with an error the client sees (H.264 field pictures, VP9 4:4:4 on the stateful
-# node), and 1080p pictures of 1 to 1020 slices.
+# node), and 1080p pictures of 1 to 1020 slices; AV1 frames that change size between key
+# frames (reference scaling, superres).
 # Arguments (clip names, "paff", "unsupported") limit the run to those.
 . /src/tests/vm/lib.sh
 
@@ -27,6 +28,19 @@ gst_frames() {
 		fail "$dec failed on $clip"
 	frames_md5 /tmp/frames /tmp/gst.framemd5
 	same_md5 /tmp/gst.framemd5 "$CLIPS/$W/$ref.framemd5" "$dec: $clip"
+}
+# gst_sizes CLIP: as gst_frames, for a clip whose frames change size (CLIP.sizes: each one's)
+gst_sizes() {
+	local clip=$1 dec
+	dec=v4l2sl$(clip_codec "$clip")dec
+	rm -rf /tmp/frames
+	mkdir /tmp/frames
+	# shellcheck disable=SC2046 # the parser is several words
+	gst filesrc location="$CLIPS/$W/$clip" ! $(parser "$clip") ! "$dec" ! \
+		video/x-raw,format=NV12 ! multifilesink location=/tmp/frames/%05d.nv12 ||
+		fail "$dec failed on $clip"
+	python3 /src/tests/framecmp.py --frames /tmp/frames "$CLIPS/$W/${clip%.*}.framemd5" \
+		"$CLIPS/$W/${clip%.*}.sizes" || fail "$dec: $clip"
 }
 FFMPEG_TIMEOUT=120
 WORLD_CLIPS="$*"
@@ -69,6 +83,19 @@ for clip in vp9-updown.ivf av1-updown.ivf h264-updown.h264 h264-fullrange.h264 \
 	check "stateful, FFmpeg ${codec}_v4l2m2m: $clip" ffmpeg_frames "$clip"
 	check "stateful, GStreamer v4l2${codec}dec: $clip" gst_frames "$clip" "v4l2${codec}dec"
 done
+
+# AV1 frames that change size between key frames: GStreamer sets the new OUTPUT format while
+# both queues stream (the references of other sizes stay queued) and outputs each frame at its
+# size; and frames coded narrower than they show (superres).
+if want av1-resize.ivf; then
+	check "stateless, GStreamer v4l2slav1dec: av1-resize.ivf" gst_sizes av1-resize.ivf
+	check "stateful, sfclient (v4l2r): av1-resize.ivf" sfclient_av1 av1-resize.ivf
+fi
+if want av1-superres.ivf; then
+	check "stateless, GStreamer v4l2slav1dec: av1-superres.ivf" gst_frames av1-superres.ivf \
+		v4l2slav1dec
+	check "stateful, sfclient (v4l2r): av1-superres.ivf" sfclient_av1 av1-superres.ivf
+fi
 
 # Frame cropping with a left and top offset. The stateful node's daemon writes the visible
 # window (G_SELECTION: at 0,0) and its clients output exactly FFmpeg's crop. Through the
