@@ -158,10 +158,15 @@ int daedalus_g_fmt_cap(struct file *file, void *priv, struct v4l2_format *f)
 	return 0;
 }
 
-/* Worst case of one coded frame: half the size of its raw 4:2:0 picture, at least 64 KiB. */
+/*
+ * Room for any coded frame: H.264's level limits allow a macroblock up to 128 bits more than
+ * its raw samples (PCM macroblocks, what encoders write for noise at high rates): 496 bytes
+ * at 10 bits, 512 with the slice headers' share, per 16x16 block; at least 64 KiB. A client
+ * whose frame does not fit a buffer may not say so (FFmpeg's v4l2m2m wrappers cut it).
+ */
 static u32 daedalus_coded_sizeimage(u32 width, u32 height)
 {
-	return max_t(u32, SZ_64K, width * height * 3 / 4);
+	return max_t(u32, SZ_64K, DIV_ROUND_UP(width, 16) * DIV_ROUND_UP(height, 16) * 512);
 }
 
 /* A client may ask for bigger OUTPUT buffers than that, within reason. */

@@ -190,6 +190,10 @@ in_buildenv /bin/bash -euo pipefail -c '
 		ff -f lavfi -i "$(src 1920x1080)" -frames:v 3 -c:v libx264 -bf 0 \
 			-x264-params "threads=1:keyint=1:$p" world/h264-slices$n.h264
 	done
+	# PCM macroblocks (raw samples: what x264 writes for noise at high rates without its
+	# psychovisual tuning), over half of each picture: frames larger than their raw pictures.
+	ff -f lavfi -i "$(src 320x240),noise=alls=20:allf=t" -frames:v 10 -c:v libx264 -qp 2 \
+		-bf 2 -x264-params threads=1:psy=0:subme=9 world/h264-pcm.h264
 	# Frame cropping on all four sides (left 2, top 4, right 6, bottom 8: 312x228 visible);
 	# and the window of that size at the top left of the coded picture, which GStreamer'"'"'s
 	# v4l2slh264dec outputs (docs/testing.md).
@@ -299,6 +303,10 @@ in_buildenv /bin/bash -euo pipefail -c '
 	has world/av1-resize.ivf "frames smaller than the sequence maximum" "frame_size_override_flag +1 = 1" 20
 	[ "$(sort -u world/av1-resize.sizes | wc -l)" -ge 5 ] || { echo "av1-resize: few sizes"; exit 1; }
 	has world/av1-superres.ivf "superres" "use_superres +1 = 1" 10
+	pcm=$(ffmpeg -nostdin -hide_banner -debug mb_type -i world/h264-pcm.h264 -f null - 2>&1 |
+		grep -o " P " | wc -l)
+	[ "$pcm" -ge 1500 ] || { echo "world/h264-pcm.h264: $pcm PCM macroblocks"; exit 1; }
+	echo "world/h264-pcm.h264: PCM macroblocks ($pcm of 3000)"
 	has world/h264-mbaff.h264 "MBAFF" "mb_adaptive_frame_field_flag +1 = 1"
 	has world/h264-fake-interlaced.h264 "an interlaced SPS" "frame_mbs_only_flag +0 = 0"
 	has world/h264-fullrange.h264 "full range" "video_full_range_flag +1 = 1"

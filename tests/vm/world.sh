@@ -5,7 +5,7 @@
 # client of each node, each frame byte-exact with FFmpeg's software decode (each at its own
 # size); 10-bit through FFmpeg's wrappers (which know no P010) as NV12; streams a node cannot
 # decode end with an error the client sees (H.264 field pictures, VP9 4:4:4 on the stateful
-# node), and 1080p pictures of 1 to 1020 slices; AV1 frames that change size between key
+# node), 1080p pictures of 1 to 1020 slices, PCM macroblocks; AV1 frames that change size between key
 # frames (reference scaling, superres).
 # Arguments (clip names, "paff", "unsupported") limit the run to those.
 . /src/tests/vm/lib.sh
@@ -72,7 +72,7 @@ ffmpeg_frames() { # CLIP
 }
 for clip in vp9-updown.ivf av1-updown.ivf h264-updown.h264 h264-fullrange.h264 \
 	vp9-fullrange.ivf h264-mbaff.h264 h264-fake-interlaced.h264 h264-short1.h264 h264-short2.h264 h264-short3.h264 \
-	h264-short9-bframes.h264 vp9-short1.ivf vp9-short2.ivf vp9-short3.ivf; do
+	h264-short9-bframes.h264 vp9-short1.ivf vp9-short2.ivf vp9-short3.ivf h264-pcm.h264; do
 	want "$clip" || continue
 	codec=$(clip_codec "$clip")
 	check "stateless, GStreamer v4l2sl${codec}dec: $clip" gst_frames "$clip" "v4l2sl${codec}dec"
