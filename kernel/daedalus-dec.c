@@ -176,6 +176,7 @@ const struct daedalus_node_desc daedalus_stateless_node = {
 	.media_ops	= &daedalus_media_ops,
 	/* whole 16x16 blocks: what the codecs' reference pictures cover */
 	.capture_align	= 16,
+	.stride_align	= 16,
 	.job_kind	= DAEDALUS_JOB_KIND_DECODE,
 	.job_ops	= &daedalus_decode_ops,
 	.ctx_size	= sizeof(struct daedalus_ctx),

@@ -398,8 +398,14 @@ struct daedalus_node_desc daedalus_stateful_node = {
 	.ioctl_ops	= &daedalus_sf_ioctl_ops,
 	.m2m_ops	= &daedalus_sf_m2m_ops,
 	.qops		= &daedalus_sf_qops,
-	/* the visible size rounded up to 4:2:0's chroma sampling */
-	.capture_align	= 2,
+	/*
+	 * The pictures' own size, odd or not: at a source change FFmpeg's v4l2m2m wrappers
+	 * output G_FMT's size and GStreamer's v4l2videodec wants TRY_FMT to give back the
+	 * visible one. Rows of whole 16-pixel blocks, as hardware decoders write them (with
+	 * rows not a multiple of 4 bytes, v4l2videodec mis-sizes its frames).
+	 */
+	.capture_align	= 1,
+	.stride_align	= 16,
 	.job_kind	= DAEDALUS_JOB_KIND_FEED,
 	.job_ops	= &daedalus_sf_job_ops,
 	.ctx_size	= sizeof(struct daedalus_sf_ctx),

@@ -50,8 +50,8 @@ static int daedalus_sf_try_fmt_cap(struct file *file, void *priv, struct v4l2_fo
 	daedalus_get_decoded(ctx, &f->fmt.pix_mp);
 	if (fourcc != f->fmt.pix_mp.pixelformat &&
 	    (fourcc == daedalus_sf_cap_fmt(ctx, 0) || fourcc == daedalus_sf_cap_fmt(ctx, 1)))
-		v4l2_fill_pixfmt_mp(&f->fmt.pix_mp, fourcc, f->fmt.pix_mp.width,
-				    f->fmt.pix_mp.height);
+		daedalus_fill_layout(ctx, &f->fmt.pix_mp, fourcc, f->fmt.pix_mp.width,
+				     f->fmt.pix_mp.height);
 	return 0;
 }
 

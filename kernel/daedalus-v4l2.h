@@ -226,6 +226,7 @@ struct daedalus_node;
  * @media_ops:	its media device's callbacks; NULL: the node has no media device (nor the
  *		request API)
  * @capture_align: the CAPTURE format's width and height are multiples of this
+ * @stride_align: its rows (bytesperline) hold a multiple of this many pixels
  * @job_kind:	DAEDALUS_JOB_KIND_* of the context's job (struct daedalus_decode_job)
  * @job_ops:	how that job is filled and ended (in the context the ops document)
  * @ctx_size:	size of the per-open context, which begins with struct daedalus_ctx
@@ -244,6 +245,7 @@ struct daedalus_node_desc {
 	const struct vb2_ops *qops;
 	const struct media_device_ops *media_ops;
 	unsigned int capture_align;
+	unsigned int stride_align;
 	enum daedalus_job_kind job_kind;
 	const struct daedalus_job_ops *job_ops;
 	size_t ctx_size;
@@ -427,6 +429,8 @@ int daedalus_request_validate(struct media_request *req);
 void daedalus_set_default_formats(struct daedalus_ctx *ctx);
 const struct daedalus_coded_fmt *daedalus_find_coded(struct daedalus_ctx *ctx, u32 fourcc);
 void daedalus_set_decoded(struct daedalus_ctx *ctx, u32 fourcc, u32 width, u32 height);
+void daedalus_fill_layout(struct daedalus_ctx *ctx, struct v4l2_pix_format_mplane *pix,
+			  u32 fourcc, u32 width, u32 height);
 int daedalus_querycap(struct file *file, void *priv, struct v4l2_capability *cap);
 int daedalus_enum_fmt_out(struct file *file, void *priv, struct v4l2_fmtdesc *f);
 int daedalus_enum_framesizes(struct file *file, void *priv, struct v4l2_frmsizeenum *fsize);

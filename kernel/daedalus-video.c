@@ -199,14 +199,33 @@ int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
  * size; the stateful node's come from the daemon's answers (until then the OUTPUT size stands
  * for them).
  */
+/**
+ * daedalus_fill_layout - the size, planes and rows of a CAPTURE format of @ctx's node
+ * @ctx:	the context
+ * @pix:	the format: its size and plane formats are set, nothing else
+ * @fourcc:	its pixel format
+ * @width:	width of the pictures
+ * @height:	height of the pictures
+ */
+void daedalus_fill_layout(struct daedalus_ctx *ctx, struct v4l2_pix_format_mplane *pix,
+			  u32 fourcc, u32 width, u32 height)
+{
+	const struct daedalus_node_desc *desc = ctx->node->desc;
+
+	width = ALIGN(width, desc->capture_align);
+	/* rows of whole multiples of stride_align pixels (the width stays as it is) */
+	v4l2_fill_pixfmt_mp(pix, fourcc, ALIGN(width, desc->stride_align),
+			    ALIGN(height, desc->capture_align));
+	pix->width = width;
+}
+
 static void daedalus_fill_decoded(struct daedalus_ctx *ctx,
 				  struct v4l2_pix_format_mplane *pix, u32 fourcc, u32 width,
 				  u32 height)
 {
 	const struct v4l2_pix_format_mplane *coded = &ctx->coded_fmt.fmt.pix_mp;
-	unsigned int align = ctx->node->desc->capture_align;
 
-	v4l2_fill_pixfmt_mp(pix, fourcc, ALIGN(width, align), ALIGN(height, align));
+	daedalus_fill_layout(ctx, pix, fourcc, width, height);
 	pix->field = V4L2_FIELD_NONE;
 	pix->colorspace = coded->colorspace;
 	pix->xfer_func = coded->xfer_func;
