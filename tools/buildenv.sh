@@ -26,6 +26,8 @@ PACKAGES=(
 	shellcheck pyflakes3
 	# test clips and reference output (fluster scores FFmpeg's software decoders on our suites)
 	ffmpeg fluster dav1d
+	# libvpx's own encoder: VP9 frames resized between key frames (FFmpeg's wrapper cannot)
+	vpx-tools
 	# the daemon cross-built for arm64 (Raspberry Pi OS): multiarch libraries and Rust std
 	libstd-rust-dev:arm64 libc6-dev:arm64 pkgconf:arm64
 	libavcodec-dev:arm64 libavformat-dev:arm64 libavutil-dev:arm64 libswresample-dev:arm64

@@ -160,13 +160,18 @@ in_buildenv /bin/bash -euo pipefail -c '
 	# AV1 frames that change size between key frames, each predicted from references of
 	# other sizes (reference scaling: SVT-AV1'"'"'s random resize, low delay as video calls are,
 	# so that every frame shows when decoded), and frames coded narrower and upscaled
-	# (superres). The first keeps each frame'"'"'s size beside it (world/av1-resize.sizes).
+	# (superres).
 	SVT_LOG=1 ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libsvtav1 -preset 8 -g 60 \
-		-svtav1-params lp=1:pred-struct=1:resize-mode=2 world/av1-resize.ivf
+		-svtav1-params lp=1:pred-struct=1:resize-mode=2 world/av1-scaled.ivf
 	SVT_LOG=1 ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libsvtav1 -preset 8 -g 60 \
 		-svtav1-params lp=1:superres-mode=2 world/av1-superres.ivf
-	ffmpeg -nostdin -hide_banner -c:v libdav1d -i world/av1-resize.ivf -vf showinfo -f null - \
-		2>&1 | grep -o " s:[0-9]*x[0-9]*" | cut -c4- >world/av1-resize.sizes
+	# VP9 likewise, from libvpx'"'"'s two-pass rate control, which scales frames down and up
+	# again between key frames when the rate is too low for the size (213x160, odd).
+	ff -f lavfi -i "$(src 320x240)" -frames:v 60 -f yuv4mpegpipe world/src.y4m
+	vpxenc --codec=vp9 --good --cpu-used=8 --passes=2 --end-usage=vbr --target-bitrate=10 \
+		--resize-allowed=1 --kf-max-dist=9999 --threads=1 --ivf -q -o world/vp9-scaled.ivf \
+		world/src.y4m </dev/null
+	rm world/src.y4m
 	# 10-bit as the stateful node gives it to clients that know no P010 (FFmpeg'"'"'s wrappers):
 	# the reference is FFmpeg'"'"'s own conversion to NV12.
 	ff -i h264-10bit-320x240.h264 -pix_fmt nv12 -f framemd5 world/h264-10bit-as-nv12.framemd5
@@ -208,13 +213,19 @@ in_buildenv /bin/bash -euo pipefail -c '
 	done
 	ff -f lavfi -i "$(src 320x240)" -frames:v 9 -c:v libx264 -bf 3 \
 		-x264-params threads=1:b-pyramid=normal world/h264-short9-bframes.h264
+	# Each clip'"'"'s reference, and the size of each of its frames (CLIP.sizes: framecmp.py
+	# --frames takes a GStreamer frame in any of the layouts it comes in).
 	for clip in world/*.ivf world/*.h264; do
 		dec=
 		case $clip in *av1*) dec="-c:v libdav1d" ;; esac
 		ff $dec -i "$clip" -noautoscale -pix_fmt nv12 -f framemd5 "${clip%.*}.framemd5"
+		# shellcheck disable=SC2086 # $dec is two words or none
+		ffmpeg -nostdin -hide_banner $dec -i "$clip" -vf showinfo -f null - 2>&1 |
+			grep -o " s:[0-9]*x[0-9]*" | cut -c4- >"${clip%.*}.sizes"
 	done
 	ff -flags2 +ignorecrop -i world/h264-crop.h264 -vf crop=312:228:0:0 -pix_fmt nv12 \
 		-f framemd5 world/h264-crop-topleft.framemd5
+	cp world/h264-crop.sizes world/h264-crop-topleft.sizes
 
 	# Streams the decoder refuses (tests/vm/robustness.sh), kept out of the suites: VP9 profile 1
 	# (4:4:4), H.264 High 4:2:2 and AV1 high profile (4:4:4).
@@ -300,8 +311,12 @@ in_buildenv /bin/bash -euo pipefail -c '
 	has av1-er-320x240.ivf "error-resilient frames" "error_resilient_mode +1 = 1" 10
 	has av1-er-320x240.ivf "reference order hints" "ref_order_hint" 10
 	has av1-gm-320x240.ivf "global motion (rotation and zoom)" "is_rot_zoom\[[0-9]\] +1 = 1" 10
-	has world/av1-resize.ivf "frames smaller than the sequence maximum" "frame_size_override_flag +1 = 1" 20
-	[ "$(sort -u world/av1-resize.sizes | wc -l)" -ge 5 ] || { echo "av1-resize: few sizes"; exit 1; }
+	has world/av1-scaled.ivf "frames smaller than the sequence maximum" "frame_size_override_flag +1 = 1" 20
+	[ "$(sort -u world/av1-scaled.sizes | wc -l)" -ge 5 ] || { echo "av1-scaled: few sizes"; exit 1; }
+	[ "$(uniq world/vp9-scaled.sizes | wc -l)" -ge 3 ] &&
+		has world/vp9-scaled.ivf "one key frame" "frame_type +0 = 0" 1 &&
+		[ "$(th world/vp9-scaled.ivf | grep -cE "frame_type +0 = 0")" = 1 ] ||
+		{ echo "vp9-scaled: no size change between key frames"; exit 1; }
 	has world/av1-superres.ivf "superres" "use_superres +1 = 1" 10
 	pcm=$(ffmpeg -nostdin -hide_banner -debug mb_type -i world/h264-pcm.h264 -f null - 2>&1 |
 		grep -o " P " | wc -l)

@@ -34,7 +34,7 @@ grep "stream format" "$OUT/daemon.log" | grep -q "width=352 height=288 .*last=tr
 # GStreamer registers one element per device at registry scan: the first stateful decoder
 # of a codec gets the plain name.
 GST_REGISTRY=/tmp/gst-registry.bin gst-inspect-1.0 video4linux2 | grep -E "v4l2(h264|vp9)dec"
-for clip in ${SF_GST_CLIPS:-h264-320x240.h264 vp9-320x240.ivf}; do
+for clip in ${SF_GST_CLIPS:-h264-320x240.h264 vp9-320x240.ivf vp9-350x202.ivf}; do
 	codec=$(clip_codec "$clip") parse=
 	case $clip in *.ivf) parse="ivfparse ! " ;; esac
 	step "GStreamer v4l2${codec}dec: $clip"
