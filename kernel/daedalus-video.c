@@ -193,12 +193,6 @@ int daedalus_try_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
 	return 0;
 }
 
-/*
- * A CAPTURE format of @fourcc for pictures of @width x @height, in the context's node's
- * alignment and with its OUTPUT colorimetry. The stateless node's pictures have the OUTPUT
- * size; the stateful node's come from the daemon's answers (until then the OUTPUT size stands
- * for them).
- */
 /**
  * daedalus_fill_layout - the size, planes and rows of a CAPTURE format of @ctx's node
  * @ctx:	the context
@@ -219,6 +213,12 @@ void daedalus_fill_layout(struct daedalus_ctx *ctx, struct v4l2_pix_format_mplan
 	pix->width = width;
 }
 
+/*
+ * A CAPTURE format of @fourcc for pictures of @width x @height, in the context's node's
+ * alignment and with its OUTPUT colorimetry. The stateless node's pictures have the OUTPUT
+ * size; the stateful node's come from the daemon's answers (until then the OUTPUT size stands
+ * for them).
+ */
 static void daedalus_fill_decoded(struct daedalus_ctx *ctx,
 				  struct v4l2_pix_format_mplane *pix, u32 fourcc, u32 width,
 				  u32 height)
