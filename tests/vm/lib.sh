@@ -229,12 +229,11 @@ expbuf_test() {
 		"$CLIPS/$1" "$CLIPS/${1%.*}.framemd5" "$DAEMON_PID"
 }
 
-# reboot_and_rerun [KERNEL]: (tools/vm-run --systemd only) reboot the guest on the same disk
-# and run this script again from the start; it finds its progress in its own files on the
-# guest's disk. On aarch64, KERNEL (one of vm/pins.env's XHDR_KERNELS) is the kernel to boot.
+# reboot_and_rerun: (tools/vm-run --systemd only) reboot the guest on the same disk and run
+# this script again from the start; it finds its progress in its own files on the guest's disk.
 reboot_and_rerun() {
 	[ "$(cat /proc/1/comm)" = systemd ] || fail "reboot_and_rerun needs tools/vm-run --systemd"
-	echo "${1:-}" >"$OUT/reboot-requested"
+	: >"$OUT/reboot-requested"
 	exit 0
 }
 
