@@ -5,8 +5,8 @@
 # client of each node, each frame byte-exact with FFmpeg's software decode (each at its own
 # size); 10-bit through FFmpeg's wrappers (which know no P010) as NV12; streams a node cannot
 # decode end with an error the client sees (H.264 field pictures, VP9 4:4:4 on the stateful
-# node), 1080p pictures of 1 to 1020 slices, PCM macroblocks; AV1 frames that change size between key
-# frames (reference scaling, superres).
+# node), 1080p pictures of 1 to 1020 slices, PCM macroblocks; VP9 and AV1 frames that change
+# size between key frames (reference scaling), AV1 superres.
 # Arguments (clip names, "paff", "unsupported") limit the run to those.
 . /src/tests/vm/lib.sh
 
