@@ -213,14 +213,15 @@ in_buildenv /bin/bash -euo pipefail -c '
 	done
 	ff -f lavfi -i "$(src 320x240)" -frames:v 9 -c:v libx264 -bf 3 \
 		-x264-params threads=1:b-pyramid=normal world/h264-short9-bframes.h264
-	# Each clip'"'"'s reference, and the size of each of its frames (CLIP.sizes: framecmp.py
-	# --frames takes a GStreamer frame in any of the layouts it comes in).
+	# Each clip'"'"'s reference, and from the same decode the size of each of its frames
+	# (CLIP.sizes, showinfo'"'"'s log: framecmp.py --frames takes a GStreamer frame in any of the
+	# layouts it comes in).
 	for clip in world/*.ivf world/*.h264; do
 		dec=
 		case $clip in *av1*) dec="-c:v libdav1d" ;; esac
-		ff $dec -i "$clip" -noautoscale -pix_fmt nv12 -f framemd5 "${clip%.*}.framemd5"
 		# shellcheck disable=SC2086 # $dec is two words or none
-		ffmpeg -nostdin -hide_banner $dec -i "$clip" -vf showinfo -f null - 2>&1 |
+		ffmpeg -nostdin -hide_banner -y $dec -i "$clip" -vf showinfo -noautoscale \
+			-pix_fmt nv12 -f framemd5 "${clip%.*}.framemd5" 2>&1 |
 			grep -o " s:[0-9]*x[0-9]*" | cut -c4- >"${clip%.*}.sizes"
 	done
 	ff -flags2 +ignorecrop -i world/h264-crop.h264 -vf crop=312:228:0:0 -pix_fmt nv12 \
