@@ -165,6 +165,15 @@ in_buildenv /bin/bash -euo pipefail -c '
 		-svtav1-params lp=1:pred-struct=1:resize-mode=2 world/av1-scaled.ivf
 	SVT_LOG=1 ff -f lavfi -i "$(src 320x240)" -frames:v 30 -c:v libsvtav1 -preset 8 -g 60 \
 		-svtav1-params lp=1:superres-mode=2 world/av1-superres.ivf
+	# AV1 key frames decoded hidden into one reference slot and shown later (show_existing_frame
+	# refreshes every slot: what libaom'"'"'s forward key frames do): libaom writes shown key
+	# frames only, so tools/av1-hidden-key.py rewrites them. A new picture at frame 20.
+	ff -f lavfi -i "$(src 320x240)" -f lavfi -i "testsrc=size=320x240:rate=30:duration=1" \
+		-filter_complex "[0]trim=end_frame=20[a];[a][1]concat=n=2:v=1,format=yuv420p" \
+		-c:v libaom-av1 -b:v 200k -cpu-used 8 -threads 1 -tile-columns 1 \
+		-aom-params num-tile-groups=2 -force_key_frames 0.667 world/key.ivf
+	python3 /src/tools/av1-hidden-key.py world/key.ivf world/av1-hidden-key.ivf
+	rm world/key.ivf
 	# VP9 likewise, from libvpx'"'"'s two-pass rate control, which scales frames down and up
 	# again between key frames when the rate is too low for the size (213x160, odd).
 	ff -f lavfi -i "$(src 320x240)" -frames:v 60 -f yuv4mpegpipe world/src.y4m
@@ -321,6 +330,10 @@ in_buildenv /bin/bash -euo pipefail -c '
 		{ echo "world/vp9-scaled.ivf: $keys key frames, $runs runs of a size"; exit 1; }
 	echo "world/vp9-scaled.ivf: sizes change between key frames ($runs runs of a size, 1 key frame)"
 	has world/av1-superres.ivf "superres" "use_superres +1 = 1" 10
+	keys=$(th world/av1-hidden-key.ivf | grep -E "frame_type|show_frame " |
+		grep -A1 -E "frame_type +00 = 0" | grep -cE "show_frame +0 = 0" || true)
+	[ "$keys" -ge 1 ] || { echo "world/av1-hidden-key.ivf: no key frame shown later"; exit 1; }
+	echo "world/av1-hidden-key.ivf: key frames shown later ($keys)"
 	pcm=$(ffmpeg -nostdin -hide_banner -debug mb_type -i world/h264-pcm.h264 -f null - 2>&1 |
 		grep -o " P " | wc -l)
 	[ "$pcm" -ge 1000 ] || { echo "world/h264-pcm.h264: $pcm PCM macroblocks"; exit 1; }

@@ -39,6 +39,11 @@ pub fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_ne_bytes(b[off..off + 4].try_into().expect("4 bytes"))
 }
 
+/// A native-endian `u64` at `off`.
+pub fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_ne_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+}
+
 /// A native-endian `i32` at `off`.
 pub fn i32_at(b: &[u8], off: usize) -> i32 {
     u32_at(b, off) as i32

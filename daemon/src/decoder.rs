@@ -223,11 +223,9 @@ impl StatelessSession {
         let Backend::Dav1d { decoder, refs } = &mut self.backend else {
             unreachable!("AV1 has the libdav1d backend")
         };
-        // The one copy of the tiles, into the OBUs libdav1d reads.
-        let built = frame.push_obus(refs, coded, &mut obus);
-        // The client's reference slots move on whether or not this frame decodes.
-        frame.update_refs(refs);
-        built?;
+        // The one copy of the tiles, into the OBUs libdav1d reads; a hidden key frame the client
+        // showed first (libdav1d then outputs it too: this frame's picture is the last).
+        frame.push_obus(refs, job.src.timestamp, coded, &mut obus)?;
         let picture = dav1d_decode(decoder, obus, Some(i64::from(job.sequence)))?
             .pop()
             .ok_or(DecodeError::NoPicture)?;

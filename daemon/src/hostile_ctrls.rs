@@ -135,10 +135,9 @@ fn av1_obus_from_random_controls_never_panic() {
             reached += 1;
             let mut obus = Vec::new();
             frame.seq.push_obu(&mut obus);
-            if frame.push_obus(&refs, &data, &mut obus).is_ok() {
+            if frame.push_obus(&mut refs, round, &data, &mut obus).is_ok() {
                 built += 1;
             }
-            frame.update_refs(&mut refs);
         }
     }
     // most reach the frame header writer; a few random ones are whole valid frames

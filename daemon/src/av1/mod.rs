@@ -85,10 +85,25 @@ impl Frame {
     }
 
     /// Append the frame header OBU and the tile group OBU of this frame, its tiles taken from
-    /// `data`, to `out`. `refs`: the reference slots before this frame.
-    pub fn push_obus(&self, refs: &Refs, data: &[u8], out: &mut Vec<u8>) -> Result<(), Av1Error> {
-        let layout = obu::push_frame_header(self, refs, out)?;
-        obu::push_tile_group(&self.tiles, &layout, data, out)
+    /// `data`, to `out`, behind a frame header that shows a hidden key frame if the client
+    /// showed one since the previous frame. `refs`: the reference slots before this frame,
+    /// moved on past it (whether or not it could be written, as the client's are); `ts`: its
+    /// job's OUTPUT timestamp, which the client names it by as a reference.
+    pub fn push_obus(
+        &self,
+        refs: &mut Refs,
+        ts: u64,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Av1Error> {
+        if let Some(slot) = self.key_shown_before(refs) {
+            obu::push_show_existing(slot, out);
+            refs.show_key(slot);
+        }
+        let built = obu::push_frame_header(self, refs, out)
+            .and_then(|layout| obu::push_tile_group(&self.tiles, &layout, data, out));
+        self.update_refs(refs, ts);
+        built
     }
 
     fn has(&self, flag: u32) -> bool {

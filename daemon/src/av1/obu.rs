@@ -131,6 +131,16 @@ pub(super) fn push_frame_header(
     Ok(layout)
 }
 
+/// A frame header OBU that shows the frame in `slot` (show_existing_frame; the sequence header
+/// written here has no decoder model and no frame ids, so nothing else is coded), to `out`.
+pub(super) fn push_show_existing(slot: usize, out: &mut Vec<u8>) {
+    let mut w = BitWriter::default();
+    w.flag(true); // show_existing_frame
+    w.u(3, slot as u32 & 7); // frame_to_show_map_idx
+    w.trailing_bits();
+    push_obu(out, OBU_FRAME_HEADER, &w.into_bytes());
+}
+
 /// uncompressed_header() (5.9.2).
 fn uncompressed_header(f: &Frame, refs: &Refs, w: &mut BitWriter) -> Result<TileLayout, Av1Error> {
     let (s, c) = (&f.seq, &f.ctrl);

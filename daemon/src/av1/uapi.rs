@@ -2,7 +2,7 @@
 //! `_film_grain`, `_tile_group_entry` from `<linux/v4l2-controls.h>`) as typed values, each
 //! field named as there. Every byte offset into a control is in this file.
 
-use crate::bits::{i16_at, i32_at, sized, u16_at, u32_at, CtrlError};
+use crate::bits::{i16_at, i32_at, sized, u16_at, u32_at, u64_at, CtrlError};
 
 use super::{invalid, Av1Error};
 
@@ -266,6 +266,8 @@ pub struct FrameCtrl {
     pub frame_height_minus_1: u32,
     pub render_width_minus_1: u16,
     pub render_height_minus_1: u16,
+    /// The OUTPUT timestamp of the frame in each reference slot, as the client keeps them.
+    pub reference_frame_ts: [u64; 8],
     pub ref_frame_idx: [u8; 7],
     pub refresh_frame_flags: u8,
 }
@@ -356,7 +358,8 @@ impl FrameCtrl {
             frame_height_minus_1: u32_at(b, 1536),
             render_width_minus_1: u16_at(b, 1540),
             render_height_minus_1: u16_at(b, 1542),
-            // current_frame_id, buffer_removal_time[32], order_hints[8], reference_frame_ts[8]
+            // current_frame_id at 1544, buffer_removal_time[32] at 1548, order_hints[8] at 1676
+            reference_frame_ts: std::array::from_fn(|i| u64_at(b, 1712 + 8 * i)),
             ref_frame_idx: u8s(b, 1776),
             refresh_frame_flags: b[1783],
         })
