@@ -9,9 +9,12 @@
  *
  * The client parses the stream and passes SPS and PPS (and the scaling matrix) only as
  * controls; the daemon rebuilds SPS and PPS NAL units from them for its decoder, which parses
- * the slice headers itself. Interlaced streams decode when their pictures are frames (MBAFF,
- * or progressive frames of an interlaced SPS); field pictures (PAFF) are refused at the decode
- * parameters control. The SPS also tells the bit depth, which picks the CAPTURE format.
+ * the slice headers itself. Interlaced streams decode in all three forms: MBAFF frames,
+ * progressive frames of an interlaced SPS, and field pictures (PAFF), each field a request of
+ * its own whose OUTPUT buffer holds the CAPTURE buffer for the second
+ * (V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF, as v4l2_m2m_buf_done_and_job_finish() keeps it): the
+ * daemon writes the frame the pair decodes into after each field. The SPS also tells the bit
+ * depth, which picks the CAPTURE format.
  */
 #include "daedalus-v4l2.h"
 
@@ -42,39 +45,11 @@ static void daedalus_h264_size(const void *p, u32 *width, u32 *height)
 		  (sps->flags & V4L2_H264_SPS_FLAG_FRAME_MBS_ONLY ? 1 : 2);
 }
 
-/*
- * Field pictures (PAFF: each field coded as a picture of its own, two requests per frame) are
- * not decoded: refused where the client sees it (VIDIOC_S_EXT_CTRLS fails, and GStreamer stops
- * with an error), not as pictures that come back with ERROR.
- */
-static int daedalus_h264_decode_params_try(struct v4l2_ctrl *ctrl)
-{
-	const struct v4l2_ctrl_h264_decode_params *dp = ctrl->p_new.p_h264_decode_params;
-	struct daedalus_ctx *ctx = container_of(ctrl->handler, struct daedalus_ctx, hdl);
-
-	if (!(dp->flags & V4L2_H264_DECODE_PARAM_FLAG_FIELD_PIC))
-		return 0;
-	dev_info_ratelimited(daedalus_ctx_dev(ctx),
-			     "stream %u: %s refused: field pictures (PAFF) are not supported\n",
-			     ctx->stream, ctrl->name);
-	return -EINVAL;
-}
-
-static const struct v4l2_ctrl_ops daedalus_h264_decode_params_ops = {
-	.try_ctrl = daedalus_h264_decode_params_try,
-};
-
 static const struct daedalus_ctrl_desc daedalus_h264_ctrls[] = {
 	{ .cfg.id = V4L2_CID_STATELESS_H264_SPS, .forward = true },
 	{ .cfg.id = V4L2_CID_STATELESS_H264_PPS, .forward = true },
 	{ .cfg.id = V4L2_CID_STATELESS_H264_SCALING_MATRIX, .forward = true },
-	{
-		.cfg = {
-			.id = V4L2_CID_STATELESS_H264_DECODE_PARAMS,
-			.ops = &daedalus_h264_decode_params_ops,
-		},
-		.forward = true,
-	},
+	{ .cfg.id = V4L2_CID_STATELESS_H264_DECODE_PARAMS, .forward = true },
 	{
 		.cfg = {
 			.id = V4L2_CID_STATELESS_H264_DECODE_MODE,

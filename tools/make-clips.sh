@@ -196,6 +196,11 @@ in_buildenv /bin/bash -euo pipefail -c '
 		-x264-params threads=1:tff=1 world/h264-mbaff.h264
 	ff -f lavfi -i "$(src 320x240)" -frames:v 20 -c:v libx264 -bf 2 \
 		-x264-params threads=1:fake-interlaced=1:pic-struct=1 world/h264-fake-interlaced.h264
+	# Field pictures (PAFF), with frame pictures between them: no encoder in Debian writes
+	# them, so tools/h264-fields.py does (I_PCM and P_Skip macroblocks only).
+	ff -f lavfi -i "$(src 320x192)" -frames:v 20 -f rawvideo world/src.yuv
+	python3 /src/tools/h264-fields.py 320x192 world/src.yuv world/h264-paff.h264
+	rm world/src.yuv
 	# Many slices per picture: 1080p intra pictures in 1, 8, 68 slices and as many as x264
 	# makes with 8 macroblocks each (1020).
 	for n in 1 8 68 max; do
@@ -339,6 +344,8 @@ in_buildenv /bin/bash -euo pipefail -c '
 	[ "$pcm" -ge 1000 ] || { echo "world/h264-pcm.h264: $pcm PCM macroblocks"; exit 1; }
 	echo "world/h264-pcm.h264: PCM macroblocks ($pcm of 3000)"
 	has world/h264-mbaff.h264 "MBAFF" "mb_adaptive_frame_field_flag +1 = 1"
+	has world/h264-paff.h264 "field pictures" "field_pic_flag +1 = 1" 30
+	has world/h264-paff.h264 "frame pictures beside them" "field_pic_flag +0 = 0" 5
 	has world/h264-fake-interlaced.h264 "an interlaced SPS" "frame_mbs_only_flag +0 = 0"
 	has world/h264-fullrange.h264 "full range" "video_full_range_flag +1 = 1"
 	has world/h264-crop.h264 "a crop with a left and top offset" "frame_crop_top_offset +[01]+ = 2"

@@ -151,19 +151,20 @@ impl StatelessSession {
     }
 
     /// H.264: SPS and PPS NAL units rebuilt from the job's controls, when they differ from
-    /// what FFmpeg was last given.
-    fn h264_prefix(&mut self, job: &DecodeJob) -> Result<Vec<u8>, DecodeError> {
+    /// what FFmpeg was last given; and whether the job's picture is a field.
+    fn h264_prefix(&mut self, job: &DecodeJob) -> Result<(Vec<u8>, bool), DecodeError> {
         let find = Self::ctrl(job);
         let headers = h264::Headers::from_ctrls(&find)?;
         let raw: Vec<u8> = [h264::CID_SPS, h264::CID_PPS, h264::CID_SCALING_MATRIX]
             .into_iter()
             .flat_map(|id| find(id).unwrap_or_default().iter().copied())
             .collect();
-        Ok(if self.changed(raw) {
+        let nals = if self.changed(raw) {
             headers.nals()
         } else {
             Vec::new()
-        })
+        };
+        Ok((nals, headers.field_pic))
     }
 
     /// Decode the job's bitstream into its CAPTURE planes.
@@ -190,9 +191,9 @@ impl StatelessSession {
         coded: &[u8],
         dst: &mut [MappedDmaBuf],
     ) -> Result<(), DecodeError> {
-        let prefix = match self.codec {
+        let (prefix, field) = match self.codec {
             Codec::H264 => self.h264_prefix(job)?,
-            _ => Vec::new(),
+            _ => (Vec::new(), false),
         };
         // One copy of the bitstream, into FFmpeg's padded packet, behind any prefix.
         let mut packet = Packet::new(prefix.len() + coded.len());
@@ -202,7 +203,7 @@ impl StatelessSession {
         let Backend::Ffmpeg(ffmpeg) = &mut self.backend else {
             unreachable!("FFmpeg codecs have an FFmpeg backend")
         };
-        let pic = ffmpeg.decode(self.codec, &packet)?;
+        let pic = ffmpeg.decode(self.codec, &packet, field)?;
         write_picture(&Planes::of_frame(pic)?, &Capture::of(&job.dst), dst)
     }
 

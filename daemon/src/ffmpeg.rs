@@ -205,6 +205,9 @@ pub(crate) struct Ffmpeg {
     picture: frame::Video,
     /// A reference to the last picture FFmpeg allocated (see `catch_get_buffer2`).
     caught: frame::Video,
+    /// The picture the last field picture was decoded into: the frame its second field, which
+    /// allocates none, completes.
+    first_field: frame::Video,
 }
 
 /// FFmpeg's own `get_buffer2`, plus a reference to the new picture's buffers in the frame that
@@ -266,17 +269,25 @@ impl Ffmpeg {
             decoder,
             picture: frame::Video::empty(),
             caught,
+            first_field: frame::Video::empty(),
         })
     }
 
-    /// Decode one packet; the picture it produced, in decode order.
+    /// Decode one packet; the picture it produced, in decode order. `field`: the packet is one
+    /// field picture (H.264), whose picture is the whole frame its field pair decodes into.
     pub(crate) fn decode(
         &mut self,
         codec: Codec,
         packet: &Packet,
+        field: bool,
     ) -> Result<&frame::Video, DecodeError> {
-        // SAFETY: a valid AVFrame owned by the session.
-        unsafe { ffi::av_frame_unref(self.caught.as_mut_ptr()) };
+        // SAFETY: valid AVFrames owned by the session.
+        unsafe {
+            ffi::av_frame_unref(self.caught.as_mut_ptr());
+            if !field {
+                ffi::av_frame_unref(self.first_field.as_mut_ptr());
+            }
+        }
         let sent = self.decoder.send_packet(packet);
         // Display-order output is not what the job wants; take it so FFmpeg keeps accepting
         // input. A VP9 packet that only shows an existing picture allocates none: its output is
@@ -286,10 +297,30 @@ impl Ffmpeg {
             shown = true;
         }
         sent?;
-        // SAFETY: a valid AVFrame owned by the session; buf[0] is set iff it holds a picture.
-        let caught = unsafe { !(*self.caught.as_ptr()).buf[0].is_null() };
+        // SAFETY: valid AVFrames owned by the session; buf[0] is set iff one holds a picture.
+        let (caught, paired) = unsafe {
+            (
+                !(*self.caught.as_ptr()).buf[0].is_null(),
+                !(*self.first_field.as_ptr()).buf[0].is_null(),
+            )
+        };
         match (caught, shown) {
-            (true, _) => Ok(&self.caught),
+            (true, _) => {
+                if field {
+                    // A first field (or one without its pair): its frame is kept for the
+                    // second, which FFmpeg decodes into it.
+                    // SAFETY: valid AVFrames owned by the session; `caught` holds a picture.
+                    let ret = unsafe {
+                        ffi::av_frame_unref(self.first_field.as_mut_ptr());
+                        ffi::av_frame_ref(self.first_field.as_mut_ptr(), self.caught.as_ptr())
+                    };
+                    if ret < 0 {
+                        return Err(DecodeError::NoPicture);
+                    }
+                }
+                Ok(&self.caught)
+            }
+            (false, _) if field && paired => Ok(&self.first_field),
             (false, true) if codec == Codec::Vp9 => Ok(&self.picture),
             _ => Err(DecodeError::NoPicture),
         }

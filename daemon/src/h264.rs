@@ -326,11 +326,12 @@ impl DecodeParams {
     }
 }
 
-/// One job's parameter sets, from its controls.
+/// One job's parameter sets, from its controls, and whether its picture is a field.
 pub struct Headers {
     pub sps: Sps,
     pub pps: Pps,
     pub matrix: Option<ScalingMatrix>,
+    pub field_pic: bool,
 }
 
 impl Headers {
@@ -344,10 +345,13 @@ impl Headers {
             .transpose()?;
         sps.check_supported()?;
         pps.check_supported()?;
-        if DecodeParams::parse(get(CID_DECODE_PARAMS)?)?.field_pic {
-            return Err(H264Error::Unsupported("field pictures (interlaced)".into()));
-        }
-        Ok(Headers { sps, pps, matrix })
+        let field_pic = DecodeParams::parse(get(CID_DECODE_PARAMS)?)?.field_pic;
+        Ok(Headers {
+            sps,
+            pps,
+            matrix,
+            field_pic,
+        })
     }
 
     /// SPS and PPS NAL units to put before the picture's slices.
@@ -543,7 +547,7 @@ mod tests {
         s.bit_depth_chroma_minus8 = 1;
         assert!(s.check_supported().is_err());
         s = x264_sps();
-        // interlaced (MBAFF frames) is decoded; field pictures are refused per picture
+        // interlaced: MBAFF frames and field pictures are decoded
         s.flags &= !SPS_FLAG_FRAME_MBS_ONLY;
         s.flags |= SPS_FLAG_MB_ADAPTIVE_FRAME_FIELD;
         assert!(s.check_supported().is_ok());

@@ -132,7 +132,7 @@ pub fn bench(clip: &Path, threads: usize) -> Result<Report, BenchError> {
     } else {
         let mut decoder = Ffmpeg::new(id, threads)?;
         for packet in &packets {
-            match decoder.decode(codec, packet) {
+            match decoder.decode(codec, packet, false) {
                 Ok(pic) => {
                     sink.put(&Planes::of_frame(pic)?)?;
                     frames += 1;

@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # Streams as the world makes them (tools/make-clips.sh: build/clips/world/): a stream that
-# shrinks and grows again at key frames, full-range video, interlaced H.264 (MBAFF, and
-# progressive frames flagged interlaced), streams of one to nine pictures, through every
-# client of each node, each frame byte-exact with FFmpeg's software decode (each at its own
-# size); 10-bit through FFmpeg's wrappers (which know no P010) as NV12; streams a node cannot
-# decode end with an error the client sees (H.264 field pictures, VP9 4:4:4 on the stateful
-# node), 1080p pictures of 1 to 1020 slices, PCM macroblocks; VP9 and AV1 frames that change
-# size between key frames (reference scaling), AV1 superres, AV1 key frames shown later.
-# Arguments (clip names, "paff", "unsupported") limit the run to those.
+# shrinks and grows again at key frames, full-range video, interlaced H.264 (MBAFF, field
+# pictures, and progressive frames flagged interlaced), streams of one to nine pictures, through
+# every client of each node, each frame byte-exact with FFmpeg's software decode (each at its
+# own size); 10-bit through FFmpeg's wrappers (which know no P010) as NV12; streams a node
+# cannot decode end with an error the client sees (VP9 4:4:4 on the stateful node), 1080p
+# pictures of 1 to 1020 slices, PCM macroblocks; VP9 and AV1 frames that change size between
+# key frames (reference scaling), AV1 superres, AV1 key frames shown later.
+# Arguments (clip names, "unsupported") limit the run to those.
 . /src/tests/vm/lib.sh
 
 SF=/dev/video10
@@ -58,7 +58,7 @@ ffmpeg_frames() { # CLIP
 	same_md5 /tmp/out.framemd5 "$CLIPS/$W/${1%.*}.framemd5" "$(clip_codec "$1")_v4l2m2m: $1"
 }
 for clip in vp9-updown.ivf av1-updown.ivf h264-updown.h264 h264-fullrange.h264 \
-	vp9-fullrange.ivf h264-mbaff.h264 h264-fake-interlaced.h264 h264-short1.h264 h264-short2.h264 h264-short3.h264 \
+	vp9-fullrange.ivf h264-mbaff.h264 h264-paff.h264 h264-fake-interlaced.h264 h264-short1.h264 h264-short2.h264 h264-short3.h264 \
 	h264-short9-bframes.h264 vp9-short1.ivf vp9-short2.ivf vp9-short3.ivf h264-pcm.h264; do
 	want "$clip" || continue
 	codec=$(clip_codec "$clip")
@@ -101,12 +101,6 @@ if want h264-crop.h264; then
 	check "stateful, FFmpeg h264_v4l2m2m: h264-crop.h264" ffmpeg_frames h264-crop.h264
 	check "stateful, GStreamer v4l2h264dec: h264-crop.h264" gst_frames h264-crop.h264 v4l2h264dec
 fi
-
-# Interlaced H.264 whose pictures are fields (PAFF) is refused at the decode parameters
-# control, where GStreamer sees it; MBAFF and progressive frames of interlaced streams decode
-# (above).
-want paff && check "stateless: H.264 field pictures are refused (EINVAL)" \
-	python3 /src/tests/paff.py "$(video_dev daedalus-v4l2)"
 
 # The stateful node tells full range in the CAPTURE format (quantization).
 want h264-fullrange.h264 && check "stateful: full range told in the CAPTURE format" \
