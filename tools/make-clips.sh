@@ -175,12 +175,19 @@ in_buildenv /bin/bash -euo pipefail -c '
 	python3 /src/tools/av1-hidden-key.py world/key.ivf world/av1-hidden-key.ivf
 	rm world/key.ivf
 	# VP9 likewise, from libvpx'"'"'s two-pass rate control, which scales frames down and up
-	# again between key frames when the rate is too low for the size (213x160, odd).
+	# again between key frames when the rate is too low for the size (213x160, odd); a long
+	# stream that changes size several times both ways, at key frames and between them: that
+	# stream twice, with key-frame segments of other sizes after each (the last change 30
+	# pictures before the end, as above).
 	ff -f lavfi -i "$(src 320x240)" -frames:v 60 -f yuv4mpegpipe world/src.y4m
 	vpxenc --codec=vp9 --good --cpu-used=8 --passes=2 --end-usage=vbr --target-bitrate=10 \
-		--resize-allowed=1 --kf-max-dist=9999 --threads=1 --ivf -q -o world/vp9-scaled.ivf \
+		--resize-allowed=1 --kf-max-dist=9999 --threads=1 --ivf -q -o world/scaled.ivf \
 		world/src.y4m </dev/null
-	rm world/src.y4m
+	vp9_seg 352x288 10 world/seg-a.ivf
+	vp9_seg 176x144 30 world/seg-b.ivf
+	printf "file %s\n" scaled.ivf seg-a.ivf scaled.ivf seg-b.ivf >world/list.txt
+	ff -f concat -safe 0 -i world/list.txt -c copy world/vp9-scaled.ivf
+	rm world/src.y4m world/scaled.ivf world/seg-a.ivf world/seg-b.ivf world/list.txt
 	# 10-bit as the stateful node gives it to clients that know no P010 (FFmpeg'"'"'s wrappers):
 	# the reference is FFmpeg'"'"'s own conversion to NV12.
 	ff -i h264-10bit-320x240.h264 -pix_fmt nv12 -f framemd5 world/h264-10bit-as-nv12.framemd5
@@ -331,9 +338,10 @@ in_buildenv /bin/bash -euo pipefail -c '
 	[ "$(sort -u world/av1-scaled.sizes | wc -l)" -ge 5 ] || { echo "av1-scaled: few sizes"; exit 1; }
 	keys=$(th world/vp9-scaled.ivf | grep -cE "frame_type +0 = 0" || true)
 	runs=$(uniq world/vp9-scaled.sizes | wc -l)
-	[ "$keys" = 1 ] && [ "$runs" -ge 3 ] ||
+	[ "$keys" = 4 ] && [ "$runs" -ge 8 ] ||
 		{ echo "world/vp9-scaled.ivf: $keys key frames, $runs runs of a size"; exit 1; }
-	echo "world/vp9-scaled.ivf: sizes change between key frames ($runs runs of a size, 1 key frame)"
+	echo "world/vp9-scaled.ivf: sizes change at key frames and between them" \
+		"($runs runs of a size, $keys key frames)"
 	has world/av1-superres.ivf "superres" "use_superres +1 = 1" 10
 	keys=$(th world/av1-hidden-key.ivf | grep -E "frame_type|show_frame " |
 		grep -A1 -E "frame_type +00 = 0" | grep -cE "show_frame +0 = 0" || true)

@@ -73,8 +73,9 @@ done
 
 # VP9 and AV1 frames that change size between key frames: GStreamer sets the new OUTPUT format
 # while both queues stream (the references of other sizes stay queued) and outputs each frame
-# at its size; the stateful node tells each new size (213x160: odd) with a source change; and
-# AV1 frames coded narrower than they show (superres).
+# at its size; the stateful node tells each new size (213x160: odd) with a source change (VP9:
+# 160 frames, 7 changes of size, 3 at key frames and 4 between them); and AV1 frames coded
+# narrower than they show (superres).
 if want vp9-scaled.ivf; then
 	check "stateless, GStreamer v4l2slvp9dec: vp9-scaled.ivf" gst_frames vp9-scaled.ivf \
 		v4l2slvp9dec
