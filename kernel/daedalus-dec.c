@@ -10,6 +10,7 @@
  * the watchdog fires or the daemon goes away, or at once with ERROR when no daemon is attached.
  */
 #include <linux/slab.h>
+#include <net/genetlink.h>
 #include <net/netlink.h>
 
 #include "daedalus-v4l2.h"
@@ -48,11 +49,22 @@ static void daedalus_decode_end(struct daedalus_job *job, int status, struct gen
 {
 	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
 	struct daedalus_decode_job *dj = &ctx->decode;
+	const struct nlattr *attr = info ? info->attrs[DAEDALUS_A_DONE_FLAGS] : NULL;
+	u32 flags = attr && !status ? nla_get_u32(attr) : 0;
 
-	if (status)
+	/* a decode job's answer may say the daemon keeps the OUTPUT mapping, and nothing else */
+	if ((flags & ~DAEDALUS_DONE_FLAGS_OUTPUT_KEPT) || daedalus_output_kept(dj->src, flags)) {
+		dev_warn_ratelimited(daedalus_ctx_dev(ctx),
+				     "stream %u frame %u: the daemon's answer contradicts the job (flags %#x): failing it\n",
+				     ctx->stream, dj->sequence, flags);
+		status = -EPROTO;
+	}
+	if (status) {
+		daedalus_output_resend(dj->src);
 		dev_warn_ratelimited(daedalus_ctx_dev(ctx),
 				     "stream %u frame %u: decode failed: %pe\n", ctx->stream,
 				     dj->sequence, ERR_PTR(status));
+	}
 	v4l2_ctrl_request_complete(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
 	dj->src = NULL;
 	dj->dst = NULL;

@@ -21,7 +21,7 @@ static const struct nla_policy daedalus_job_done_nl_policy[DAEDALUS_A_DONE_META 
 	[DAEDALUS_A_DONE_ID] = { .type = NLA_U64, },
 	[DAEDALUS_A_DONE_STATUS] = NLA_POLICY_MAX(NLA_U32, MAX_ERRNO),
 	[DAEDALUS_A_DONE_FD] = { .type = NLA_S32, },
-	[DAEDALUS_A_DONE_FLAGS] = NLA_POLICY_MASK(NLA_U32, 0x1f),
+	[DAEDALUS_A_DONE_FLAGS] = NLA_POLICY_MASK(NLA_U32, 0x3f),
 	[DAEDALUS_A_DONE_TIMESTAMP] = { .type = NLA_U64, },
 	[DAEDALUS_A_DONE_WIDTH] = { .type = NLA_U32, },
 	[DAEDALUS_A_DONE_HEIGHT] = { .type = NLA_U32, },

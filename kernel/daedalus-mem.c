@@ -284,14 +284,21 @@ static u64 daedalus_buf_id(struct vb2_buffer *vb, unsigned int plane)
  * @job:	the release notification, sent when vb2 frees the buffer
  * @dbuf:	the buffer's dmabuf, exported once (a reference)
  * @id:		its id on the wire: the daemon keeps its mapping under it until released
+ * @sent_to:	the daemon (daedalus_daemon_nr()) the export's fd was last sent to
+ * @kept_by:	that daemon, once it said it keeps the mapping (done flag output-kept): while it
+ *		is attached, jobs carry no fd for the export; 0 for none. Both written by a job
+ *		of the buffer (fill, end) and read by its next: a buffer is in one job at a time,
+ *		no lock.
  *
  * vb2-vmalloc makes a new dmabuf at each export; one kept for the buffer's life lets the daemon
- * map the buffer once instead of at every job.
+ * map the buffer once instead of at every job, and install its fd only until it says so.
  */
 struct daedalus_export {
 	struct daedalus_job job;
 	struct dma_buf *dbuf;
 	u64 id;
+	u64 sent_to;
+	u64 kept_by;
 };
 
 static void daedalus_export_end(struct daedalus_job *job, int status, struct genl_info *info)
@@ -424,14 +431,59 @@ int daedalus_put_output(struct sk_buff *skb, struct daedalus_fds *fds, struct vb
 		return -EMSGSIZE;
 	if (meta && nla_put(skb, DAEDALUS_A_OUTPUT_META, meta_len, meta))
 		return -EMSGSIZE;
-	err = daedalus_fill_plane_fd(skb, fds, DAEDALUS_A_OUTPUT_FD, src, 0);
-	if (err)
-		return err;
 	export = daedalus_to_buf(src)->export;
+	if (!export || export->kept_by != daedalus_daemon_nr()) {
+		err = daedalus_fill_plane_fd(skb, fds, DAEDALUS_A_OUTPUT_FD, src, 0);
+		if (err)
+			return err;
+		export = daedalus_to_buf(src)->export;
+		if (export)
+			export->sent_to = daedalus_daemon_nr();
+	}
 	if (export && nla_put_u64_64bit(skb, DAEDALUS_A_OUTPUT_BUF, export->id, 0))
 		return -EMSGSIZE;
 	nla_nest_end(skb, nest);
 	return 0;
+}
+
+/**
+ * daedalus_output_kept - the daemon answered a job with @flags: note what it keeps mapped
+ * @src:	the job's OUTPUT buffer, or NULL for none
+ * @flags:	the job-done's done-flags
+ *
+ * With DAEDALUS_DONE_FLAGS_OUTPUT_KEPT the daemon the export's fd went to keeps its mapping:
+ * the buffer's next jobs carry no fd while it is attached. From a job's end op (no upcall
+ * lock), the job still holding @src.
+ *
+ * Return: 0, or -EPROTO if the flag contradicts the job (no OUTPUT buffer, or one the kernel
+ * did not export: the client's dmabuf), and nothing is noted.
+ */
+int daedalus_output_kept(struct vb2_v4l2_buffer *src, u32 flags)
+{
+	struct daedalus_export *export;
+
+	if (!(flags & DAEDALUS_DONE_FLAGS_OUTPUT_KEPT))
+		return 0;
+	export = src ? daedalus_to_buf(&src->vb2_buf)->export : NULL;
+	if (!export)
+		return -EPROTO;
+	export->kept_by = export->sent_to;
+	return 0;
+}
+
+/**
+ * daedalus_output_resend - a job of @src failed: its next job carries the export's fd again
+ * @src:	the job's OUTPUT buffer, or NULL for none
+ *
+ * Whatever the daemon said before, it may have lost the mapping (its stream's worker gone);
+ * one fd more after a failure costs nothing, a buffer it cannot map would fail every job.
+ */
+void daedalus_output_resend(struct vb2_v4l2_buffer *src)
+{
+	struct daedalus_export *export = src ? daedalus_to_buf(&src->vb2_buf)->export : NULL;
+
+	if (export)
+		export->kept_by = 0;
 }
 
 /**

@@ -176,8 +176,9 @@ static void daedalus_sf_new_format(struct daedalus_sf_ctx *sf, struct genl_info 
 /*
  * Whether the daemon's answer contradicts the job it answers: a picture, or the last buffer,
  * for a job that carried no CAPTURE buffer; a picture together with a new format (which must
- * be set up before any picture of it). The kernel believes no answer it cannot check: the
- * daemon decodes what web pages send, and may be confused or compromised. Such a job fails.
+ * be set up before any picture of it); an OUTPUT mapping kept for a job without an OUTPUT
+ * export (else noted: daedalus_output_kept()). The kernel believes no answer it cannot check:
+ * the daemon decodes what web pages send, and may be confused or compromised. Such a job fails.
  */
 static bool daedalus_sf_contradicts(struct daedalus_ctx *ctx, u32 flags)
 {
@@ -187,6 +188,8 @@ static bool daedalus_sf_contradicts(struct daedalus_ctx *ctx, u32 flags)
 		why = "a picture or the last buffer, and the job had no CAPTURE buffer";
 	else if ((flags & DAEDALUS_DONE_FLAGS_FILLED) && (flags & DAEDALUS_DONE_FLAGS_FORMAT))
 		why = "a picture together with a new format";
+	else if (daedalus_output_kept(ctx->decode.src, flags))
+		why = "an OUTPUT mapping kept, and the job had no OUTPUT export";
 	if (why)
 		dev_warn_ratelimited(daedalus_ctx_dev(ctx),
 				     "stream %u job %u: the daemon's answer contradicts the job (%s): failing it\n",
@@ -215,6 +218,8 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 		status = -EPROTO;
 		flags = 0;
 	}
+	if (status)
+		daedalus_output_resend(src);
 	filled = flags & DAEDALUS_DONE_FLAGS_FILLED;
 	last = flags & DAEDALUS_DONE_FLAGS_LAST;
 	if (status)

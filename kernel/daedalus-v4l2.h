@@ -487,6 +487,8 @@ int daedalus_put_output(struct sk_buff *skb, struct daedalus_fds *fds, struct vb
 			int meta_len);
 int daedalus_put_capture(struct sk_buff *skb, struct daedalus_fds *fds,
 			 const struct v4l2_pix_format_mplane *pix, struct vb2_buffer *dst);
+int daedalus_output_kept(struct vb2_v4l2_buffer *src, u32 flags);
+void daedalus_output_resend(struct vb2_v4l2_buffer *src);
 
 /* daedalus-nl.c */
 int daedalus_nl_init(void);

@@ -108,6 +108,9 @@ pub struct Reply {
     pub fd: Option<OwnedFd>,
     /// A feed job's report.
     pub feed: Option<FeedDone>,
+    /// The job's OUTPUT export is mapped here, kept until its release job: the kernel need
+    /// send its fd no more (`DONE_FLAG_OUTPUT_KEPT`).
+    pub output_kept: bool,
 }
 
 /// A CAPTURE buffer the daemon allocated: its stream, and its id (that of the alloc job).
@@ -397,6 +400,7 @@ impl Jobs {
                     status: 0,
                     fd: Some(fd),
                     feed: None,
+                    output_kept: false,
                 };
                 (Event::Allocated(a), reply, Some(buf))
             }
@@ -405,6 +409,7 @@ impl Jobs {
                     status: libc::ENOMEM as u32,
                     fd: None,
                     feed: None,
+                    output_kept: false,
                 };
                 (Event::NotAllocated(a, e), reply, None)
             }
@@ -429,6 +434,7 @@ fn not_allocated(outcome: Outcome, why: &str) -> Outcome {
             status: libc::ENOMEM as u32,
             fd: None,
             feed: None,
+            output_kept: false,
         }),
         ..outcome
     }
@@ -489,6 +495,7 @@ impl StreamJobs {
                 status: error.errno(),
                 fd: None,
                 feed: None,
+                output_kept: false,
             }),
             event: Event::Ran {
                 node,
@@ -524,6 +531,7 @@ impl StreamJobs {
                     status: libc::ENOMEM as u32,
                     fd: None,
                     feed: None,
+                    output_kept: false,
                 }),
             ),
             JobBody::Release { buf } => {
@@ -597,7 +605,7 @@ impl StreamJobs {
         }
         ffmpeg::take_error(stream_id);
         let mut io = Io {
-            fds: u64::from(job.output().is_some())
+            fds: u64::from(job.output().is_some_and(|o| o.fd.is_some()))
                 + job.capture().map_or(0, |c| c.fds.len() as u64),
             ..Io::default()
         };
@@ -651,6 +659,9 @@ impl StreamJobs {
         };
         let stats = Some(stream.stats.clone());
         *slot(self) = Some(stream);
+        let output_kept = job
+            .output()
+            .is_some_and(|o| o.buf != 0 && self.outputs.contains_key(&o.buf));
         Outcome {
             id,
             stream: stream_id,
@@ -659,6 +670,7 @@ impl StreamJobs {
                 status,
                 fd: None,
                 feed: ran.feed,
+                output_kept,
             }),
             stats,
             io,
@@ -726,8 +738,9 @@ fn run_on<S: Session>(
 }
 
 /// A job's OUTPUT buffer, mapped read-only: the kept mapping of the kernel's export it names
-/// (made whole at its first job, and only used if the job carries that very dmabuf), or else
-/// a mapping up to the end of its bitstream for this job alone, into `own` (counted in `io`).
+/// (made whole at its first job, and used when the job carries no fd, as the kernel sends none
+/// once told the mapping is kept, or that very dmabuf), or else a mapping up to the end of its
+/// bitstream for this job alone, into `own` (counted in `io`).
 fn output_memory<'a>(
     outputs: &'a mut HashMap<u64, MappedDmaBuf>,
     own: &'a mut Option<MappedDmaBuf>,
@@ -735,25 +748,29 @@ fn output_memory<'a>(
     io: &mut Io,
 ) -> Result<&'a MappedDmaBuf, DmaBufError> {
     if src.buf != 0 {
-        let kept = outputs
-            .get(&src.buf)
-            .is_some_and(|m| same_file(m.as_fd(), src.fd.as_fd()));
+        let kept = match (&src.fd, outputs.get(&src.buf)) {
+            (None, Some(_)) => true,
+            (Some(fd), Some(m)) => same_file(m.as_fd(), fd.as_fd()),
+            (_, None) => false,
+        };
         if !kept {
+            let fd = src.fd.as_ref().ok_or(DmaBufError::Unknown(src.buf))?;
             io.maps += 1;
             io.dups += 1;
-            let whole = crate::dmabuf::size(&src.fd)?;
+            let whole = crate::dmabuf::size(fd)?;
             let len = usize::try_from(whole).map_err(|_| DmaBufError::TooSmall {
                 have: whole,
                 need: whole,
             })?;
-            let fd = src.fd.try_clone().map_err(DmaBufError::Map)?;
+            let fd = fd.try_clone().map_err(DmaBufError::Map)?;
             outputs.insert(src.buf, MappedDmaBuf::map(fd, len, false)?);
         }
         return Ok(&outputs[&src.buf]);
     }
+    let fd = src.fd.as_ref().ok_or(DmaBufError::Unknown(src.buf))?;
     io.maps += 1;
     io.dups += 1;
-    let fd = src.fd.try_clone().map_err(DmaBufError::Map)?;
+    let fd = fd.try_clone().map_err(DmaBufError::Map)?;
     let len = (src.offset as usize).saturating_add(src.bytes as usize);
     Ok(own.insert(MappedDmaBuf::map(fd, len, false)?))
 }
@@ -877,7 +894,7 @@ mod tests {
         let mut jobs = jobs();
         let mut rx = jobs.attach();
         let src = Output {
-            fd: not_a_dmabuf(4096),
+            fd: Some(not_a_dmabuf(4096)),
             offset: 16,
             bytes: 100,
             timestamp: 7,
@@ -940,7 +957,7 @@ mod tests {
     #[test]
     fn a_range_outside_the_buffer_is_refused() {
         let src = Output {
-            fd: not_a_dmabuf(64),
+            fd: Some(not_a_dmabuf(64)),
             offset: 60,
             bytes: 8,
             timestamp: 0,
@@ -1016,12 +1033,13 @@ mod tests {
     }
 
     /// An OUTPUT export is mapped whole once and its mapping kept under its id, as long as the
-    /// jobs carry that very dmabuf; another file under the same id is mapped anew.
+    /// jobs carry that very dmabuf or none (the kernel sends none once told it is kept);
+    /// another file under the same id is mapped anew; no fd for an unknown id is an error.
     #[test]
     fn an_output_export_is_mapped_once() {
         let file = not_a_dmabuf(8192);
         let output = |fd: OwnedFd, buf| Output {
-            fd,
+            fd: Some(fd),
             offset: 0,
             bytes: 100,
             timestamp: 0,
@@ -1049,6 +1067,16 @@ mod tests {
         let mem = output_memory(&mut outputs, &mut own, &src, &mut io).unwrap();
         assert_eq!(mem.len(), 100);
         assert_eq!((io.maps, outputs.len()), (3, 1));
+        // kept: the kernel sends no fd
+        let kept = Output {
+            fd: None,
+            ..output(file.try_clone().unwrap(), 5)
+        };
+        let mem = output_memory(&mut outputs, &mut own, &kept, &mut io).unwrap();
+        assert_eq!((mem.len(), io.maps), (4096, 3));
+        let unknown = Output { buf: 6, ..kept };
+        let e = output_memory(&mut outputs, &mut own, &unknown, &mut io).err();
+        assert!(matches!(e, Some(DmaBufError::Unknown(6))), "{e:?}");
     }
 
     /// Release, flush and close of unknown streams and buffers: no answer, no panic.

@@ -134,7 +134,7 @@ impl Daemon {
                     error!(job = id, "a job the daemon cannot read: {error}");
                     if let Some(id) = id {
                         let status = libc::EINVAL as u32;
-                        if let Err(e) = upcall.job_done(id, status, None, None).await {
+                        if let Err(e) = upcall.job_done(id, status, None, None, false).await {
                             warn!(job = id, "job-done: {e}");
                         }
                     }
@@ -156,7 +156,13 @@ impl Daemon {
             return;
         };
         let fd = reply.fd.as_ref().map(AsFd::as_fd);
-        let done = upcall.job_done(outcome.id, reply.status, fd, reply.feed.as_ref());
+        let done = upcall.job_done(
+            outcome.id,
+            reply.status,
+            fd,
+            reply.feed.as_ref(),
+            reply.output_kept,
+        );
         if let Err(e) = done.await {
             // ENOENT: the kernel gave up waiting for this job (it failed it); the job's buffer,
             // if it allocated one, is nobody's

@@ -16,7 +16,7 @@ use thiserror::Error;
 pub const FAMILY_NAME: &str = "daedalus";
 pub const FAMILY_VERSION: u8 = 1;
 /// Protocol version sent in attach (`definitions: version`).
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 pub const MCGRP_JOBS: &str = "jobs";
 /// Largest number of memory planes of a CAPTURE buffer (`definitions: max-planes`).
 pub const MAX_PLANES: usize = 3;
@@ -129,6 +129,9 @@ pub const DONE_FLAG_FORMAT: u32 = 4;
 pub const DONE_FLAG_FULL: u32 = 8;
 /// `flags done-flags`: with `DONE_FLAG_FORMAT`, the pictures are full range.
 pub const DONE_FLAG_FULL_RANGE: u32 = 16;
+/// `flags done-flags`: the daemon keeps the mapping of the job's OUTPUT export: send its fd no
+/// more (decode and feed jobs).
+pub const DONE_FLAG_OUTPUT_KEPT: u32 = 32;
 
 /// `enum codec`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -196,7 +199,8 @@ pub struct DecodeJob {
 /// A job's OUTPUT buffer (`attribute-set: output`): `bytes` of bitstream at `offset` in `fd`.
 #[derive(Debug)]
 pub struct Output {
-    pub fd: OwnedFd,
+    /// The buffer's dmabuf; `None` for an export this daemon said it keeps mapped (`buf`).
+    pub fd: Option<OwnedFd>,
     pub offset: u32,
     pub bytes: u32,
     pub timestamp: u64,
@@ -410,9 +414,12 @@ fn nested<'a, S: SetAttr>(
 
 impl Output {
     fn parse(h: &Handle<'_, OutputAttr>) -> Result<Output, ParseError> {
-        let fd = take_fds(h, OutputAttr::Fd)?
-            .pop()
-            .ok_or(ParseError::Missing(OutputAttr::Fd.name()))?;
+        let fd = take_fds(h, OutputAttr::Fd)?.pop();
+        let buf = get_opt(h, OutputAttr::Buf)?.unwrap_or(0);
+        // no fd only for an export this daemon said it keeps mapped
+        if fd.is_none() && buf == 0 {
+            return Err(ParseError::Missing(OutputAttr::Fd.name()));
+        }
         Ok(Output {
             fd,
             offset: get(h, OutputAttr::Offset)?,
@@ -425,7 +432,7 @@ impl Output {
                     .ok_or(ParseError::Malformed(OutputAttr::Meta.name()))?,
                 None => Meta::default(),
             },
-            buf: get_opt(h, OutputAttr::Buf)?.unwrap_or(0),
+            buf,
         })
     }
 }
@@ -740,7 +747,8 @@ mod tests {
                 ("last".into(), DONE_FLAG_LAST),
                 ("format".into(), DONE_FLAG_FORMAT),
                 ("full".into(), DONE_FLAG_FULL),
-                ("full-range".into(), DONE_FLAG_FULL_RANGE)
+                ("full-range".into(), DONE_FLAG_FULL_RANGE),
+                ("output-kept".into(), DONE_FLAG_OUTPUT_KEPT)
             ]
         );
         let codecs = [Codec::Vp9, Codec::H264, Codec::Av1];

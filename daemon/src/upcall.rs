@@ -223,13 +223,15 @@ impl Upcall {
     }
 
     /// Complete a decode or alloc job: `status` is 0 or a positive errno; `fd` is an alloc
-    /// job's dmabuf (the kernel takes its own reference before this returns).
+    /// job's dmabuf (the kernel takes its own reference before this returns); `output_kept`:
+    /// the job's OUTPUT export stays mapped here (`DONE_FLAG_OUTPUT_KEPT`).
     pub async fn job_done(
         &self,
         id: u64,
         status: u32,
         fd: Option<BorrowedFd<'_>>,
         feed: Option<&FeedDone>,
+        output_kept: bool,
     ) -> Result<(), UpcallError> {
         fn attr<P: neli::ToBytes + neli::Size>(t: DoneAttr, v: P) -> Nlattr<DoneAttr, Buffer> {
             NlattrBuilder::default()
@@ -242,12 +244,20 @@ impl Upcall {
         if let Some(fd) = fd {
             attrs.push(attr(DoneAttr::Fd, fd.as_raw_fd() as u32));
         }
+        let kept = if output_kept {
+            proto::DONE_FLAG_OUTPUT_KEPT
+        } else {
+            0
+        };
+        if feed.is_none() && kept != 0 {
+            attrs.push(attr(DoneAttr::Flags, kept));
+        }
         if let Some(f) = feed {
             let range = match f.format {
                 Some(fmt) if fmt.full_range => proto::DONE_FLAG_FULL_RANGE,
                 _ => 0,
             };
-            attrs.push(attr(DoneAttr::Flags, f.flags | range));
+            attrs.push(attr(DoneAttr::Flags, f.flags | range | kept));
             attrs.push(attr(DoneAttr::Pending, f.pending));
             if f.flags & proto::DONE_FLAG_FILLED != 0 {
                 attrs.push(attr(DoneAttr::Timestamp, f.timestamp));

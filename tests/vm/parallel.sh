@@ -63,7 +63,14 @@ collect sl-vp9 sl-vp9-10 sl-h264 sl-h264-10 sl-av1 sf-h264 sf-vp9 sf-av1-10
 echo "eight streams at once: $(seconds "$t0" "$(now)") s"
 workers=$(grep -c "stream started" "$OUT/daemon.log" || true)
 echo "streams started in the daemon: $workers"
-"$CTL" status | grep "per frame"
+# Each OUTPUT buffer's fd goes to the daemon once, with its first job (then the daemon says it
+# keeps the mapping), and the CAPTURE buffers are the daemon's own: a frame costs no fd (before
+# protocol 7: 1.00, the OUTPUT buffer's fd with every job).
+per_frame=$("$CTL" status | grep "per frame")
+echo "$per_frame"
+fds=$(echo "$per_frame" | sed -n 's/.*per frame: \([0-9.]*\) fds installed.*/\1/p')
+awk -v f="$fds" 'BEGIN { exit !(f != "" && f <= 0.10) }' ||
+	fail "$fds fds installed per frame: an fd per job, not per buffer"
 
 # (1080p under KVM; under emulation a 1080p picture shared by two streams can take longer than
 # GStreamer's one-second wait for a request, so the 320x240 clip there)

@@ -9,7 +9,7 @@
 #define DAEDALUS_FAMILY_NAME	"daedalus"
 #define DAEDALUS_FAMILY_VERSION	1
 
-#define DAEDALUS_VERSION	6
+#define DAEDALUS_VERSION	7
 #define DAEDALUS_MAX_PLANES	3
 #define DAEDALUS_MAX_WIDTH	4096
 #define DAEDALUS_MAX_HEIGHT	2304
@@ -61,7 +61,8 @@ enum daedalus_feed_flags {
 };
 
 /**
- * enum daedalus_done_flags - What a feed job did.
+ * enum daedalus_done_flags - What a decode or feed job did (feed jobs all of
+ *   them, decode jobs output-kept only).
  * @DAEDALUS_DONE_FLAGS_FILLED: The CAPTURE buffer holds a picture (timestamp
  *   is its OUTPUT buffer's).
  * @DAEDALUS_DONE_FLAGS_LAST: The CAPTURE buffer is the last one: of the
@@ -75,6 +76,10 @@ enum daedalus_feed_flags {
  * @DAEDALUS_DONE_FLAGS_FULL_RANGE: With format: the pictures are full range
  *   (the stream's video_full_range_flag or color_range; 0 to 255 in 8 bits),
  *   V4L2_QUANTIZATION_FULL_RANGE in the CAPTURE format.
+ * @DAEDALUS_DONE_FLAGS_OUTPUT_KEPT: The daemon keeps the mapping of the job's
+ *   OUTPUT export (output buf) until a release job names it: the kernel sends
+ *   it the export's fd no more. Only for a job whose OUTPUT buffer has an
+ *   export; on any other it contradicts the job.
  */
 enum daedalus_done_flags {
 	DAEDALUS_DONE_FLAGS_FILLED = 1,
@@ -82,6 +87,7 @@ enum daedalus_done_flags {
 	DAEDALUS_DONE_FLAGS_FORMAT = 4,
 	DAEDALUS_DONE_FLAGS_FULL = 8,
 	DAEDALUS_DONE_FLAGS_FULL_RANGE = 16,
+	DAEDALUS_DONE_FLAGS_OUTPUT_KEPT = 32,
 };
 
 /**
