@@ -26,6 +26,7 @@ TIMEOUT_PARAM = "/sys/module/daedalus_v4l2/parameters/timeout_ms"
 FILLED = C["DAEDALUS_DONE_FLAGS_FILLED"]
 LAST = C["DAEDALUS_DONE_FLAGS_LAST"]
 FORMAT = C["DAEDALUS_DONE_FLAGS_FORMAT"]
+KEPT = C["DAEDALUS_DONE_FLAGS_OUTPUT_KEPT"]
 FEED = C["DAEDALUS_JOB_KIND_FEED"]
 ALLOC = C["DAEDALUS_JOB_KIND_ALLOC"]
 CASES = []
@@ -84,6 +85,15 @@ class Hostile:
         v.ioctl(fd, v.VIDIOC_DQBUF, buf)
         return buf.flags
 
+    @staticmethod
+    def requeue_output(fd, used=1024):
+        """Queue the client's OUTPUT buffer (index 0) again, `used` bytes of it."""
+        planes = (v.Plane * 1)()
+        planes[0].bytesused = used
+        buf = v.Buffer(index=0, type=v.OUTPUT_MPLANE, memory=v.MEMORY_MMAP, length=1)
+        buf.m.planes = planes
+        v.ioctl(fd, v.VIDIOC_QBUF, buf)
+
 
 @case
 def contradicting_answers(h):
@@ -99,6 +109,33 @@ def contradicting_answers(h):
         finally:
             os.close(fd)
     return "3 answers, each job failed"
+
+
+@case
+def output_kept(h):
+    """The daemon says it keeps an OUTPUT buffer's mapping (done flag output-kept): the buffer's
+    next job carries its export id and no fd; after a failed job of it, the fd again (the daemon
+    may have lost the mapping)."""
+    fd = h.feed_client()
+    try:
+        job = h.job(FEED)
+        check({"fd", "buf"} <= job["output"].keys(), "the first job: no fd or no export id")
+        check(h.nl.job_done(job["id"], 0, flags=KEPT, pending=0) == 0, "output-kept refused")
+        check(not h.output_back(fd) & v.BUF_FLAG_ERROR, "the job that kept the mapping failed")
+        h.requeue_output(fd)
+        job = h.job(FEED)
+        check("fd" not in job["output"], "the fd of an export the daemon keeps was sent again")
+        check("buf" in job["output"], "no export id")
+        check(h.nl.job_done(job["id"], errno.EINVAL, pending=0) == 0, "failure refused")
+        check(h.output_back(fd) & v.BUF_FLAG_ERROR, "the failed job's buffer is not failed")
+        h.requeue_output(fd)
+        job = h.job(FEED)
+        check("fd" in job["output"], "no fd after a failed job of the buffer")
+        check(h.nl.job_done(job["id"], 0, pending=0) == 0, "answer refused")
+        h.output_back(fd)
+    finally:
+        os.close(fd)
+    return "fd, then none, then again after a failure"
 
 
 @case
