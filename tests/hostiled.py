@@ -208,9 +208,10 @@ def bad_capture_buffers(h):
     """Alloc jobs answered with no fd, a pipe, a closed fd, a dmabuf too small: REQBUFS fails
     each time; then a good dmabuf, and it succeeds."""
     r, w = os.pipe()
-    small = v.udmabuf(4096)
+    page = os.sysconf("SC_PAGE_SIZE")  # udmabuf takes whole pages only (16 KiB on a Pi)
+    small = v.udmabuf(page)
     answers = [("no fd", {}), ("a pipe", {"fd": r}), ("a closed fd", {"fd": 999}),
-               ("a 4 KiB dmabuf", {"fd": small})]
+               (f"a {page // 1024} KiB dmabuf", {"fd": small})]
     fd = os.open(h.stateless, os.O_RDWR)
     try:
         v.set_output(fd, "VP9F")
