@@ -10,7 +10,6 @@
  * the watchdog fires or the daemon goes away, or at once with ERROR when no daemon is attached.
  */
 #include <linux/slab.h>
-#include <net/genetlink.h>
 #include <net/netlink.h>
 
 #include "daedalus-v4l2.h"
@@ -49,8 +48,7 @@ static void daedalus_decode_end(struct daedalus_job *job, int status, struct gen
 {
 	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
 	struct daedalus_decode_job *dj = &ctx->decode;
-	const struct nlattr *attr = info ? info->attrs[DAEDALUS_A_DONE_FLAGS] : NULL;
-	u32 flags = attr && !status ? nla_get_u32(attr) : 0;
+	u32 flags = status ? 0 : daedalus_done_u32(info, DAEDALUS_A_DONE_FLAGS, 0);
 
 	/* a decode job's answer may say the daemon keeps the OUTPUT mapping, and nothing else */
 	if ((flags & ~DAEDALUS_DONE_FLAGS_OUTPUT_KEPT) || daedalus_output_kept(dj->src, flags)) {

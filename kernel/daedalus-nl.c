@@ -133,6 +133,12 @@ u64 daedalus_daemon_nr(void)
 	return upcall.daemon;
 }
 
+/* A u32 attribute of a job-done (@info: NULL when the job ended without one), or @def. */
+u32 daedalus_done_u32(const struct genl_info *info, int attr, u32 def)
+{
+	return info && info->attrs[attr] ? nla_get_u32(info->attrs[attr]) : def;
+}
+
 /*
  * A new id for something the daemon keeps (an OUTPUT export), from the job ids' counter: ids of
  * buffers share one space on the wire. Only from a job's fill op: the upcall lock is held.

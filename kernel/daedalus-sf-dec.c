@@ -122,11 +122,6 @@ static int daedalus_sf_fill(struct daedalus_job *job, struct sk_buff *skb,
 	return 0;
 }
 
-static u32 daedalus_sf_attr(struct genl_info *info, int attr, u32 def)
-{
-	return info && info->attrs[attr] ? nla_get_u32(info->attrs[attr]) : def;
-}
-
 /*
  * The daemon knows the stream's format (first, or changed): the new CAPTURE format, and
  * whether the client must set CAPTURE up again before more pictures come. Called with the
@@ -138,10 +133,10 @@ static void daedalus_sf_new_format(struct daedalus_sf_ctx *sf, struct genl_info 
 	struct daedalus_ctx *ctx = &sf->ctx;
 	struct v4l2_pix_format_mplane *pix = &ctx->decoded_fmt.fmt.pix_mp;
 	struct vb2_queue *cap_q = v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx);
-	u32 width = daedalus_sf_attr(info, DAEDALUS_A_DONE_WIDTH, 0);
-	u32 height = daedalus_sf_attr(info, DAEDALUS_A_DONE_HEIGHT, 0);
-	u32 pixfmt = daedalus_sf_attr(info, DAEDALUS_A_DONE_PIXFMT, V4L2_PIX_FMT_NV12);
-	u32 min_buffers = daedalus_sf_attr(info, DAEDALUS_A_DONE_MIN_BUFFERS,
+	u32 width = daedalus_done_u32(info, DAEDALUS_A_DONE_WIDTH, 0);
+	u32 height = daedalus_done_u32(info, DAEDALUS_A_DONE_HEIGHT, 0);
+	u32 pixfmt = daedalus_done_u32(info, DAEDALUS_A_DONE_PIXFMT, V4L2_PIX_FMT_NV12);
+	u32 min_buffers = daedalus_done_u32(info, DAEDALUS_A_DONE_MIN_BUFFERS,
 					   DAEDALUS_SF_MIN_BUFFERS);
 	struct v4l2_pix_format_mplane old = *pix;
 
@@ -209,7 +204,7 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 	struct daedalus_decode_job *dj = &ctx->decode;
 	struct v4l2_m2m_ctx *m2m_ctx = ctx->fh.m2m_ctx;
 	struct vb2_v4l2_buffer *src = dj->src, *dst = dj->dst;
-	u32 flags = status ? 0 : daedalus_sf_attr(info, DAEDALUS_A_DONE_FLAGS, 0);
+	u32 flags = status ? 0 : daedalus_done_u32(info, DAEDALUS_A_DONE_FLAGS, 0);
 	bool drained = false, changed = false, filled, last, dst_done;
 	u32 in_sequence = 0, out_sequence = 0, min_buffers;
 	u64 timestamp = 0;
@@ -229,7 +224,7 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 	dd_dbg(DAEDALUS_DBG_JOB, daedalus_ctx_dev(ctx),
 	       "stream %u job %u (src %d, dst %d, drain %d): flags %#x, %u pending\n",
 	       ctx->stream, dj->sequence, !!src, !!dst, dj->drain, flags,
-	       daedalus_sf_attr(info, DAEDALUS_A_DONE_PENDING, 0));
+	       daedalus_done_u32(info, DAEDALUS_A_DONE_PENDING, 0));
 
 	spin_lock_irq(&ctx->lock);
 	if (dj->drain) {
@@ -245,7 +240,7 @@ static void daedalus_sf_end(struct daedalus_job *job, int status, struct genl_in
 		sf->pending = 0;
 		last = dst && sf->drain_sent;
 	} else {
-		sf->pending = daedalus_sf_attr(info, DAEDALUS_A_DONE_PENDING, 0);
+		sf->pending = daedalus_done_u32(info, DAEDALUS_A_DONE_PENDING, 0);
 	}
 	sf->full = flags & DAEDALUS_DONE_FLAGS_FULL;
 	if (flags & DAEDALUS_DONE_FLAGS_FORMAT) {

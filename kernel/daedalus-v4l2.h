@@ -499,6 +499,7 @@ void daedalus_job_init(struct daedalus_job *job, enum daedalus_job_kind kind, u3
 int daedalus_job_queue(struct daedalus_job *job);
 u64 daedalus_new_id(void);
 u64 daedalus_daemon_nr(void);
+u32 daedalus_done_u32(const struct genl_info *info, int attr, u32 def);
 bool daedalus_job_cancel(struct daedalus_job *job);
 void daedalus_notify_stream(u32 stream, enum daedalus_job_kind kind);
 
