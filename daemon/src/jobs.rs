@@ -113,6 +113,18 @@ pub struct Reply {
     pub output_kept: bool,
 }
 
+impl Reply {
+    /// A job-done with nothing but its status (0, or the positive errno it failed with).
+    fn status(status: u32) -> Reply {
+        Reply {
+            status,
+            fd: None,
+            feed: None,
+            output_kept: false,
+        }
+    }
+}
+
 /// A CAPTURE buffer the daemon allocated: its stream, and its id (that of the alloc job).
 type BufKey = (u32, u64);
 
@@ -397,20 +409,13 @@ impl Jobs {
         match allocated {
             Ok((buf, fd)) => {
                 let reply = Reply {
-                    status: 0,
                     fd: Some(fd),
-                    feed: None,
-                    output_kept: false,
+                    ..Reply::status(0)
                 };
                 (Event::Allocated(a), reply, Some(buf))
             }
             Err(e) => {
-                let reply = Reply {
-                    status: libc::ENOMEM as u32,
-                    fd: None,
-                    feed: None,
-                    output_kept: false,
-                };
+                let reply = Reply::status(libc::ENOMEM as u32);
                 (Event::NotAllocated(a, e), reply, None)
             }
         }
@@ -430,12 +435,7 @@ fn not_allocated(outcome: Outcome, why: &str) -> Outcome {
                 detail: why.to_string(),
             },
         ),
-        reply: Some(Reply {
-            status: libc::ENOMEM as u32,
-            fd: None,
-            feed: None,
-            output_kept: false,
-        }),
+        reply: Some(Reply::status(libc::ENOMEM as u32)),
         ..outcome
     }
 }
@@ -491,12 +491,7 @@ impl StreamJobs {
         Outcome {
             id: job.id,
             stream: job.stream,
-            reply: Some(Reply {
-                status: error.errno(),
-                fd: None,
-                feed: None,
-                output_kept: false,
-            }),
+            reply: Some(Reply::status(error.errno())),
             event: Event::Ran {
                 node,
                 codec,
@@ -527,12 +522,7 @@ impl StreamJobs {
                         detail: "allocations are the dispatcher's".to_string(),
                     },
                 ),
-                Some(Reply {
-                    status: libc::ENOMEM as u32,
-                    fd: None,
-                    feed: None,
-                    output_kept: false,
-                }),
+                Some(Reply::status(libc::ENOMEM as u32)),
             ),
             JobBody::Release { buf } => {
                 self.buffers.remove(&buf);

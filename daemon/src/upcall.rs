@@ -244,20 +244,21 @@ impl Upcall {
         if let Some(fd) = fd {
             attrs.push(attr(DoneAttr::Fd, fd.as_raw_fd() as u32));
         }
-        let kept = if output_kept {
+        let mut flags = if output_kept {
             proto::DONE_FLAG_OUTPUT_KEPT
         } else {
             0
         };
-        if feed.is_none() && kept != 0 {
-            attrs.push(attr(DoneAttr::Flags, kept));
+        if let Some(f) = feed {
+            flags |= f.flags;
+            if f.format.is_some_and(|fmt| fmt.full_range) {
+                flags |= proto::DONE_FLAG_FULL_RANGE;
+            }
+        }
+        if feed.is_some() || flags != 0 {
+            attrs.push(attr(DoneAttr::Flags, flags));
         }
         if let Some(f) = feed {
-            let range = match f.format {
-                Some(fmt) if fmt.full_range => proto::DONE_FLAG_FULL_RANGE,
-                _ => 0,
-            };
-            attrs.push(attr(DoneAttr::Flags, f.flags | range | kept));
             attrs.push(attr(DoneAttr::Pending, f.pending));
             if f.flags & proto::DONE_FLAG_FILLED != 0 {
                 attrs.push(attr(DoneAttr::Timestamp, f.timestamp));
