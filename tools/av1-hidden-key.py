@@ -16,37 +16,17 @@ The frames after it were coded against all eight slots holding that key frame: a
 does not refresh every slot when the key frame is shown predicts them from older pictures.
 """
 
-import struct
+import os
 import sys
+
+# the IVF container as the fuzzer reads and writes it
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from fuzz import ivf_join, ivf_units  # noqa: E402
 
 OBU_SEQUENCE_HEADER = 1
 OBU_FRAME_HEADER = 3
 OBU_TILE_GROUP = 4
 OBU_FRAME = 6
-
-
-def ivf_read(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:4] != b"DKIF":
-        sys.exit(f"{path}: not IVF")
-    hlen = struct.unpack_from("<H", data, 6)[0]
-    header, pos, units = data[:hlen], hlen, []
-    while pos < len(data):
-        size, _pts = struct.unpack_from("<IQ", data, pos)
-        units.append(data[pos + 12:pos + 12 + size])
-        pos += 12 + size
-    return header, units
-
-
-def ivf_write(path, header, units):
-    header = bytearray(header)
-    struct.pack_into("<I", header, 24, len(units))
-    with open(path, "wb") as f:
-        f.write(header)
-        for pts, unit in enumerate(units):
-            f.write(struct.pack("<IQ", len(unit), pts))
-            f.write(unit)
 
 
 def leb128(data, pos):
@@ -172,9 +152,10 @@ def main():
     if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     slot = int(sys.argv[3]) if len(sys.argv) == 4 else 7
-    header, units = ivf_read(sys.argv[1])
+    with open(sys.argv[1], "rb") as f:
+        header, units = ivf_units(f.read())
     seq, out, rewritten = None, [], 0
-    for n, unit in enumerate(units):
+    for n, (pts, unit) in enumerate(units):
         parsed = obus(unit)
         for kind, _head, payload in parsed:
             if kind == OBU_SEQUENCE_HEADER:
@@ -183,7 +164,7 @@ def main():
                 sys.exit("a key frame in one OBU_FRAME: encode with num-tile-groups=2")
         key = [p for k, _, p in parsed if k == OBU_FRAME_HEADER and p[0] >> 4 == 1]
         if n == 0 or not key:
-            out.append(unit)
+            out.append((pts, unit))
             continue
         new = bytearray()
         for kind, _head, payload in parsed:
@@ -192,11 +173,12 @@ def main():
             new += obu(kind, payload)
         # show_existing_frame 1, frame_to_show_map_idx, trailing bits
         new += obu(OBU_FRAME_HEADER, bytes([0x80 | slot << 4 | 0x08]))
-        out.append(bytes(new))
+        out.append((pts, new))
         rewritten += 1
     if not rewritten:
         sys.exit("no key frame after the first")
-    ivf_write(sys.argv[2], header, out)
+    with open(sys.argv[2], "wb") as f:
+        f.write(ivf_join(header, out))
     print(f"{sys.argv[2]}: {rewritten} key frames shown after they are decoded")
 
 

@@ -49,7 +49,8 @@ if [ "${1:-}" = --bench ]; then
 	echo "$want" >"$OUT/bench/.stamp"
 	exit 0
 fi
-want=$(cat "$0" "$TOP"/tools/{fluster-suite,av1-hidden-key,h264-fields}.py | sha256sum | cut -c1-16)
+want=$(cat "$0" "$TOP"/tools/{fluster-suite,av1-hidden-key,h264-fields}.py "$TOP/tests/fuzz.py" |
+	sha256sum | cut -c1-16)
 if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$want" ]; then
 	log "clips up to date"
 	exit 0
