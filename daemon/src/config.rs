@@ -24,7 +24,24 @@ pub struct Config {
     pub drm_device: Option<PathBuf>,
     /// Log filter (tracing's EnvFilter syntax).
     pub log: Option<String>,
+    /// Where streams decode.
+    pub workers: Option<WorkerKind>,
+    /// The memory limit of each stream's worker process, MiB.
+    pub worker_memory_mib: Option<u64>,
 }
+
+/// Where streams decode (`workers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkerKind {
+    /// A confined process per stream.
+    Processes,
+    /// A thread of the daemon per stream, unconfined (to debug a decoder).
+    Threads,
+}
+
+/// `worker-memory-mib`'s default: a 4K 10-bit stream's pictures and references with room.
+pub const DEFAULT_WORKER_MEMORY_MIB: u64 = 2048;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -92,12 +109,14 @@ mod tests {
     #[test]
     fn every_documented_key_is_a_setting() {
         let text = uncommented();
-        assert_eq!(text.lines().count(), 4, "{text}");
+        assert_eq!(text.lines().count(), 6, "{text}");
         let c = Config::parse(&text, Path::new("x")).unwrap();
         assert_eq!(c.threads, Some(0));
         assert_eq!(c.allocator, Some(alloc::Kind::Auto));
         assert_eq!(c.drm_device.as_deref(), Some(Path::new("/dev/dri/card0")));
         assert_eq!(c.log.as_deref(), Some("info"));
+        assert_eq!(c.workers, Some(WorkerKind::Processes));
+        assert_eq!(c.worker_memory_mib, Some(DEFAULT_WORKER_MEMORY_MIB));
     }
 
     #[test]

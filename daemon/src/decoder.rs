@@ -52,8 +52,11 @@ pub enum DecodeError {
     BadPixfmt(u32),
     #[error(transparent)]
     DmaBuf(#[from] DmaBufError),
-    #[error("the stream's worker thread is gone (it could not start, or panicked)")]
+    #[error("the stream's worker is gone (it could not start, died, hung or answered nonsense)")]
     WorkerGone,
+    /// A job that failed in a worker process: its errno and what it said.
+    #[error("{message}")]
+    Worker { errno: u32, message: String },
 }
 
 impl DecodeError {
@@ -65,6 +68,7 @@ impl DecodeError {
                 libc::EIO as u32
             }
             DecodeError::Unsupported { .. } => libc::EOPNOTSUPP as u32,
+            DecodeError::Worker { errno, .. } => *errno,
             _ => libc::EINVAL as u32,
         }
     }

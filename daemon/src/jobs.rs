@@ -10,6 +10,10 @@
 use std::{
     collections::{hash_map::Entry, HashMap, HashSet},
     os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -21,20 +25,28 @@ use crate::{
     proto::{self, AllocJob, Codec, FeedDone, Job, JobBody},
     session::{Ran, Session, StreamJob},
     stateful::StatefulSession,
+    worker::{self, Work},
 };
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+/// A node's name, `Session::NODE` (through an alias, serde's derive does not take the field
+/// for a string borrowed from the message: `node_name` makes the `'static` one).
+pub type NodeName = &'static str;
+
 /// What one stream did so far.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stats {
     /// "stateless" or "stateful".
-    pub node: &'static str,
+    #[serde(with = "node_name")]
+    pub node: NodeName,
     pub codec: Option<Codec>,
     /// The visible size: the OUTPUT format's (stateless), the pictures' (stateful).
     pub width: u32,
     pub height: u32,
     pub frames: u64,
     pub errors: u64,
+    #[serde(with = "age")]
     pub started: Instant,
     /// Time spent in its jobs.
     pub busy: Duration,
@@ -76,7 +88,7 @@ pub struct Totals {
 
 /// What the daemon's side of jobs cost in file descriptors and mappings: the per-job work that
 /// a buffer cache would save (`daedalus-v4l2ctl status` shows it per frame).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Io {
     /// Buffer fds the kernel installed in the daemon for jobs.
     pub fds: u64,
@@ -100,11 +112,12 @@ struct Stream<S> {
 }
 
 /// The job-done a job is answered with.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Reply {
     /// 0, or the positive errno the job failed with.
     pub status: u32,
-    /// An alloc job's dmabuf (the kernel takes its own reference).
+    /// An alloc job's dmabuf (the kernel takes its own reference); never from a worker.
+    #[serde(skip)]
     pub fd: Option<OwnedFd>,
     /// A feed job's report.
     pub feed: Option<FeedDone>,
@@ -128,12 +141,9 @@ impl Reply {
 /// A CAPTURE buffer the daemon allocated: its stream, and its id (that of the alloc job).
 type BufKey = (u32, u64);
 
-/// What came of a job.
-#[derive(Debug)]
+/// What came of a job (a worker sends none of the allocation kinds).
+#[derive(Debug, Serialize, Deserialize)]
 pub enum Event {
-    /// A CAPTURE buffer was allocated, kept under the job's id.
-    Allocated(AllocJob),
-    NotAllocated(AllocJob, AllocError),
     Released {
         buf: u64,
     },
@@ -143,7 +153,8 @@ pub enum Event {
     Flushed(bool),
     /// A decode (stateless) or feed (stateful) job ran.
     Ran {
-        node: &'static str,
+        #[serde(with = "node_name")]
+        node: NodeName,
         codec: Codec,
         sequence: u32,
         /// The OUTPUT buffer's timestamp, if the job had one.
@@ -157,15 +168,22 @@ pub enum Event {
         /// The stream's format, told to the kernel by this feed job.
         format: Option<proto::StreamFormat>,
         filled: bool,
+        #[serde(with = "remote_result")]
         result: Result<(), DecodeError>,
         /// FFmpeg's last error line during a failed job: what explains it.
         decoder_said: Option<String>,
         took: Duration,
     },
+    // (last: serde numbers the variants it skips differently on each side)
+    /// A CAPTURE buffer was allocated, kept under the job's id.
+    #[serde(skip)]
+    Allocated(AllocJob),
+    #[serde(skip)]
+    NotAllocated(AllocJob, AllocError),
 }
 
 /// One job's outcome: what to answer, and what to tell.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Outcome {
     pub id: u64,
     pub stream: u32,
@@ -185,6 +203,7 @@ pub struct Outcome {
 pub struct Jobs {
     allocation: Allocation,
     threads: usize,
+    kind: Workers,
     workers: HashMap<u32, Worker>,
     /// Each stream's counters, as its last job left them.
     stats: HashMap<u32, Stats>,
@@ -194,30 +213,38 @@ pub struct Jobs {
     outcomes: mpsc::UnboundedSender<Outcome>,
 }
 
-/// What a worker is told, in order.
-enum Work {
-    Job(Job),
-    /// A buffer the dispatcher allocated for the stream, before any job that names it.
-    Adopt(u64, MappedDmaBuf),
-    /// An allocated buffer the kernel did not take.
-    Forget(u64),
+/// Where streams' jobs run.
+pub enum Workers {
+    /// A process of its own per stream, confined (`worker`): how the daemon runs.
+    Processes(worker::Pool),
+    /// A thread of the daemon's per stream (unit tests; `--workers threads` to debug).
+    Threads,
 }
 
-/// A stream's worker thread; it ends after the stream's close job, or when this is dropped.
+/// The daemon's side of a stream's worker (a thread: the worker itself, or the proxy of a
+/// worker process); it ends after the stream's close job, or when this is dropped.
 struct Worker {
     work: std::sync::mpsc::Sender<Work>,
+    /// The stream's close job was sent: a worker process still busy is not waited for long.
+    closing: Arc<AtomicBool>,
 }
 
 impl Worker {
     fn spawn(
         stream: u32,
         threads: usize,
+        workers: &Workers,
         outcomes: mpsc::UnboundedSender<Outcome>,
     ) -> std::io::Result<Worker> {
         let (work, queue) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name(format!("stream-{stream}"))
-            .spawn(move || {
+        let closing = Arc::new(AtomicBool::new(false));
+        let builder = std::thread::Builder::new().name(format!("stream-{stream}"));
+        match workers {
+            Workers::Processes(pool) => {
+                let (closing, process) = (closing.clone(), pool.take(stream));
+                builder.spawn(move || worker::proxy(stream, process, queue, outcomes, &closing))?
+            }
+            Workers::Threads => builder.spawn(move || {
                 ffmpeg::set_stream(stream);
                 let mut jobs = StreamJobs::new(threads);
                 while let Ok(w) = queue.recv() {
@@ -229,21 +256,32 @@ impl Worker {
                                 break;
                             }
                         }
-                        Work::Adopt(buf, mem) => jobs.adopt(buf, mem),
+                        Work::Adopt(buf, fd, size) => {
+                            match MappedDmaBuf::map(fd, size as usize, true) {
+                                Ok(mem) => jobs.adopt(buf, mem),
+                                Err(e) => tracing::warn!(
+                                    stream,
+                                    buf,
+                                    "cannot map an allocated buffer: {e}"
+                                ),
+                            }
+                        }
                         Work::Forget(buf) => jobs.forget(buf),
                     }
                 }
-            })?;
-        Ok(Worker { work })
+            })?,
+        };
+        Ok(Worker { work, closing })
     }
 }
 
 impl Jobs {
     /// `threads`: decoder threads per stream.
-    pub fn new(allocation: Allocation, threads: usize) -> Jobs {
+    pub fn new(allocation: Allocation, threads: usize, kind: Workers) -> Jobs {
         Jobs {
             allocation,
             threads,
+            kind,
             workers: HashMap::new(),
             stats: HashMap::new(),
             buffers: HashSet::new(),
@@ -266,7 +304,7 @@ impl Jobs {
         let stream = job.stream;
         match job.body {
             JobBody::Alloc(a) => {
-                let (event, reply, mem) = self.alloc(a);
+                let (event, reply, fd) = self.alloc(a);
                 let mut outcome = Outcome {
                     id: job.id,
                     stream,
@@ -275,9 +313,10 @@ impl Jobs {
                     stats: None,
                     io: Io::default(),
                 };
-                if let Some(mem) = mem {
+                if let Some(fd) = fd {
+                    let adopt = Work::Adopt(job.id, fd, u64::from(a.size));
                     match self.worker(stream) {
-                        Ok(w) if w.work.send(Work::Adopt(job.id, mem)).is_ok() => {
+                        Ok(w) if w.work.send(adopt).is_ok() => {
                             self.buffers.insert((stream, job.id));
                         }
                         _ => outcome = not_allocated(outcome, "no worker for the stream"),
@@ -308,7 +347,9 @@ impl Jobs {
                     Err(_) => Err(job),
                 };
                 if close {
-                    self.workers.remove(&stream);
+                    if let Some(w) = self.workers.remove(&stream) {
+                        w.closing.store(true, Ordering::Relaxed);
+                    }
                 }
                 match sent {
                     Ok(()) => None,
@@ -389,30 +430,36 @@ impl Jobs {
     fn worker(&mut self, stream: u32) -> std::io::Result<&Worker> {
         Ok(match self.workers.entry(stream) {
             Entry::Occupied(w) => w.into_mut(),
-            Entry::Vacant(v) => {
-                v.insert(Worker::spawn(stream, self.threads, self.outcomes.clone())?)
-            }
+            Entry::Vacant(v) => v.insert(Worker::spawn(
+                stream,
+                self.threads,
+                &self.kind,
+                self.outcomes.clone(),
+            )?),
         })
     }
 
-    fn alloc(&mut self, a: AllocJob) -> (Event, Reply, Option<MappedDmaBuf>) {
+    /// Allocate a CAPTURE buffer: what to tell, the job-done (with the kernel's fd), and an fd
+    /// of it for the stream's worker.
+    fn alloc(&mut self, a: AllocJob) -> (Event, Reply, Option<OwnedFd>) {
         let allocated = self
             .allocation
             .get()
             .and_then(|allocator| allocator.alloc(u64::from(a.size), a.bytesperline))
             .and_then(|fd| {
-                map_allocated(fd, a.size as usize).map_err(|e| AllocError::Other {
-                    backend: "map",
+                let theirs = fd.try_clone().map_err(|e| AllocError::Other {
+                    backend: "dup",
                     detail: e.to_string(),
-                })
+                })?;
+                Ok((fd, theirs))
             });
         match allocated {
-            Ok((buf, fd)) => {
+            Ok((fd, theirs)) => {
                 let reply = Reply {
-                    fd: Some(fd),
+                    fd: Some(theirs),
                     ..Reply::status(0)
                 };
-                (Event::Allocated(a), reply, Some(buf))
+                (Event::Allocated(a), reply, Some(fd))
             }
             Err(e) => {
                 let reply = Reply::status(libc::ENOMEM as u32);
@@ -463,16 +510,16 @@ impl StreamJobs {
         }
     }
 
-    fn adopt(&mut self, buf: u64, mem: MappedDmaBuf) {
+    pub(crate) fn adopt(&mut self, buf: u64, mem: MappedDmaBuf) {
         self.buffers.insert(buf, mem);
     }
 
-    fn forget(&mut self, buf: u64) {
+    pub(crate) fn forget(&mut self, buf: u64) {
         self.buffers.remove(&buf);
     }
 
     /// A job that cannot run: its failure, as its stream's worker would have told it.
-    fn failed(job: Job, error: DecodeError) -> Outcome {
+    pub(crate) fn failed(job: Job, error: DecodeError) -> Outcome {
         let (node, codec, sequence, timestamp) = match &job.body {
             JobBody::Decode(d) => (
                 StatelessSession::NODE,
@@ -680,14 +727,6 @@ fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
     }
 }
 
-/// A newly allocated buffer, mapped for the jobs that will fill it, and a file descriptor of it
-/// for the kernel.
-fn map_allocated(fd: OwnedFd, size: usize) -> Result<(MappedDmaBuf, OwnedFd), DmaBufError> {
-    let buf = MappedDmaBuf::map(fd, size, true)?;
-    let fd = buf.as_fd().try_clone_to_owned().map_err(DmaBufError::Map)?;
-    Ok((buf, fd))
-}
-
 /// Map a job's buffers and run it on `session`; `io` counts the mappings made.
 fn run_on<S: Session>(
     session: &mut S,
@@ -818,6 +857,61 @@ fn capture_memory<'a>(
     Ok(own)
 }
 
+/// `Stats::node`, `Event::Ran::node` between processes: one of the two node names.
+mod node_name {
+    use super::{Session, StatefulSession, StatelessSession};
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(node: &&'static str, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(node)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            StatelessSession::NODE => Ok(StatelessSession::NODE),
+            StatefulSession::NODE => Ok(StatefulSession::NODE),
+            other => Err(D::Error::custom(format!("no node {other:?}"))),
+        }
+    }
+}
+
+/// `Stats::started` between processes: as the time since.
+mod age {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::time::{Duration, Instant};
+
+    pub fn serialize<S: Serializer>(t: &Instant, s: S) -> Result<S::Ok, S::Error> {
+        t.elapsed().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Instant, D::Error> {
+        let age = Duration::deserialize(d)?;
+        Ok(Instant::now().checked_sub(age).unwrap_or_else(Instant::now))
+    }
+}
+
+/// A job's result between processes: its errno and what it says (`DecodeError::Worker`).
+mod remote_result {
+    use crate::decoder::DecodeError;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(r: &Result<(), DecodeError>, s: S) -> Result<S::Ok, S::Error> {
+        r.as_ref()
+            .err()
+            .map(|e| (e.errno(), e.to_string()))
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Result<(), DecodeError>, D::Error> {
+        Ok(match Option::<(u32, String)>::deserialize(d)? {
+            None => Ok(()),
+            Some((errno, message)) => Err(DecodeError::Worker { errno, message }),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -849,7 +943,7 @@ mod tests {
     }
 
     fn jobs() -> Jobs {
-        Jobs::new(Allocation::new(Kind::Auto, None), 1)
+        Jobs::new(Allocation::new(Kind::Auto, None), 1, Workers::Threads)
     }
 
     /// Dispatch `job` and wait for its outcome (from the stream's worker, or at once).

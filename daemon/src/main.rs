@@ -22,10 +22,11 @@ use daedalus_v4l2d::{
     alloc::{self, Allocation},
     config::{self, Config},
     decoder,
-    jobs::{Event, Jobs, Outcome},
+    jobs::{Event, Jobs, Outcome, Workers},
     proto::{self, Codec},
     status::{self, Status, StreamStatus},
     upcall::{self, Upcall, UpcallError},
+    worker,
 };
 
 #[derive(Parser, Debug)]
@@ -59,6 +60,17 @@ struct Args {
     /// print frames/s and CPU seconds, and exit.
     #[arg(long, value_name = "CLIP")]
     bench: Option<PathBuf>,
+    /// Where streams decode: a confined process each, or threads of the daemon (to debug a
+    /// decoder) [config: workers; default: processes].
+    #[arg(long, value_enum)]
+    workers: Option<config::WorkerKind>,
+    /// Memory limit of each stream's process, MiB [config: worker-memory-mib; default: 2048].
+    #[arg(long, value_name = "MIB")]
+    worker_memory_mib: Option<u64>,
+    /// Internal: run as a stream's worker, its jobs coming on stdin (the daemon starts these
+    /// itself).
+    #[arg(long, hide = true)]
+    worker: bool,
 }
 
 /// The settings in force: command line over configuration file over defaults.
@@ -68,6 +80,8 @@ struct Settings {
     drm_device: Option<PathBuf>,
     control_socket: PathBuf,
     log: String,
+    workers: config::WorkerKind,
+    worker_memory_mib: u64,
 }
 
 impl Settings {
@@ -85,6 +99,14 @@ impl Settings {
             drm_device: args.drm_device.or(config.drm_device),
             control_socket: args.control_socket,
             log: args.log.or(config.log).unwrap_or_else(|| "info".into()),
+            workers: args
+                .workers
+                .or(config.workers)
+                .unwrap_or(config::WorkerKind::Processes),
+            worker_memory_mib: args
+                .worker_memory_mib
+                .or(config.worker_memory_mib)
+                .unwrap_or(config::DEFAULT_WORKER_MEMORY_MIB),
         })
     }
 }
@@ -541,13 +563,31 @@ fn bench(clip: &std::path::Path, threads: usize) -> Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let args = Args::parse();
+    if args.worker {
+        // started by a daemon, with every setting on its command line: no configuration file
+        let settings = worker::Settings {
+            threads: args.threads.unwrap_or(1).max(1),
+            log: args.log.unwrap_or_else(|| "info".into()),
+            memory_mib: args
+                .worker_memory_mib
+                .unwrap_or(config::DEFAULT_WORKER_MEMORY_MIB),
+        };
+        return worker::zygote(&settings).context("stream worker zygote");
+    }
     if let Some(clip) = &args.bench {
         return bench(clip, args.threads.unwrap_or(0));
     }
     let settings = Settings::new(args)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?
+        .block_on(daemon(settings))
+}
+
+async fn daemon(settings: Settings) -> Result<()> {
     init_logging(&settings.log)?;
     ffmpeg_next::init().context("FFmpeg init")?;
     daedalus_v4l2d::ffmpeg::route_logs();
@@ -591,8 +631,26 @@ async fn main() -> Result<()> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let mut ctl = Control::new()?;
+    let workers = match settings.workers {
+        config::WorkerKind::Processes => {
+            // a worker of a daemon that is not root starts with no capability: none passes
+            // through its exec (it drops any it would have itself, as a root daemon's do)
+            if let Err(e) = caps::clear(None, caps::CapSet::Ambient) {
+                warn!("cannot clear the ambient capabilities: {e}");
+            }
+            Workers::Processes(worker::Pool::new(worker::Settings {
+                threads,
+                log: settings.log.clone(),
+                memory_mib: settings.worker_memory_mib,
+            }))
+        }
+        config::WorkerKind::Threads => {
+            warn!("streams decode in threads of the daemon, unconfined (--workers threads)");
+            Workers::Threads
+        }
+    };
     let mut daemon = Daemon {
-        jobs: Jobs::new(allocation, threads),
+        jobs: Jobs::new(allocation, threads, workers),
         started: Instant::now(),
         status: shared.clone(),
     };

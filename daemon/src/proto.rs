@@ -11,6 +11,7 @@ use neli::{
     genl::{GenlAttrHandle, Genlmsghdr},
     neli_enum, FromBytes,
 };
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub const FAMILY_NAME: &str = "daedalus";
@@ -134,7 +135,7 @@ pub const DONE_FLAG_FULL_RANGE: u32 = 16;
 pub const DONE_FLAG_OUTPUT_KEPT: u32 = 32;
 
 /// `enum codec`
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Codec {
     Vp9 = 1,
     H264 = 2,
@@ -179,14 +180,14 @@ pub const PIX_FMT_NV12M: u32 = fourcc(b"NM12");
 pub const PIX_FMT_P010: u32 = fourcc(b"P010");
 
 /// One V4L2 control of a decode job's request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ctrl {
     pub id: u32,
     pub data: Vec<u8>,
 }
 
 /// What a decode job asks: decode `src` into the CAPTURE buffer `dst`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct DecodeJob {
     pub codec: Codec,
     pub sequence: u32,
@@ -197,9 +198,11 @@ pub struct DecodeJob {
 }
 
 /// A job's OUTPUT buffer (`attribute-set: output`): `bytes` of bitstream at `offset` in `fd`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Output {
     /// The buffer's dmabuf; `None` for an export this daemon said it keeps mapped (`buf`).
+    /// (Not serialized: it travels to a worker process beside the job, `Job::take_fds`.)
+    #[serde(skip)]
     pub fd: Option<OwnedFd>,
     pub offset: u32,
     pub bytes: u32,
@@ -216,7 +219,7 @@ pub struct Output {
 
 /// The job `meta` of an OUTPUT buffer: bytes the kernel sends with the buffer and gets back,
 /// unread, with the picture that starts in it (`max-len` in the spec).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
     len: u8,
     bytes: [u8; META_MAX],
@@ -243,9 +246,10 @@ impl Meta {
 
 /// A job's CAPTURE buffer (`attribute-set: capture`): one to fill, as decode and feed jobs
 /// carry it (feed jobs: one memory plane, NV12 or P010).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Capture {
-    /// One dmabuf per memory plane.
+    /// One dmabuf per memory plane (not serialized, as `Output::fd`).
+    #[serde(skip)]
     pub fds: Vec<OwnedFd>,
     /// Width of the CAPTURE format.
     pub width: u32,
@@ -261,7 +265,7 @@ pub struct Capture {
 }
 
 /// What a feed job asks (stateful node): feed `src`, drain if `drain`, fill `dst`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct FeedJob {
     pub codec: Codec,
     pub sequence: u32,
@@ -273,7 +277,7 @@ pub struct FeedJob {
 }
 
 /// What a feed job did, for job-done.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedDone {
     /// `DONE_FLAG_*`
     pub flags: u32,
@@ -289,7 +293,7 @@ pub struct FeedDone {
 }
 
 /// The format of a stateful stream's pictures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamFormat {
     pub width: u32,
     pub height: u32,
@@ -300,7 +304,7 @@ pub struct StreamFormat {
 }
 
 /// What an alloc job asks: a dmabuf of at least `size` bytes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct AllocJob {
     pub size: u32,
     pub width: u32,
@@ -309,7 +313,7 @@ pub struct AllocJob {
     pub bytesperline: u32,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub enum JobBody {
     Decode(Box<DecodeJob>),
     Alloc(AllocJob),
@@ -319,7 +323,7 @@ pub enum JobBody {
     Flush,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Job {
     /// 64 bits: never used twice while the module is loaded.
     pub id: u64,
@@ -464,7 +468,61 @@ impl Capture {
     }
 }
 
+/// Where the fds `Job::take_fds` took out of a job go back (`Job::put_fds`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdLayout {
+    output: bool,
+    capture: u8,
+}
+
 impl Job {
+    /// The job's OUTPUT and CAPTURE buffers, for the job kinds that carry them.
+    fn buffers_mut(&mut self) -> (Option<&mut Output>, Option<&mut Capture>) {
+        match &mut self.body {
+            JobBody::Decode(d) => (Some(&mut d.src), Some(&mut d.dst)),
+            JobBody::Feed(f) => (f.src.as_mut(), f.dst.as_mut()),
+            _ => (None, None),
+        }
+    }
+
+    /// Take the job's fds out of it (the OUTPUT buffer's, then each CAPTURE plane's), as a job
+    /// that travels to a worker process goes: its fds beside it (`SCM_RIGHTS`), and where
+    /// they go back.
+    pub fn take_fds(&mut self) -> (Vec<OwnedFd>, FdLayout) {
+        let (src, dst) = self.buffers_mut();
+        let mut fds: Vec<OwnedFd> = src.and_then(|o| o.fd.take()).into_iter().collect();
+        let output = !fds.is_empty();
+        let capture = dst.map(|c| std::mem::take(&mut c.fds)).unwrap_or_default();
+        let layout = FdLayout {
+            output,
+            capture: capture.len() as u8,
+        };
+        fds.extend(capture);
+        (fds, layout)
+    }
+
+    /// Put back what `take_fds` took; `Err` (and the fds dropped) if they do not fit the
+    /// layout or the job.
+    pub fn put_fds(&mut self, layout: FdLayout, fds: Vec<OwnedFd>) -> Result<(), ParseError> {
+        let bad = Err(ParseError::Malformed("fds".into()));
+        if fds.len() != usize::from(layout.output) + usize::from(layout.capture) {
+            return bad;
+        }
+        let mut fds = fds.into_iter();
+        let (src, dst) = self.buffers_mut();
+        match (layout.output, src) {
+            (true, Some(o)) => o.fd = fds.next(),
+            (false, _) => {}
+            (true, None) => return bad,
+        }
+        match dst {
+            Some(c) => c.fds = fds.collect(),
+            None if fds.len() == 0 => {}
+            None => return bad,
+        }
+        Ok(())
+    }
+
     /// Parse a job-get reply.
     /// The id of a job whose message `parse` refused, if it has a readable one: the daemon
     /// still answers that job (with an error) rather than leave it to the kernel's watchdog.

@@ -24,13 +24,18 @@ use_va_driver
 DAEDALUS_LOG=info,daedalus_v4l2d=debug start_daemon --threads "$threads"
 gst-inspect-1.0 v4l2slvp9dec >/dev/null # registry scan, not timed
 
-daemon_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
+# the daemon's CPU time, its zygote's and the zygote's ended (reaped) workers'
+daemon_ticks() {
+	cat "/proc/$DAEMON_PID/stat" "/proc/$(pgrep -P "$DAEMON_PID" -x daedalus-zygote)/stat" |
+		awk '{ t += $14 + $15 + $16 + $17 } END { print t }'
+}
 # measure CMD...: run CMD; sets WALL, CPU (the command's and the daemon's, seconds) and RC
 measure() {
 	local t0 t1
 	t0=$(daemon_ticks)
 	echo "0 0 1" >/tmp/bench.t
 	python3 /src/tests/cpurun.py /tmp/bench.t "$@" >/tmp/bench.log 2>&1 || true
+	workers_gone
 	t1=$(daemon_ticks)
 	read -r WALL CPU RC </tmp/bench.t
 	CPU=$(awk -v c="$CPU" -v a="$t0" -v b="$t1" -v t="$tck" 'BEGIN { printf "%.2f", c + (b - a) / t }')

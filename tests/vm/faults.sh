@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
-# Faults (#20): the daemon killed (SIGKILL) or stopped past the watchdog (SIGSTOP) at random
+# Faults (#20, #19): a stream's worker process killed or stopped mid-stream while two other
+# streams decode beside it (they stay byte-exact); the daemon killed (SIGKILL) or stopped past
+# the watchdog (SIGSTOP) at random
 # points while a stream decodes, KILLS times; the platform device unbound while streams decode on
 # both nodes; a module unload refused while they decode, done once they end. Each client must end
 # within its timeout (an error is fine: its daemon died), and after each group a clean decode is
@@ -16,6 +18,43 @@ sfclient() { # CLIP FOURCC: our stateful client, ended within 60 s
 step "load the module with a 1 s watchdog and start the daemon"
 load_daedalus timeout_ms=1000
 start_daemon
+
+step "a stream's worker killed (SIGKILL), or stopped (SIGSTOP), mid-stream: its stream alone fails"
+for sig in KILL STOP; do
+	workers_gone
+	GST_TIMEOUT=120 gst_decode vp9-1920x1080.ivf /tmp/victim.nv12 >/tmp/victim.log 2>&1 &
+	victim=$!
+	# its worker, once GStreamer is up and its stream's first job came
+	for i in $(seq 600); do w=$(daemon_workers); [ -n "$w" ] && break; sleep 0.1; done
+	[ -n "$w" ] || fail "no worker for the 1080p stream"
+	# nothing of the daemon's but its own socket (no netlink socket, no other stream's)
+	sockets=$(ls -l "/proc/$w/fd" | grep -c "socket:")
+	[ "$sockets" = 1 ] || { ls -l "/proc/$w/fd"; fail "worker $w holds $sockets sockets"; }
+	sleep 1
+	sfclient vp9-320x240.ivf VP90 >/tmp/sf.log 2>&1 &
+	sf=$!
+	gst_decode av1-320x240.ivf /tmp/sl.nv12 >/tmp/sl.log 2>&1 &
+	sl=$!
+	sleep 1
+	kill -0 "$w" || fail "the 1080p stream's worker ($w) ended early"
+	kill -"$sig" "$w"
+	echo "SIG$sig to worker $w"
+	rc=0
+	wait "$victim" || rc=$?
+	[ "$rc" != 124 ] || fail "the stream whose worker got SIG$sig hung"
+	tail -n 2 /tmp/victim.log
+	echo "its client ended ($rc)"
+	wait "$sf" || { cat /tmp/sf.log; fail "a stateful stream beside it failed"; }
+	wait "$sl" || { cat /tmp/sl.log; fail "a stateless stream beside it failed"; }
+	byte_exact av1-320x240.ivf /tmp/sl.nv12
+	# a stopped worker is killed at its stream's close
+	for i in $(seq 50); do [ -d "/proc/$w" ] || break; sleep 0.1; done
+	[ ! -d "/proc/$w" ] || fail "worker $w still there after its stream closed"
+	grep "given up\|worker ended" "$OUT/daemon.log" | tail -n 2
+	rm -f /tmp/victim.nv12 /tmp/sl.nv12
+done
+[ "$(grep -c "given up" "$OUT/daemon.log")" = 2 ] || fail "the daemon did not say it gave up 2 workers"
+clean_decode
 
 step "$KILLS times: a stream decodes, the daemon is killed or stopped past the watchdog"
 kills=0 stops=0 hung=0

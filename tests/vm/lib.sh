@@ -196,6 +196,25 @@ byte_exact() {
 # daemon_fds: how many fds the running daemon holds
 daemon_fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
 
+# daemon_workers: the pids of the running daemon's stream workers (a process per stream, forked
+# by its zygote)
+daemon_workers() {
+	local zygote
+	zygote=$(pgrep -P "$DAEMON_PID" -x daedalus-zygote) || return 0
+	pgrep -P "$zygote" -x daedalus-worker || true
+}
+
+# workers_gone: wait (up to 10 s) until the daemon's stream workers have ended and been reaped
+# (the streams' close jobs)
+workers_gone() {
+	local i
+	for i in $(seq 100); do
+		[ -z "$(daemon_workers)" ] && return 0
+		sleep 0.1
+	done
+	fail "stream workers still running: $(daemon_workers | tr '\n' ' ')"
+}
+
 # clean_decode: (daemon started) a decode through each node byte-exact -- VP9 through our
 # stateful client and through GStreamer's stateless decoder -- and the daemon's fds back to
 # their value before it (nothing a previous test did is left behind)
