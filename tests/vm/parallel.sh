@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # Streams at the same time (#19): each stream has a mem2mem scheduler of its own in the kernel and
-# a worker thread of its own in the daemon, so streams of different clients decode at once.
+# a worker process of its own in the daemon, so streams of different clients decode at once.
 # - Eight mixed streams started together (VP9, H.264, AV1; 8- and 10-bit; both nodes; GStreamer,
 #   FFmpeg's wrappers and our v4l2r client): every one byte-exact, none reports an error.
 # - Two H.264 streams one after the other, then together: the times are printed (a

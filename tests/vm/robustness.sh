@@ -5,6 +5,7 @@
 #  - a process without CAP_NET_ADMIN cannot attach or complete a job; another root process
 #    cannot take over or complete the attached daemon's jobs
 #  - a garbage bitstream errors buffers, never the daemon
+#  - a stream's process past its memory limit fails that stream, never the daemon
 #  - killing the daemon mid-stream: the client gets errors, not a hang; a restarted daemon
 #    decodes the next stream byte-exact
 #  - unloading the module under an attached daemon: the daemon waits, attaches to the reloaded
@@ -79,6 +80,24 @@ for clip in unsupported/vp9-444-320x240.ivf unsupported/h264-422-320x240.h264 \
 	dmesg | grep "$why" | tail -n 1
 done
 rm -f /tmp/out.nv12
+
+step "a stream's process past its memory limit fails its stream, not the daemon"
+# (16 MiB: less than a worker holds before it decodes, so every allocation of the stream fails)
+stop_daemon
+start_daemon --worker-memory-mib 16
+failed="given up\|frame not decoded"
+before=$(grep -c "$failed" "$OUT/daemon.log" || true)
+GST_TIMEOUT=120 gst_decode vp9-320x240.ivf /tmp/out.nv12 >/tmp/gst.log 2>&1 ||
+	echo "(GStreamer reported the errors)"
+after=$(grep -c "$failed" "$OUT/daemon.log" || true)
+[ "$after" -gt "$before" ] || fail "a stream decoded within a 16 MiB limit"
+kill -0 "$DAEMON_PID" || fail "the daemon died"
+grep "$failed" "$OUT/daemon.log" | tail -n 1
+echo "$((after - before)) failures in the limited stream; the daemon is up"
+stop_daemon
+start_daemon
+gst_decode vp9-320x240.ivf /tmp/out.nv12
+byte_exact vp9-320x240.ivf /tmp/out.nv12
 
 step "kill the daemon mid-stream"
 GST_TIMEOUT=120 gst filesrc location="$CLIPS/vp9-1920x1080.ivf" ! ivfparse ! vp9parse ! \
