@@ -9,7 +9,8 @@ every CAPTURE buffer with VIDIOC_EXPBUF and hands frames downstream as dmabuf me
 VA-API decoder (vavp9dec, over our VA driver) exports every surface with vaExportSurfaceHandle
 (DMA_DRM caps). This client takes each frame from a fakevideosink (which reads GstVideoMeta, as
 the VA decoders require for dmabuf caps), fails unless it is dmabuf memory, checks that each fd is the same dmabuf (same
-inode) as one the daemon holds (the daemon allocated it through GBM), maps the fd itself, reads
+inode) as one the daemon's processes hold (the daemon allocated it through GBM and handed it to
+the stream's worker, a process its zygote forked), maps the fd itself, reads
 the NV12 planes at the offsets and strides the decoder reports, and compares each frame's MD5
 with FFmpeg's. Exit 0 when all match.
 """
@@ -28,15 +29,39 @@ from gi.repository import Gst, GstAllocators, GstVideo  # noqa: E402
 Gst.init(None)
 
 
+def family(pid: int) -> list:
+    """pid and its descendants (the daemon, its zygote, the zygote's stream workers)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    # the field after the parenthesised name: state, then ppid
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += [c for c, pp in parents.items() if pp == p]
+    return found
+
+
 def daemon_dmabufs(pid: int) -> set:
     inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        path = f"/proc/{pid}/fd/{fd}"
+    for proc in family(pid):
         try:
-            if "dmabuf" in os.readlink(path):
-                inodes.add(os.stat(path).st_ino)
+            fds = os.listdir(f"/proc/{proc}/fd")
         except OSError:
-            pass
+            continue
+        for fd in fds:
+            path = f"/proc/{proc}/fd/{fd}"
+            try:
+                if "dmabuf" in os.readlink(path):
+                    inodes.add(os.stat(path).st_ino)
+            except OSError:
+                pass
     return inodes
 
 
@@ -110,7 +135,7 @@ def main() -> int:
         print(f"expbuf: {sink.frames} frames, reference has {len(sink.want)}")
         return 1
     if sink.foreign:
-        print(f"expbuf: {sink.foreign} frames were in dmabufs the daemon does not hold")
+        print(f"expbuf: {sink.foreign} frames were in dmabufs the daemon's processes do not hold")
         return 1
     print(f"expbuf: all {sink.frames} frames read from dmabufs {decoder} handed out are "
           f"byte-exact, and every one is a dmabuf the daemon allocated")

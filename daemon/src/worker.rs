@@ -453,7 +453,7 @@ pub struct Pool {
 struct Zygote {
     chan: Channel,
     /// The zygote process (it ends when its socket closes: with the daemon).
-    _child: Child,
+    child: Child,
     /// Its answers to spawn requests, from the reader thread.
     spawned: std::sync::mpsc::Receiver<Result<i32, i32>>,
 }
@@ -495,6 +495,10 @@ impl Pool {
             .map_err(|_| std::io::Error::other("the zygote's lock is poisoned"))?;
         for attempt in 0..2 {
             if zygote.is_none() || attempt > 0 {
+                if let Some(mut old) = zygote.take() {
+                    let _ = old.child.kill();
+                    let _ = old.child.wait();
+                }
                 *zygote = Some(Zygote::start(&self.settings)?);
             }
             let Some(z) = zygote.as_ref() else { continue };
@@ -568,7 +572,7 @@ impl Zygote {
             })?;
         Ok(Zygote {
             chan: Channel(ours),
-            _child: child,
+            child,
             spawned,
         })
     }
@@ -589,6 +593,7 @@ impl Zygote {
                 chan: Channel(ours),
                 pid: nix::unistd::Pid::from_raw(pid),
                 stream,
+                buf: vec![0; MAX_MESSAGE],
                 logged: (0, Instant::now()),
                 dropped: 0,
             }),
@@ -605,6 +610,8 @@ pub(crate) struct Process {
     /// socket is open (the process holds it until it has exited), which is when it is killed.
     pid: nix::unistd::Pid,
     stream: u32,
+    /// What it sends is read into this.
+    buf: Vec<u8>,
     /// Log lines relayed in the current second, and when it started.
     logged: (u32, Instant),
     dropped: u64,
@@ -640,27 +647,24 @@ impl Process {
         drop(fds);
         let started = Instant::now();
         let mut closed_at = None;
-        let mut buf = vec![0; MAX_MESSAGE];
         loop {
-            let mut pfd = [PollFd::new(self.chan.0.as_fd(), PollFlags::POLLIN)];
-            let ready = match poll(&mut pfd, PollTimeout::from(100u16)) {
-                Ok(n) => n > 0,
-                Err(nix::Error::EINTR) => false,
-                Err(e) => return Err(Gone::Died(e.into())),
-            };
-            if !ready {
-                let waited = started.elapsed();
-                if waited > HUNG {
-                    return Err(Gone::Hung(waited));
-                }
-                if closing.load(Ordering::Relaxed)
-                    && closed_at.get_or_insert_with(Instant::now).elapsed() > CLOSE_GRACE
-                {
-                    return Err(Gone::Hung(waited));
-                }
-                continue;
+            // (checked at every turn: log lines alone do not keep a worker from being hung)
+            let waited = started.elapsed();
+            if waited > HUNG {
+                return Err(Gone::Hung(waited));
             }
-            match self.chan.recv::<ToDaemon>(&mut buf, false) {
+            if closing.load(Ordering::Relaxed)
+                && closed_at.get_or_insert_with(Instant::now).elapsed() > CLOSE_GRACE
+            {
+                return Err(Gone::Hung(waited));
+            }
+            let mut pfd = [PollFd::new(self.chan.0.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut pfd, PollTimeout::from(100u16)) {
+                Ok(0) | Err(nix::Error::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(Gone::Died(e.into())),
+            }
+            match self.chan.recv::<ToDaemon>(&mut self.buf, false) {
                 Ok(Some((ToDaemon::Outcome(outcome), _))) => {
                     return if (outcome.id, outcome.stream) != (job.id, job.stream) {
                         Err(Gone::Lied("another job's outcome"))

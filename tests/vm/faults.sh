@@ -28,7 +28,7 @@ for sig in KILL STOP; do
 	for i in $(seq 600); do w=$(daemon_workers); [ -n "$w" ] && break; sleep 0.1; done
 	[ -n "$w" ] || fail "no worker for the 1080p stream"
 	# nothing of the daemon's but its own socket (no netlink socket, no other stream's)
-	sockets=$(ls -l "/proc/$w/fd" | grep -c "socket:")
+	sockets=$(find "/proc/$w/fd" -lname "socket:*" | wc -l)
 	[ "$sockets" = 1 ] || { ls -l "/proc/$w/fd"; fail "worker $w holds $sockets sockets"; }
 	sleep 1
 	sfclient vp9-320x240.ivf VP90 >/tmp/sf.log 2>&1 &

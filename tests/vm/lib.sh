@@ -207,8 +207,7 @@ daemon_workers() {
 # workers_gone: wait (up to 10 s) until the daemon's stream workers have ended and been reaped
 # (the streams' close jobs)
 workers_gone() {
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -z "$(daemon_workers)" ] && return 0
 		sleep 0.1
 	done
