@@ -27,8 +27,8 @@ type VaList = *mut ffi::__va_list_tag;
 type VaList = ffi::va_list;
 
 thread_local! {
-    /// The stream whose job runs on this thread (each stream's jobs run on a worker thread of
-    /// its own): FFmpeg's log lines from this thread are its.
+    /// The stream whose job runs on this thread (each stream's jobs run on one thread of its
+    /// worker): FFmpeg's log lines from this thread are its.
     static CURRENT_STREAM: Cell<u32> = const { Cell::new(0) };
 }
 

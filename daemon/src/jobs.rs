@@ -1,9 +1,12 @@
-//! The dispatcher: what each job the kernel hands out does. `Jobs::handle` runs one job and
-//! says what came of it as an `Outcome`; the daemon's loop (main.rs) turns every outcome, of
-//! every job kind, into its job-done, its journal lines and the status in one place.
+//! The dispatcher: what each job the kernel hands out does. `Jobs::dispatch` allocates CAPTURE
+//! buffers itself and hands every other job to its stream's worker (`worker`: a process of its
+//! own), where `StreamJobs::handle` runs it and says what came of it as an `Outcome`; the
+//! daemon's loop (main.rs) turns every outcome, of every job kind, into its job-done, its
+//! journal lines and the status in one place.
 //!
-//! `Jobs` owns what lives across jobs: the CAPTURE buffers the daemon allocated (by buffer id),
-//! one session per stream (`session::Session`, one map per node), and the counters.
+//! `Jobs` owns what lives across jobs: the allocator, the stream workers and the counters; a
+//! worker's `StreamJobs` owns its stream's session (`session::Session`, one per node kind) and
+//! the CAPTURE buffers the daemon allocated for it (by buffer id).
 
 #![forbid(unsafe_code)]
 
@@ -197,8 +200,9 @@ pub struct Outcome {
 }
 
 /// The dispatcher, on the daemon's netlink thread: allocates CAPTURE buffers itself and routes
-/// every other job to its stream's worker, a thread of its own per stream (so streams decode
-/// at the same time, and a stream's jobs run in the order the kernel queued them). Outcomes
+/// every other job to its stream's worker, a process (or thread) of its own per stream (so
+/// streams decode at the same time, and a stream's jobs run in the order the kernel queued
+/// them). Outcomes
 /// come back through the channel `attach` returns, in the order each stream's jobs ran.
 pub struct Jobs {
     allocation: Allocation,
@@ -487,7 +491,7 @@ fn not_allocated(outcome: Outcome, why: &str) -> Outcome {
     }
 }
 
-/// One stream's jobs, on its worker thread: its session (a stream is on one node: one of the
+/// One stream's jobs, in its worker: its session (a stream is on one node: one of the
 /// two is used), its CAPTURE buffers the daemon allocated, by id, and its counters.
 pub struct StreamJobs {
     threads: usize,
