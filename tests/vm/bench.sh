@@ -26,8 +26,10 @@ gst-inspect-1.0 v4l2slvp9dec >/dev/null # registry scan, not timed
 
 # the daemon's CPU time, its zygote's and the zygote's ended (reaped) workers'
 daemon_ticks() {
-	cat "/proc/$DAEMON_PID/stat" "/proc/$(pgrep -P "$DAEMON_PID" -x daedalus-zygote)/stat" |
-		awk '{ t += $14 + $15 + $16 + $17 } END { print t }'
+	local zygote
+	zygote=$(pgrep -P "$DAEMON_PID" -x daedalus-zygote || true)
+	awk '{ t += $14 + $15 + $16 + $17 } END { print t }' "/proc/$DAEMON_PID/stat" \
+		${zygote:+"/proc/$zygote/stat"}
 }
 # measure CMD...: run CMD; sets WALL, CPU (the command's and the daemon's, seconds) and RC
 measure() {
