@@ -49,6 +49,8 @@ pub struct Stats {
     pub height: u32,
     pub frames: u64,
     pub errors: u64,
+    /// The process that decodes it: its worker (or the daemon, with `--workers threads`).
+    pub pid: u32,
     #[serde(with = "age")]
     pub started: Instant,
     /// Time spent in its jobs.
@@ -64,6 +66,7 @@ impl Stats {
             height: 0,
             frames: 0,
             errors: 0,
+            pid: std::process::id(),
             started: Instant::now(),
             busy: Duration::ZERO,
         }

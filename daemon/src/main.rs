@@ -232,6 +232,7 @@ impl Daemon {
                     errors: s.errors,
                     seconds: s.started.elapsed().as_secs_f64(),
                     fps: s.fps(),
+                    pid: s.pid,
                 })
             })
             .collect();

@@ -31,6 +31,9 @@ pub struct StreamStatus {
     pub seconds: f64,
     /// Frames per second of wall time since the stream started.
     pub fps: f64,
+    /// The process that decodes it (its worker).
+    #[serde(default)]
+    pub pid: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -159,8 +162,8 @@ pub fn render(s: &Status) -> String {
     }
     for st in &s.streams {
         out.push_str(&format!(
-            "  stream {}: {} {}x{}, {} frames, {} errors, {:.1} frames/s\n",
-            st.stream, st.codec, st.width, st.height, st.frames, st.errors, st.fps
+            "  stream {}: {} {}x{}, {} frames, {} errors, {:.1} frames/s, worker pid {}\n",
+            st.stream, st.codec, st.width, st.height, st.frames, st.errors, st.fps, st.pid
         ));
     }
     out

@@ -37,6 +37,7 @@ for sig in KILL STOP; do
 	sl=$!
 	sleep 1
 	kill -0 "$w" || fail "the 1080p stream's worker ($w) ended early"
+	"$CTL" status | grep "worker pid $w\$" || fail "daedalus-v4l2ctl status does not name worker $w"
 	kill -"$sig" "$w"
 	echo "SIG$sig to worker $w"
 	rc=0

@@ -15,7 +15,7 @@ FUZZ_TIMEOUT=60
 
 load_daedalus
 start_daemon
-idle=$(daemon_fds)
+idle=$(settled_fds)
 
 # decode CLIENT FILE: run one client on a damaged FILE, say how it ended; 124/137 is a hang
 stateless() {

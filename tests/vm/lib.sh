@@ -214,12 +214,30 @@ workers_gone() {
 	fail "stream workers still running: $(daemon_workers | tr '\n' ' ')"
 }
 
+# settled_fds: the daemon's fd count once its worker zygote is up (it starts in the background:
+# its socket is opened, then duplicated for the thread that reads it) and the count holds still
+settled_fds() {
+	local n m
+	for _ in $(seq 100); do
+		pgrep -P "$DAEMON_PID" -x daedalus-zygote >/dev/null && break
+		sleep 0.1
+	done
+	n=$(daemon_fds)
+	for _ in $(seq 20); do
+		sleep 0.2
+		m=$(daemon_fds)
+		[ "$m" = "$n" ] && break
+		n=$m
+	done
+	echo "$n"
+}
+
 # clean_decode: (daemon started) a decode through each node byte-exact -- VP9 through our
 # stateful client and through GStreamer's stateless decoder -- and the daemon's fds back to
 # their value before it (nothing a previous test did is left behind)
 clean_decode() {
 	local idle
-	idle=$(daemon_fds)
+	idle=$(settled_fds)
 	timeout -k 5 60 "$SFCLIENT" /dev/video10 "$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" \
 		VP90 >/tmp/clean.log 2>&1 || { cat /tmp/clean.log; fail "stateful decode"; }
 	gst_decode vp9-320x240.ivf /tmp/out.nv12

@@ -107,12 +107,32 @@ done
 udevadm info -q property -n /dev/video-dec0 | grep -E "^(TAGS|CURRENT_TAGS|SYSTEMD_WANTS)="
 udevadm info -q property -n /dev/video-dec0 | grep "^TAGS=.*:uaccess:" >/dev/null || fail "no uaccess tag"
 
-step "an unprivileged user in group video decodes $CLIP with GStreamer"
+step "an unprivileged user in group video decodes $CLIP with GStreamer; its stream's worker is confined"
 id tester
 t0=$(now)
 as_tester timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$CLIP" ! \
 	ivfparse ! vp9parse ! v4l2slvp9dec ! video/x-raw,format=NV12 ! \
-	filesink location=/tmp/tester.nv12
+	filesink location=/tmp/tester.nv12 &
+gst=$!
+worker=
+for _ in $(seq 1200); do
+	worker=$(pgrep -x daedalus-worker || true)
+	[ -n "$worker" ] && break
+	sleep 0.05
+done
+[ -n "$worker" ] || fail "no worker process for the stream"
+main=$(systemctl show -p MainPID --value "$UNIT")
+# no capability, no new privileges, the service's seccomp filters and its own on top
+grep -E "^(Uid|Cap(Prm|Eff|Amb)|NoNewPrivs|Seccomp|Seccomp_filters):" "/proc/$worker/status" |
+	tee /tmp/worker.status
+for cap in CapPrm CapEff CapAmb; do
+	grep -qx "$cap:[[:space:]]*0*" /tmp/worker.status || fail "the worker has $cap"
+done
+grep -qx "NoNewPrivs:[[:space:]]*1" /tmp/worker.status || fail "the worker may gain privileges"
+[ "$(awk '/^Seccomp_filters:/ { print $2 }' /tmp/worker.status)" -gt \
+	"$(awk '/^Seccomp_filters:/ { print $2 }' "/proc/$main/status")" ] ||
+	fail "the worker has no seccomp filter beyond the service's"
+wait "$gst" || fail "the decode failed"
 echo "decoded in $(seconds "$t0" "$(now)") s"
 byte_exact "$CLIP" /tmp/tester.nv12
 
