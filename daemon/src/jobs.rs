@@ -263,16 +263,7 @@ impl Worker {
                                 break;
                             }
                         }
-                        Work::Adopt(buf, fd, size) => {
-                            match MappedDmaBuf::map(fd, size as usize, true) {
-                                Ok(mem) => jobs.adopt(buf, mem),
-                                Err(e) => tracing::warn!(
-                                    stream,
-                                    buf,
-                                    "cannot map an allocated buffer: {e}"
-                                ),
-                            }
-                        }
+                        Work::Adopt(buf, fd, size) => jobs.adopt(buf, fd, size),
                         Work::Forget(buf) => jobs.forget(buf),
                     }
                 }
@@ -517,8 +508,22 @@ impl StreamJobs {
         }
     }
 
-    pub(crate) fn adopt(&mut self, buf: u64, mem: MappedDmaBuf) {
-        self.buffers.insert(buf, mem);
+    /// A CAPTURE buffer the dispatcher allocated for this stream (`fd`, `size` bytes): mapped
+    /// and kept under its id. One that cannot be mapped is logged, and its jobs fail (an
+    /// unknown buffer); the stream goes on.
+    pub(crate) fn adopt(&mut self, buf: u64, fd: OwnedFd, size: u64) {
+        let mapped = usize::try_from(size)
+            .map_err(|_| DmaBufError::TooSmall {
+                have: size,
+                need: size,
+            })
+            .and_then(|size| MappedDmaBuf::map(fd, size, true));
+        match mapped {
+            Ok(mem) => {
+                self.buffers.insert(buf, mem);
+            }
+            Err(e) => tracing::warn!(buf, "cannot map an allocated buffer: {e}"),
+        }
     }
 
     pub(crate) fn forget(&mut self, buf: u64) {

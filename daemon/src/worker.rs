@@ -7,8 +7,9 @@
 //! (`/proc/self/exe --worker`: the very binary that runs, even after an upgrade replaced the
 //! file), with no capabilities and FFmpeg loaded: a stream's first job waits for a `fork`, not
 //! for a process to start and load a hundred libraries (about a second in the test VM). The
-//! zygote reaps the workers and tells the daemon how each ended. The bitstreams that web pages choose are parsed there, never in the process that holds
-//! the netlink endpoint (`CAP_NET_ADMIN`) and allocates buffers.
+//! zygote reaps the workers and tells the daemon how each ended. The bitstreams that web pages
+//! choose are parsed there, never in the process that holds the netlink endpoint
+//! (`CAP_NET_ADMIN`) and allocates buffers.
 //!
 //! The daemon's side of a worker (`proxy`, on a thread of its own per stream) sends it the
 //! stream's jobs, each with its buffers' fds (`SCM_RIGHTS`), and the CAPTURE buffers the daemon
@@ -45,7 +46,6 @@ use tokio::sync::mpsc;
 
 use crate::{
     decoder::DecodeError,
-    dmabuf::MappedDmaBuf,
     ffmpeg,
     jobs::{Event, Outcome, Stats, StreamJobs},
     proto::{self, FdLayout, Job, JobBody},
@@ -63,8 +63,8 @@ const HUNG: Duration = Duration::from_secs(60);
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Log lines a worker may send a second; more are dropped (and counted).
 const LOG_LINES_PER_SECOND: u32 = 50;
-/// The name a worker's process goes by (`comm`, at most 15 bytes).
-pub const PROCESS_NAME: &str = "daedalus-worker";
+/// The longest log line relayed from a worker (bytes; the rest is cut).
+const LOG_LINE_MAX: usize = 1024;
 
 /// How a worker process is set up.
 #[derive(Debug, Clone)]
@@ -120,6 +120,16 @@ enum ToDaemon {
 
 /// One end of a worker's socket pair.
 struct Channel(OwnedFd);
+
+/// A `SOCK_SEQPACKET` pair (close-on-exec): the daemon's end, the other process's.
+fn seq_pair() -> nix::Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+}
 
 impl Channel {
     fn send<T: Serialize>(&self, msg: &T, fds: &[OwnedFd]) -> Result<(), WorkerError> {
@@ -320,21 +330,10 @@ fn serve(chan: Channel, settings: &Settings) -> Result<(), WorkerError> {
                     break;
                 }
             }
-            ToWorker::Adopt { buf, size } => {
-                let mapped = match <[OwnedFd; 1]>::try_from(fds) {
-                    Ok([fd]) => usize::try_from(size)
-                        .map_err(|_| "size".to_string())
-                        .and_then(|size| {
-                            MappedDmaBuf::map(fd, size, true).map_err(|e| e.to_string())
-                        }),
-                    Err(_) => Err("no fd".to_string()),
-                };
-                match mapped {
-                    Ok(mem) => jobs.adopt(buf, mem),
-                    // its jobs fail (an unknown buffer); the stream goes on
-                    Err(e) => tracing::warn!(buf, "cannot map an allocated buffer: {e}"),
-                }
-            }
+            ToWorker::Adopt { buf, size } => match <[OwnedFd; 1]>::try_from(fds) {
+                Ok([fd]) => jobs.adopt(buf, fd, size),
+                Err(_) => return Err(WorkerError::Job(proto::ParseError::Missing("fd".into()))),
+            },
             ToWorker::Forget { buf } => jobs.forget(buf),
         }
     }
@@ -515,12 +514,7 @@ impl Pool {
 
 impl Zygote {
     fn start(settings: &Settings) -> std::io::Result<Zygote> {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )?;
+        let (ours, theirs) = seq_pair()?;
         let child = Command::new("/proc/self/exe")
             .arg0("daedalus-v4l2d")
             .arg("--worker")
@@ -578,13 +572,7 @@ impl Zygote {
     }
 
     fn spawn(&self, stream: u32) -> Result<Process, String> {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| e.to_string())?;
+        let (ours, theirs) = seq_pair().map_err(|e| e.to_string())?;
         self.chan
             .send(&ToZygote::Spawn { stream }, &[theirs])
             .map_err(|e| e.to_string())?;
@@ -711,6 +699,11 @@ impl Process {
         }
         *lines += 1;
         let stream = self.stream;
+        // (a worker may say anything: at most LOG_LINE_MAX bytes of it, cut at a character)
+        let text = match text.char_indices().find(|&(i, _)| i >= LOG_LINE_MAX) {
+            Some((cut, _)) => &text[..cut],
+            None => text,
+        };
         macro_rules! log_at {
             ($level:expr) => {
                 if ffmpeg {
