@@ -67,8 +67,8 @@ struct Args {
     /// Memory limit of each stream's process, MiB [config: worker-memory-mib; default: 2048].
     #[arg(long, value_name = "MIB")]
     worker_memory_mib: Option<u64>,
-    /// Internal: run as a stream's worker, its jobs coming on stdin (the daemon starts these
-    /// itself).
+    /// Internal: run as the daemon's worker zygote, which forks a worker per stream on
+    /// request over stdin (the daemon starts it itself).
     #[arg(long, hide = true)]
     worker: bool,
 }
