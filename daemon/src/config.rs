@@ -28,6 +28,10 @@ pub struct Config {
     pub workers: Option<WorkerKind>,
     /// The memory limit of each stream's worker process, MiB.
     pub worker_memory_mib: Option<u64>,
+    /// Each stream's worker in a cgroup of its own (the daemon's cgroup delegated to it).
+    pub worker_cgroups: Option<bool>,
+    /// Tasks each worker's cgroup allows (0: from the decoder threads).
+    pub worker_tasks: Option<u32>,
 }
 
 /// Where streams decode (`workers`).
@@ -109,7 +113,7 @@ mod tests {
     #[test]
     fn every_documented_key_is_a_setting() {
         let text = uncommented();
-        assert_eq!(text.lines().count(), 6, "{text}");
+        assert_eq!(text.lines().count(), 8, "{text}");
         let c = Config::parse(&text, Path::new("x")).unwrap();
         assert_eq!(c.threads, Some(0));
         assert_eq!(c.allocator, Some(alloc::Kind::Auto));
@@ -117,6 +121,8 @@ mod tests {
         assert_eq!(c.log.as_deref(), Some("info"));
         assert_eq!(c.workers, Some(WorkerKind::Processes));
         assert_eq!(c.worker_memory_mib, Some(DEFAULT_WORKER_MEMORY_MIB));
+        assert_eq!(c.worker_cgroups, Some(false));
+        assert_eq!(c.worker_tasks, Some(0));
     }
 
     #[test]

@@ -252,19 +252,17 @@ impl Worker {
                 builder.spawn(move || worker::proxy(stream, process, queue, outcomes, &closing))?
             }
             Workers::Threads => builder.spawn(move || {
-                ffmpeg::set_stream(stream);
                 let mut jobs = StreamJobs::new(threads);
                 while let Ok(w) = queue.recv() {
-                    match w {
-                        Work::Job(job) => {
-                            let close = matches!(job.body, JobBody::StreamClose);
-                            // a dropped receiver: the module went away, and the stream with it
-                            if outcomes.send(jobs.handle(job)).is_err() || close {
-                                break;
-                            }
+                    let close = w.closes();
+                    if let Some(outcome) = jobs.take(w) {
+                        // a dropped receiver: the module went away, and the stream with it
+                        if outcomes.send(outcome).is_err() {
+                            break;
                         }
-                        Work::Adopt(buf, fd, size) => jobs.adopt(buf, fd, size),
-                        Work::Forget(buf) => jobs.forget(buf),
+                    }
+                    if close {
+                        break;
                     }
                 }
             })?,
@@ -528,6 +526,25 @@ impl StreamJobs {
 
     pub(crate) fn forget(&mut self, buf: u64) {
         self.buffers.remove(&buf);
+    }
+
+    /// Do one thing the dispatcher sent the stream's worker, in order (on the worker's one
+    /// thread): a job's outcome to answer, or `None`.
+    pub(crate) fn take(&mut self, work: Work) -> Option<Outcome> {
+        match work {
+            Work::Job(job) => {
+                ffmpeg::set_stream(job.stream);
+                Some(self.handle(job))
+            }
+            Work::Adopt(buf, fd, size) => {
+                self.adopt(buf, fd, size);
+                None
+            }
+            Work::Forget(buf) => {
+                self.forget(buf);
+                None
+            }
+        }
     }
 
     /// A job that cannot run: its failure, as its stream's worker would have told it.

@@ -3,6 +3,7 @@
 pub mod alloc;
 pub mod av1;
 pub mod bits;
+pub mod cgroup;
 pub mod config;
 pub mod decoder;
 pub mod dmabuf;

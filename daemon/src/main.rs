@@ -20,6 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use daedalus_v4l2d::{
     alloc::{self, Allocation},
+    cgroup,
     config::{self, Config},
     decoder,
     jobs::{Event, Jobs, Outcome, Workers},
@@ -67,6 +68,16 @@ struct Args {
     /// Memory limit of each stream's process, MiB [config: worker-memory-mib; default: 2048].
     #[arg(long, value_name = "MIB")]
     worker_memory_mib: Option<u64>,
+    /// Put each stream's worker in a cgroup of its own, with a task and a memory limit: the
+    /// daemon's cgroup must be delegated to it (systemd: Delegate=pids memory,
+    /// ProtectControlGroups=private, as the packaged unit has) [config: worker-cgroups;
+    /// default: off].
+    #[arg(long)]
+    worker_cgroups: bool,
+    /// Tasks (the process and its threads) each stream's worker may have, in its cgroup
+    /// (0: twice the decoder threads, and 4) [config: worker-tasks; default: 0].
+    #[arg(long, value_name = "N")]
+    worker_tasks: Option<u32>,
     /// Internal: run as the daemon's worker zygote, which forks a worker per stream on
     /// request over stdin (the daemon starts it itself).
     #[arg(long, hide = true)]
@@ -82,6 +93,8 @@ struct Settings {
     log: String,
     workers: config::WorkerKind,
     worker_memory_mib: u64,
+    worker_cgroups: bool,
+    worker_tasks: u32,
 }
 
 impl Settings {
@@ -107,6 +120,8 @@ impl Settings {
                 .worker_memory_mib
                 .or(config.worker_memory_mib)
                 .unwrap_or(config::DEFAULT_WORKER_MEMORY_MIB),
+            worker_cgroups: args.worker_cgroups || config.worker_cgroups.unwrap_or(false),
+            worker_tasks: args.worker_tasks.or(config.worker_tasks).unwrap_or(0),
         })
     }
 }
@@ -574,6 +589,8 @@ fn main() -> Result<()> {
             memory_mib: args
                 .worker_memory_mib
                 .unwrap_or(config::DEFAULT_WORKER_MEMORY_MIB),
+            cgroups: args.worker_cgroups,
+            tasks: args.worker_tasks.unwrap_or(0),
         };
         return worker::zygote(&settings).context("stream worker zygote");
     }
@@ -639,10 +656,35 @@ async fn daemon(settings: Settings) -> Result<()> {
             if let Err(e) = caps::clear(None, caps::CapSet::Ambient) {
                 warn!("cannot clear the ambient capabilities: {e}");
             }
+            // before the zygote starts: it starts in the daemon's cgroup
+            let cgroups = settings.worker_cgroups
+                && match cgroup::divide(Path::new(cgroup::ROOT)) {
+                    Ok(dir) => {
+                        info!(
+                            "each stream's worker runs in a cgroup of its own in {}",
+                            dir.display()
+                        );
+                        true
+                    }
+                    Err(e) => {
+                        error!("no cgroup per stream worker: {e}; workers have no task limit");
+                        false
+                    }
+                };
             Workers::Processes(worker::Pool::new(worker::Settings {
                 threads,
                 log: settings.log.clone(),
                 memory_mib: settings.worker_memory_mib,
+                cgroups,
+                tasks: match settings.worker_tasks {
+                    0 => {
+                        u32::try_from(threads)
+                            .unwrap_or(u32::MAX / 4)
+                            .saturating_mul(2)
+                            + 4
+                    }
+                    n => n,
+                },
             }))
         }
         config::WorkerKind::Threads => {

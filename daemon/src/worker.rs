@@ -25,6 +25,7 @@ use std::{
         fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd},
         unix::process::CommandExt,
     },
+    path::Path,
     process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -45,6 +46,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::{
+    cgroup,
     decoder::DecodeError,
     ffmpeg,
     jobs::{Event, Outcome, Stats, StreamJobs},
@@ -73,8 +75,13 @@ pub struct Settings {
     pub threads: usize,
     /// The daemon's log filter; the worker sends on what it lets through.
     pub log: String,
-    /// Its data segment limit (`RLIMIT_DATA`: heap, anonymous maps, thread stacks), MiB.
+    /// Its data segment limit (`RLIMIT_DATA`: heap, anonymous maps, thread stacks), MiB; also
+    /// its cgroup's `memory.max` when it has one.
     pub memory_mib: u64,
+    /// Each worker in a cgroup of its own (`cgroup`), the daemon's cgroup divided already.
+    pub cgroups: bool,
+    /// Its cgroup's task limit (the process and its threads).
+    pub tasks: u32,
 }
 
 #[derive(Debug, Error)]
@@ -240,6 +247,17 @@ pub fn zygote(settings: &Settings) -> Result<(), WorkerError> {
     drop_capabilities()?;
     ffmpeg_next::init().map_err(|e| WorkerError::Confine(format!("FFmpeg: {e}")))?;
     ffmpeg::route_logs();
+    let cgroups = match settings.cgroups {
+        true => Some(
+            cgroup::workers_dir(Path::new(cgroup::ROOT))
+                .map_err(|e| WorkerError::Confine(e.to_string()))?,
+        ),
+        false => None,
+    };
+    let limits = cgroup::Limits {
+        tasks: settings.tasks,
+        memory: settings.memory_mib.saturating_mul(1 << 20),
+    };
 
     let mut streams = std::collections::HashMap::new();
     let mut buf = vec![0; 4096];
@@ -278,12 +296,29 @@ pub fn zygote(settings: &Settings) -> Result<(), WorkerError> {
                 Ok(ForkResult::Parent { child }) => {
                     drop(sock);
                     streams.insert(child, stream);
-                    control.send(
-                        &FromZygote::Spawned {
+                    // in its cgroup before the daemon sends it a job (so before its decoder
+                    // starts a thread); a worker that cannot have its limits does not run
+                    let placed = cgroups
+                        .as_deref()
+                        .map_or(Ok(()), |dir| cgroup::enter(dir, child.as_raw(), limits));
+                    let answer = match placed {
+                        Ok(()) => FromZygote::Spawned {
                             pid: child.as_raw(),
                         },
-                        &[],
-                    )?;
+                        Err(e) => {
+                            eprintln!("daedalus-v4l2d: stream {stream}'s worker: {e}");
+                            let _ = nix::sys::signal::kill(child, nix::sys::signal::SIGKILL);
+                            FromZygote::Failed {
+                                errno: match &e {
+                                    cgroup::CgroupError::Io { source, .. } => {
+                                        source.raw_os_error().unwrap_or(libc::EIO)
+                                    }
+                                    _ => libc::EIO,
+                                },
+                            }
+                        }
+                    };
+                    control.send(&answer, &[])?;
                 }
                 Err(e) => control.send(&FromZygote::Failed { errno: e as i32 }, &[])?,
             }
@@ -298,6 +333,9 @@ pub fn zygote(settings: &Settings) -> Result<(), WorkerError> {
                 Ok(_) => continue,
             };
             let stream = streams.remove(&pid).unwrap_or_default();
+            if let Some(dir) = &cgroups {
+                cgroup::leave(dir, pid.as_raw());
+            }
             let ended = FromZygote::Ended {
                 pid: pid.as_raw(),
                 stream,
@@ -320,21 +358,23 @@ fn serve(chan: Channel, settings: &Settings) -> Result<(), WorkerError> {
     let mut jobs = StreamJobs::new(settings.threads);
     let mut buf = vec![0; MAX_MESSAGE];
     while let Some((msg, fds)) = chan.recv::<ToWorker<Job>>(&mut buf, true)? {
-        match msg {
+        let work = match msg {
             ToWorker::Job(mut job, layout) => {
                 job.put_fds(layout, fds)?;
-                ffmpeg::set_stream(job.stream);
-                let close = matches!(job.body, JobBody::StreamClose);
-                chan.send(&ToDaemon::Outcome(Box::new(jobs.handle(job))), &[])?;
-                if close {
-                    break;
-                }
+                Work::Job(job)
             }
             ToWorker::Adopt { buf, size } => match <[OwnedFd; 1]>::try_from(fds) {
-                Ok([fd]) => jobs.adopt(buf, fd, size),
+                Ok([fd]) => Work::Adopt(buf, fd, size),
                 Err(_) => return Err(WorkerError::Job(proto::ParseError::Missing("fd".into()))),
             },
-            ToWorker::Forget { buf } => jobs.forget(buf),
+            ToWorker::Forget { buf } => Work::Forget(buf),
+        };
+        let close = work.closes();
+        if let Some(outcome) = jobs.take(work) {
+            chan.send(&ToDaemon::Outcome(Box::new(outcome)), &[])?;
+        }
+        if close {
+            break;
         }
     }
     Ok(())
@@ -442,6 +482,13 @@ pub(crate) enum Work {
     Forget(u64),
 }
 
+impl Work {
+    /// The stream's close job: the last work of the stream.
+    pub(crate) fn closes(&self) -> bool {
+        matches!(self, Work::Job(job) if matches!(job.body, JobBody::StreamClose))
+    }
+}
+
 /// The daemon's side of the zygote: it asks it for a worker per stream, and logs how each
 /// ended (a reader thread). A zygote that died is started again at the next stream.
 pub struct Pool {
@@ -524,6 +571,9 @@ impl Zygote {
             .arg(&settings.log)
             .arg("--worker-memory-mib")
             .arg(settings.memory_mib.to_string())
+            .arg("--worker-tasks")
+            .arg(settings.tasks.to_string())
+            .args(settings.cgroups.then_some("--worker-cgroups"))
             .env_clear()
             .stdin(Stdio::from(theirs))
             .stdout(Stdio::null())

@@ -7,15 +7,14 @@
 #           our driver with no environment), v4l2-compliance -m passes, the journal has the
 #           stream's lines as fields, the control socket starts the stopped service, the
 #           watchdog restarts a stuck one;
-#   with arguments (aarch64: the kernels installed, as vm/pins.env names them), DKMS must have
-#   built the module for each; the checks of boot 2 run on the first, the guest's kernel (each
-#   kernel's module runs the decoder tests in a stage of its own: the arm64-<kernel> stages of
-#   ./daedalus test; nothing of boot 2 depends on the kernel, and a boot and its checks cost
-#   ~100 s emulated); last, apt remove / purge leave no daemon, no module and (purge) no
-#   config.
+#   with arguments (aarch64: the kernels with headers installed, as vm/pins.env names them: the
+#   guest's own, tools/build-arm64.sh), DKMS must have built the module for each; the checks of
+#   boot 2 run on the first, the guest's kernel (each kernel's module, cross-built, runs the
+#   decoder tests in a stage of its own: the arm64-<kernel> stages of ./daedalus test); last,
+#   apt remove / purge leave no daemon, no module and (purge) no config.
 # x86_64: tools/vm-run --systemd tests/vm/packages.sh (the test kernel and its headers);
-# aarch64: tools/vm-run --arch aarch64 --systemd tests/vm/packages.sh 6.12.117+deb13 7.3.4+deb13
-# (Debian's arm64-16k kernels, the first booted first).
+# aarch64: tools/vm-run --arch aarch64 --systemd tests/vm/packages.sh 6.12.117+deb13
+# (Debian's arm64-16k kernel).
 . /src/tests/vm/lib.sh
 KERNELS=("$@")
 
@@ -35,6 +34,15 @@ wait_for() {
 	done
 }
 active() { [ "$(systemctl is-active "$1")" = active ]; }
+# max_threads PID: the most threads PID had, sampled until it ends
+max_threads() {
+	local n most=0
+	while n=$(awk '/^Threads:/ { print $2 }' "/proc/$1/status" 2>/dev/null) && [ -n "$n" ]; do
+		[ "$n" -gt "$most" ] && most=$n
+		sleep 0.05
+	done
+	echo "$most"
+}
 as_tester() { runuser -u tester -- env GST_REGISTRY=/tmp/gst-tester.bin "$@"; }
 
 if [ ! -e "$STATE/installed" ]; then
@@ -132,9 +140,56 @@ grep -qx "NoNewPrivs:[[:space:]]*1" /tmp/worker.status || fail "the worker may g
 [ "$(awk '/^Seccomp_filters:/ { print $2 }' /tmp/worker.status)" -gt \
 	"$(awk '/^Seccomp_filters:/ { print $2 }' "/proc/$main/status")" ] ||
 	fail "the worker has no seccomp filter beyond the service's"
+# in a cgroup of its own (--worker-cgroups: the unit delegates the service's cgroup), beside the
+# daemon's; its limits: pids.max twice the decoder threads and 4, memory.max --worker-memory-mib
+svc=/sys/fs/cgroup/system.slice/$UNIT
+echo "daemon: $(cat "/proc/$main/cgroup"), worker: $(cat "/proc/$worker/cgroup")"
+[ "$(cat "/proc/$main/cgroup")" = "0::/system.slice/$UNIT/daemon" ] || fail "the daemon's cgroup"
+[ "$(cat "/proc/$worker/cgroup")" = "0::/system.slice/$UNIT/worker-$worker" ] ||
+	fail "the worker is not in a cgroup of its own"
+echo "pids.max $(cat "$svc/worker-$worker/pids.max"), memory.max $(cat "$svc/worker-$worker/memory.max" 2>/dev/null || echo "(no memory controller)")"
+[ "$(cat "$svc/worker-$worker/pids.max")" = $((2 * $(nproc) + 4)) ] || fail "the worker's pids.max"
+# (the memory controller where the kernel has one: Debian's kernels have, the x86_64 test
+# kernel not)
+[ "$(uname -m)" != aarch64 ] || grep -qw memory "$svc/cgroup.subtree_control" ||
+	fail "no memory controller for the workers' cgroups on Debian's kernel"
+if grep -qw memory "$svc/cgroup.subtree_control"; then
+	[ "$(cat "$svc/worker-$worker/memory.max")" = $((2048 << 20)) ] || fail "the worker's memory.max"
+fi
+threads=$(max_threads "$worker")
 wait "$gst" || fail "the decode failed"
-echo "decoded in $(seconds "$t0" "$(now)") s"
+echo "decoded in $(seconds "$t0" "$(now)") s, by a worker of at most $threads tasks"
 byte_exact "$CLIP" /tmp/tester.nv12
+[ -z "$(ls -d "$svc"/worker-* 2>/dev/null)" ] || fail "a worker's cgroup is left: $(ls -d "$svc"/worker-*)"
+
+step "worker-tasks = 1: the cgroup holds the worker to one task; FFmpeg decodes on it alone"
+cp /etc/daedalus-v4l2/daedalus-v4l2d.toml /tmp/config.toml
+echo "worker-tasks = 1" >>/etc/daedalus-v4l2/daedalus-v4l2d.toml
+systemctl restart "$UNIT"
+as_tester timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$CLIP" ! \
+	ivfparse ! vp9parse ! v4l2slvp9dec ! video/x-raw,format=NV12 ! \
+	filesink location=/tmp/tester.nv12 &
+gst=$!
+worker=
+for _ in $(seq 1200); do
+	worker=$(pgrep -x daedalus-worker || true)
+	[ -n "$worker" ] && break
+	sleep 0.05
+done
+[ -n "$worker" ] || fail "no worker process for the stream"
+refused=0
+for _ in $(seq 600); do
+	n=$(sed -n 's/^max //p' "$svc/worker-$worker/pids.events" 2>/dev/null) || break
+	[ -n "$n" ] && [ "$n" -gt 0 ] && { refused=$n; break; }
+	sleep 0.05
+done
+one=$(max_threads "$worker")
+wait "$gst" || fail "the decode failed"
+byte_exact "$CLIP" /tmp/tester.nv12
+echo "threads refused by pids.max: $refused; the worker's tasks: at most $one"
+[ "$refused" -gt 0 ] && [ "$one" = 1 ] || fail "the task limit did not hold the worker"
+cp /tmp/config.toml /etc/daedalus-v4l2/daedalus-v4l2d.toml
+systemctl restart "$UNIT"
 
 step "VA-API: an unprivileged user in group video, no environment: vainfo finds our driver"
 render=$(find /dev/dri -name 'renderD*' | sort | head -n 1)
