@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the aarch64 guest: a minimal arm64 trixie root made with mmdebstrap under qemu-user
 # (binfmt_misc), with Debian's stock arm64-16k kernels -- 16 KiB pages, as on a Raspberry Pi 5 --
-# for every kernel in XHDR_KERNELS (vm/pins.env: trixie's 6.12 and trixie-backports' 7.3), their
-# headers (DKMS builds our module natively in the guest), and what the installed system test
+# for every kernel in XHDR_KERNELS (vm/pins.env: trixie's 6.12 and trixie-backports' 7.3), the
+# first one's headers (DKMS builds our module natively in the guest), and what the installed system test
 # (tests/vm/packages.sh) needs: systemd, GStreamer's v4l2codecs, v4l-utils, the daemon's
 # libraries. No kernel is built: the guest boots Debian's vmlinuz and initrd.
 #
@@ -33,9 +33,14 @@ debs=("$BUILD"/debs/daedalus-v4l2d_*_arm64.deb "$BUILD"/debs/daedalus-v4l2-dkms_
 mapfile -t deps < <(for deb in "${debs[@]}"; do dpkg-deb -f "$deb" Depends; done |
 	tr ',' '\n' | sed 's/[|(].*//; s/ //g' | grep -v '^daedalus-' | sort -u)
 PACKAGES+=("${deps[@]}")
+# Headers for the first kernel only, the one the guest boots by default (trixie's): DKMS builds
+# the module for it in tests/vm/packages.sh, as for any installed kernel with headers. The
+# module for the other is cross-built against its headers (tools/cross-module.sh, the same
+# Kbuild build) and loaded in that kernel's stage; a second emulated build proved nothing more.
 for k in $XHDR_KERNELS; do
-	PACKAGES+=("linux-image-$k-$FLAVOUR" "linux-headers-$k-$FLAVOUR")
+	PACKAGES+=("linux-image-$k-$FLAVOUR")
 done
+PACKAGES+=("linux-headers-${XHDR_KERNELS%% *}-$FLAVOUR")
 # trixie-backports' kernels pre-depend on its newer linux-base (the 6.12 kernel takes it too)
 PACKAGES+=("linux-base/$DEBIAN_SUITE-backports")
 
@@ -85,7 +90,8 @@ build_image() {
 	# Named as vm/pins.env names the kernels (tools/vm-run --kernel): the flavour is this file's.
 	for k in $XHDR_KERNELS; do
 		ver=$k-$FLAVOUR
-		[ -e "$A64/root/usr/lib/modules/$ver/build/Makefile" ] || die "no headers for $ver"
+		[ "$k" != "${XHDR_KERNELS%% *}" ] || [ -e "$A64/root/usr/lib/modules/$ver/build/Makefile" ] ||
+			die "no headers for $ver"
 		cp "$A64/root/boot/initrd.img-$ver" "$A64/initrd.img-$k" || die "no initrd for $ver"
 		# 6.12 keeps vmlinuz in /boot; from 7.x Debian's linux-binary package has it in
 		# /usr/lib/modules/VER

@@ -1,13 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0
-# Run several quick guest tests in one boot (an emulated aarch64 boot costs ~15 s):
+# Run several guest tests in one boot (a boot, with udev, the module and the daemon started,
+# costs ~15 s, emulated aarch64 more):
 #   tools/vm-run --arch aarch64 tests/vm/each.sh pagesize allocators compliance
+#   tools/vm-run tests/vm/each.sh codec:vp9 codec:h264     (NAME:ARG: NAME.sh with argument ARG)
 # Each runs as its own script; a leftover daemon or module is cleared between them.
 . /src/tests/vm/lib.sh
 
 rc=0
 for name in "$@"; do
 	printf '\n======== %s\n' "$name"
-	if bash "/src/tests/vm/$name.sh"; then
+	script=${name%%:*}
+	args=()
+	[ "$script" = "$name" ] || args=("${name#*:}")
+	if bash "/src/tests/vm/$script.sh" "${args[@]}"; then
 		echo "======== $name: passed"
 	else
 		echo "======== $name: FAILED"
