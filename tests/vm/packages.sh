@@ -34,14 +34,20 @@ wait_for() {
 	done
 }
 active() { [ "$(systemctl is-active "$1")" = active ]; }
-# max_threads PID: the most threads PID had, sampled until it ends
-max_threads() {
-	local n most=0
-	while n=$(awk '/^Threads:/ { print $2 }' "/proc/$1/status" 2>/dev/null) && [ -n "$n" ]; do
-		[ "$n" -gt "$most" ] && most=$n
+# watch_workers PID: while PID (a client) runs, the most threads any stream worker had, and the
+# threads their cgroups refused (pids.events "max"), as "THREADS REFUSED"
+watch_workers() {
+	local w n most=0 refused=0
+	while kill -0 "$1" 2>/dev/null; do
+		for w in $(pgrep -x daedalus-worker); do
+			n=$(awk '/^Threads:/ { print $2 }' "/proc/$w/status" 2>/dev/null) || continue
+			[ -n "$n" ] && [ "$n" -gt "$most" ] && most=$n
+			n=$(sed -n 's/^max //p' "$svc/worker-$w/pids.events" 2>/dev/null) || continue
+			[ -n "$n" ] && [ "$n" -gt "$refused" ] && refused=$n
+		done
 		sleep 0.05
 	done
-	echo "$most"
+	echo "$most $refused"
 }
 as_tester() { runuser -u tester -- env GST_REGISTRY=/tmp/gst-tester.bin "$@"; }
 
@@ -156,10 +162,11 @@ echo "pids.max $(cat "$svc/worker-$worker/pids.max"), memory.max $(cat "$svc/wor
 if grep -qw memory "$svc/cgroup.subtree_control"; then
 	[ "$(cat "$svc/worker-$worker/memory.max")" = $((2048 << 20)) ] || fail "the worker's memory.max"
 fi
-threads=$(max_threads "$worker")
+read -r threads refused < <(watch_workers "$gst")
 wait "$gst" || fail "the decode failed"
-echo "decoded in $(seconds "$t0" "$(now)") s, by a worker of at most $threads tasks"
+echo "decoded in $(seconds "$t0" "$(now)") s, by a worker of at most $threads threads ($refused refused)"
 byte_exact "$CLIP" /tmp/tester.nv12
+[ "$threads" -gt 1 ] && [ "$refused" = 0 ] || fail "the decoder's threads did not all start"
 [ -z "$(ls -d "$svc"/worker-* 2>/dev/null)" ] || fail "a worker's cgroup is left: $(ls -d "$svc"/worker-*)"
 
 step "worker-tasks = 1: the cgroup holds the worker to one task; FFmpeg decodes on it alone"
@@ -170,24 +177,12 @@ as_tester timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$
 	ivfparse ! vp9parse ! v4l2slvp9dec ! video/x-raw,format=NV12 ! \
 	filesink location=/tmp/tester.nv12 &
 gst=$!
-worker=
-for _ in $(seq 1200); do
-	worker=$(pgrep -x daedalus-worker || true)
-	[ -n "$worker" ] && break
-	sleep 0.05
-done
-[ -n "$worker" ] || fail "no worker process for the stream"
-refused=0
-for _ in $(seq 600); do
-	n=$(sed -n 's/^max //p' "$svc/worker-$worker/pids.events" 2>/dev/null) || break
-	[ -n "$n" ] && [ "$n" -gt 0 ] && { refused=$n; break; }
-	sleep 0.05
-done
-one=$(max_threads "$worker")
+read -r one refused < <(watch_workers "$gst")
 wait "$gst" || fail "the decode failed"
 byte_exact "$CLIP" /tmp/tester.nv12
-echo "threads refused by pids.max: $refused; the worker's tasks: at most $one"
+echo "threads refused by pids.max: $refused; the worker's threads: at most $one"
 [ "$refused" -gt 0 ] && [ "$one" = 1 ] || fail "the task limit did not hold the worker"
+dmesg | grep "fork rejected by pids controller" | tail -1
 cp /tmp/config.toml /etc/daedalus-v4l2/daedalus-v4l2d.toml
 systemctl restart "$UNIT"
 
