@@ -166,7 +166,7 @@ read -r threads refused < <(watch_workers "$gst")
 wait "$gst" || fail "the decode failed"
 echo "decoded in $(seconds "$t0" "$(now)") s, by a worker of at most $threads threads ($refused refused)"
 byte_exact "$CLIP" /tmp/tester.nv12
-[ "$threads" -gt 1 ] && [ "$refused" = 0 ] || fail "the decoder's threads did not all start"
+[ "$refused" = 0 ] || fail "the default task limit refused the decoder $refused threads"
 [ -z "$(ls -d "$svc"/worker-* 2>/dev/null)" ] || fail "a worker's cgroup is left: $(ls -d "$svc"/worker-*)"
 
 step "worker-tasks = 1: the cgroup holds the worker to one task; FFmpeg decodes on it alone"
