@@ -71,6 +71,16 @@ pub struct Limits {
     pub memory: u64,
 }
 
+impl CgroupError {
+    /// The errno to report it by (`EIO` when it is no system call's).
+    pub fn errno(&self) -> i32 {
+        match self {
+            CgroupError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            _ => libc::EIO,
+        }
+    }
+}
+
 /// The cgroup of this process, as `/proc/self/cgroup` names it on the unified hierarchy
 /// (relative to `root`'s mount; `/` inside a cgroup namespace).
 fn own(proc_cgroup: &str) -> Result<&str, CgroupError> {
@@ -80,14 +90,20 @@ fn own(proc_cgroup: &str) -> Result<&str, CgroupError> {
         .ok_or(CgroupError::NotUnified)
 }
 
+/// This process's cgroup (`own`), read from `/proc/self/cgroup`.
+fn own_cgroup() -> Result<PathBuf, CgroupError> {
+    let path = Path::new("/proc/self/cgroup");
+    let proc_cgroup = fs::read_to_string(path).map_err(io(path))?;
+    own(&proc_cgroup).map(PathBuf::from)
+}
+
 /// Divide this process's cgroup (under `root`, normally `ROOT`): move the process into a
 /// `daemon` child, enable the pids and memory controllers for the children, and remove the
 /// empty worker cgroups an earlier daemon left. Returns the directory workers' cgroups go in.
 /// Call before the process starts the zygote (which then starts in `daemon` with it).
 pub fn divide(root: &Path) -> Result<PathBuf, CgroupError> {
-    let path = Path::new("/proc/self/cgroup");
-    let proc_cgroup = fs::read_to_string(path).map_err(io(path))?;
-    let dir = root.join(own(&proc_cgroup)?.trim_start_matches('/'));
+    let own = own_cgroup()?;
+    let dir = root.join(own.strip_prefix("/").unwrap_or(&own));
     let available = dir.join("cgroup.controllers");
     let available = fs::read_to_string(&available).map_err(io(&available))?;
     let has = |c: &str| available.split_whitespace().any(|a| a == c);
@@ -121,14 +137,12 @@ pub fn divide(root: &Path) -> Result<PathBuf, CgroupError> {
 /// The directory workers' cgroups go in, from a process in the `daemon` cgroup that `divide`
 /// made (the zygote).
 pub fn workers_dir(root: &Path) -> Result<PathBuf, CgroupError> {
-    let path = Path::new("/proc/self/cgroup");
-    let proc_cgroup = fs::read_to_string(path).map_err(io(path))?;
-    let own = Path::new(own(&proc_cgroup)?);
+    let own = own_cgroup()?;
     match (own.file_name(), own.parent()) {
         (Some(name), Some(parent)) if name == "daemon" => {
             Ok(root.join(parent.strip_prefix("/").unwrap_or(parent)))
         }
-        _ => Err(CgroupError::NotDivided(own.to_path_buf())),
+        _ => Err(CgroupError::NotDivided(own.clone())),
     }
 }
 

@@ -308,14 +308,7 @@ pub fn zygote(settings: &Settings) -> Result<(), WorkerError> {
                         Err(e) => {
                             eprintln!("daedalus-v4l2d: stream {stream}'s worker: {e}");
                             let _ = nix::sys::signal::kill(child, nix::sys::signal::SIGKILL);
-                            FromZygote::Failed {
-                                errno: match &e {
-                                    cgroup::CgroupError::Io { source, .. } => {
-                                        source.raw_os_error().unwrap_or(libc::EIO)
-                                    }
-                                    _ => libc::EIO,
-                                },
-                            }
+                            FromZygote::Failed { errno: e.errno() }
                         }
                     };
                     control.send(&answer, &[])?;
