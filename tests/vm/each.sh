@@ -12,10 +12,11 @@ for name in "$@"; do
 	script=${name%%:*}
 	args=()
 	[ "$script" = "$name" ] || args=("${name#*:}")
+	t0=$SECONDS
 	if bash "/src/tests/vm/$script.sh" "${args[@]}"; then
-		echo "======== $name: passed"
+		echo "======== $name: passed ($((SECONDS - t0)) s)"
 	else
-		echo "======== $name: FAILED"
+		echo "======== $name: FAILED ($((SECONDS - t0)) s)"
 		rc=1
 	fi
 	pkill -x daedalus-v4l2d 2>/dev/null && sleep 1
