@@ -32,10 +32,13 @@ in_buildenv /bin/bash -euo pipefail -c '
 		CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
 			cargo build --release --locked --target aarch64-unknown-linux-gnu
 	done
-	# the C test client (tests/ctrlrace.c: two threads racing on one file need C speed), for
-	# both guests, beside the daemon
+	# the C test clients, for both guests, beside the daemon: tests/ctrlrace.c (two threads
+	# racing on one file need C speed), tests/vasync.c (libva calls on the surfaces of FFmpeg'"'"'s
+	# vaapi hwaccel)
 	for cc in gcc:release aarch64-linux-gnu-gcc:aarch64-unknown-linux-gnu/release; do
 		"${cc%%:*}" -O2 -Wall -Wextra -Werror -pthread -o "/build/target/${cc#*:}/ctrlrace" \
 			/src/tests/ctrlrace.c
+		"${cc%%:*}" -O2 -Wall -Wextra -Werror -o "/build/target/${cc#*:}/vasync" \
+			/src/tests/vasync.c -lavcodec -lavutil -lva
 	done
 ' build-daemon "$check"

@@ -67,6 +67,9 @@ SFCLIENT=$(dirname "$DAEMON")/daedalus-sfclient
 # tests/ctrlrace.c, built beside the daemon
 # shellcheck disable=SC2034
 CTRLRACE=$(dirname "$DAEMON")/ctrlrace
+# tests/vasync.c, built beside the daemon
+# shellcheck disable=SC2034
+VASYNC=$(dirname "$DAEMON")/vasync
 
 # use_va_driver: VA-API clients of this shell load our libva driver as built (vaapi/), not an
 # installed one: LIBVA_DRIVERS_PATH/LIBVA_DRIVER_NAME, and GStreamer's va plugin told to take a

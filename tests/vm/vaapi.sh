@@ -4,7 +4,8 @@
 # its profiles; FFmpeg's vaapi hwaccel and GStreamer's va decoders decode every VP9 and H.264
 # clip byte-exact (frames downloaded, compared with FFmpeg's software decode); mpv reports
 # hardware decoding active (where the guest has mpv: not the aarch64 one); frames exported
-# with vaExportSurfaceHandle are the daemon's own dmabufs, byte-exact when mapped; bad input
+# with vaExportSurfaceHandle are the daemon's own dmabufs, byte-exact when mapped;
+# vaSyncSurface2 keeps its timeout (tests/vasync.c); bad input
 # (garbage frames, a profile or size the driver does not offer, no daemon) ends in an error the
 # client reports, within the kernel's timeout, and the next decode is byte-exact again.
 # Arguments (clip names) limit the run to those.
@@ -120,6 +121,11 @@ step "zero-copy: vavp9dec's exported surfaces are the daemon's dmabufs"
 GST_REGISTRY=/tmp/gst-registry.bin timeout 300 python3 /src/tests/expbuf.py \
 	"$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" "$DAEMON_PID" vavp9dec ||
 	failed+=("zero-copy")
+
+# FFmpeg's hwaccel hands back each VA surface before its picture is decoded; a client may poll
+step "vaSyncSurface2: its timeout while the daemon is stopped, then the frame byte-exact"
+timeout -k 5 60 "$VASYNC" "$CLIPS/vp9-320x240.ivf" "$CLIPS/vp9-320x240.framemd5" "$RENDER" \
+	"$DAEMON_PID" || { kill -CONT "$DAEMON_PID"; failed+=("vaSyncSurface2"); }
 
 if command -v mpv >/dev/null; then
 	# headless, so copy-back (vaapi-copy: vaDeriveImage/vaGetImage); with a display, --hwdec=vaapi

@@ -762,10 +762,13 @@ impl Driver {
         c.end()
     }
 
-    pub fn sync_surface(&self, surface: VASurfaceID) -> VaResult<()> {
+    /// `vaSyncSurface` (`limit` None) and `vaSyncSurface2`: wait for the surface's picture, at
+    /// most `limit` (and never longer than the backstop): `VA_STATUS_ERROR_TIMEDOUT` if it is
+    /// still decoding then. The picture goes on decoding; the client may sync again.
+    pub fn sync_surface(&self, surface: VASurfaceID, limit: Option<Duration>) -> VaResult<()> {
         let b = self.binding_if_any(surface)?;
         match b {
-            Some(b) => wait_capture(&b),
+            Some(b) => wait_capture_within(&b, limit.unwrap_or(DECODE_TIMEOUT)),
             None => Ok(()),
         }
     }
@@ -1081,13 +1084,23 @@ enum Step {
 }
 
 /// Wait until `req` completes or `deadline` passes.
-fn wait_request(req: &OwnedFd, surface: VASurfaceID, deadline: Instant) -> VaResult<()> {
+/// Wait for a request until `deadline`, `limit` after the wait began: Err(TIMEDOUT) if it
+/// has not completed by then.
+fn wait_request(
+    req: &OwnedFd,
+    surface: VASurfaceID,
+    deadline: Instant,
+    limit: Duration,
+) -> VaResult<()> {
     let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() || !Request::wait_fd(req.as_fd(), left).map_err(io_err("poll(request)"))? {
-        return err(
-            VA_STATUS_ERROR_TIMEDOUT,
-            format!("surface {surface}: no picture within {DECODE_TIMEOUT:?}"),
-        );
+    // a zero wait still polls: a finished picture is not a timeout
+    if !Request::wait_fd(req.as_fd(), left).map_err(io_err("poll(request)"))? {
+        return Err(VaError {
+            status: VA_STATUS_ERROR_TIMEDOUT as VAStatus,
+            msg: format!("surface {surface}: no picture within {limit:?}"),
+            // a client polling with a short timeout expects this answer
+            quiet: limit < DECODE_TIMEOUT,
+        });
     }
     Ok(())
 }
@@ -1095,12 +1108,18 @@ fn wait_request(req: &OwnedFd, surface: VASurfaceID, deadline: Instant) -> VaRes
 /// Wait for the decode into a surface's buffer, without holding its context meanwhile (the
 /// client's other threads go on decoding): Err if it failed.
 fn wait_capture(b: &Binding) -> VaResult<()> {
-    let deadline = Instant::now() + DECODE_TIMEOUT;
+    wait_capture_within(b, DECODE_TIMEOUT)
+}
+
+/// wait_capture, for at most `limit` (capped at the backstop).
+fn wait_capture_within(b: &Binding, limit: Duration) -> VaResult<()> {
+    let limit = limit.min(DECODE_TIMEOUT);
+    let deadline = Instant::now() + limit;
     loop {
         let step = lock(&b.ctx).step(b.index)?;
         match step {
             Step::Done(r) => return r,
-            Step::Wait(req, surface) => wait_request(&req, surface, deadline)?,
+            Step::Wait(req, surface) => wait_request(&req, surface, deadline, limit)?,
         }
     }
 }
@@ -1400,7 +1419,7 @@ impl Context {
         loop {
             match self.step(index)? {
                 Step::Done(r) => return r,
-                Step::Wait(req, surface) => wait_request(&req, surface, deadline)?,
+                Step::Wait(req, surface) => wait_request(&req, surface, deadline, DECODE_TIMEOUT)?,
             }
         }
     }

@@ -9,6 +9,7 @@ use std::{
     ffi::{c_int, c_uint, c_void, CString},
     panic::{catch_unwind, AssertUnwindSafe},
     slice,
+    time::Duration,
 };
 
 use super::sys::*;
@@ -431,15 +432,17 @@ extern "C" fn end_picture(ctx: VADriverContextP, context: VAContextID) -> VAStat
 }
 
 extern "C" fn sync_surface(ctx: VADriverContextP, surface: VASurfaceID) -> VAStatus {
-    call(ctx, |d| d.sync_surface(surface))
+    call(ctx, |d| d.sync_surface(surface, None))
 }
 
 extern "C" fn sync_surface2(
     ctx: VADriverContextP,
     surface: VASurfaceID,
-    _timeout_ns: u64,
+    timeout_ns: u64,
 ) -> VAStatus {
-    call(ctx, |d| d.sync_surface(surface))
+    // VA_TIMEOUT_INFINITE (all ones) waits as vaSyncSurface does
+    let limit = (timeout_ns != u64::MAX).then(|| Duration::from_nanos(timeout_ns));
+    call(ctx, |d| d.sync_surface(surface, limit))
 }
 
 extern "C" fn query_surface_status(
