@@ -327,14 +327,20 @@ impl Jobs {
                 Some(StreamJobs::new(self.threads).handle(job))
             }
             _ => {
-                match &job.body {
+                let id = job.id;
+                // the buffers the daemon holds for the stream after this job; whether it is the
+                // stream's last
+                let close = match &job.body {
                     JobBody::Release { buf } => {
                         self.buffers.remove(&(stream, *buf));
+                        false
                     }
-                    JobBody::StreamClose => self.buffers.retain(|&(s, _)| s != stream),
-                    _ => {}
-                }
-                let (id, close) = (job.id, matches!(job.body, JobBody::StreamClose));
+                    JobBody::StreamClose => {
+                        self.buffers.retain(|&(s, _)| s != stream);
+                        true
+                    }
+                    _ => false,
+                };
                 let sent = match self.worker(stream) {
                     Ok(w) => w.work.send(Work::Job(job)).map_err(|e| match e.0 {
                         Work::Job(job) => job,

@@ -543,13 +543,25 @@ impl Pool {
             let Some(z) = zygote.as_ref() else { continue };
             match z.spawn(stream) {
                 Ok(process) => return Ok(process),
-                Err(e) => {
+                // the zygote answered: another would answer the same
+                Err(SpawnError::Refused(errno)) => {
+                    return Err(std::io::Error::from_raw_os_error(errno))
+                }
+                Err(SpawnError::Zygote(e)) => {
                     tracing::warn!(stream, "the worker zygote failed ({e}); starting another")
                 }
             }
         }
         Err(std::io::Error::other("the worker zygote cannot fork"))
     }
+}
+
+/// Why the zygote gave no worker.
+enum SpawnError {
+    /// It could not fork one, or place it in its cgroup (errno).
+    Refused(i32),
+    /// It did not answer: it is gone or stuck.
+    Zygote(String),
 }
 
 impl Zygote {
@@ -614,11 +626,11 @@ impl Zygote {
         })
     }
 
-    fn spawn(&self, stream: u32) -> Result<Process, String> {
-        let (ours, theirs) = seq_pair().map_err(|e| e.to_string())?;
+    fn spawn(&self, stream: u32) -> Result<Process, SpawnError> {
+        let (ours, theirs) = seq_pair().map_err(|e| SpawnError::Refused(e as i32))?;
         self.chan
             .send(&ToZygote::Spawn { stream }, &[theirs])
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SpawnError::Zygote(e.to_string()))?;
         match self.spawned.recv_timeout(SPAWN_TIMEOUT) {
             Ok(Ok(pid)) => Ok(Process {
                 chan: Channel(ours),
@@ -628,8 +640,8 @@ impl Zygote {
                 logged: (0, Instant::now()),
                 dropped: 0,
             }),
-            Ok(Err(errno)) => Err(format!("fork: {}", nix::Error::from_raw(errno))),
-            Err(e) => Err(e.to_string()),
+            Ok(Err(errno)) => Err(SpawnError::Refused(errno)),
+            Err(e) => Err(SpawnError::Zygote(e.to_string())),
         }
     }
 }
