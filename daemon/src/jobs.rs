@@ -248,8 +248,13 @@ impl Worker {
         let builder = std::thread::Builder::new().name(format!("stream-{stream}"));
         match workers {
             Workers::Processes(pool) => {
-                let (closing, process) = (closing.clone(), pool.take(stream));
-                builder.spawn(move || worker::proxy(stream, process, queue, outcomes, &closing))?
+                // the fork (a round trip to the zygote) happens on the stream's own thread: the
+                // dispatcher goes on routing the other streams' jobs meanwhile, and this
+                // stream's wait in its queue
+                let (closing, pool) = (closing.clone(), pool.clone());
+                builder.spawn(move || {
+                    worker::proxy(stream, pool.take(stream), queue, outcomes, &closing)
+                })?
             }
             Workers::Threads => builder.spawn(move || {
                 let mut jobs = StreamJobs::new(threads);

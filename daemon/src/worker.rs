@@ -483,7 +483,9 @@ impl Work {
 }
 
 /// The daemon's side of the zygote: it asks it for a worker per stream, and logs how each
-/// ended (a reader thread). A zygote that died is started again at the next stream.
+/// ended (a reader thread). A zygote that died is started again at the next stream. Clones
+/// share the zygote (one fork at a time).
+#[derive(Clone)]
 pub struct Pool {
     settings: Settings,
     zygote: Arc<Mutex<Option<Zygote>>>,
