@@ -47,10 +47,12 @@ use tokio::sync::mpsc;
 
 use crate::{
     cgroup,
-    decoder::DecodeError,
+    decoder::{DecodeError, StatelessSession},
     ffmpeg,
     jobs::{Event, Outcome, Stats, StreamJobs},
     proto::{self, FdLayout, Job, JobBody},
+    session::Session,
+    stateful::StatefulSession,
 };
 
 /// The largest message either way: a job with its controls (a few KiB), an outcome, a log line.
@@ -212,6 +214,8 @@ enum ToZygote {
 /// What the zygote tells the daemon.
 #[derive(Debug, Serialize, Deserialize)]
 enum FromZygote {
+    /// It is set up (FFmpeg loaded, confined): it forks workers as soon as asked.
+    Ready,
     /// The worker asked for last runs as `pid`.
     Spawned { pid: i32 },
     /// It could not be forked (errno).
@@ -247,6 +251,13 @@ pub fn zygote(settings: &Settings) -> Result<(), WorkerError> {
     drop_capabilities()?;
     ffmpeg_next::init().map_err(|e| WorkerError::Confine(format!("FFmpeg: {e}")))?;
     ffmpeg::route_logs();
+    // Every decoder opened once, and closed: the tables FFmpeg and dav1d build once per
+    // process, at its first decoder of a kind, are then the zygote's, and each worker forked
+    // from it starts with them (and with their code paged in).
+    for codec in [proto::Codec::Vp9, proto::Codec::H264, proto::Codec::Av1] {
+        let _ = StatelessSession::new(codec, 1);
+        let _ = StatefulSession::new(codec, 1);
+    }
     let cgroups = match settings.cgroups {
         true => Some(
             cgroup::workers_dir(Path::new(cgroup::ROOT))
@@ -258,6 +269,7 @@ pub fn zygote(settings: &Settings) -> Result<(), WorkerError> {
         tasks: settings.tasks,
         memory: settings.memory_mib.saturating_mul(1 << 20),
     };
+    control.send(&FromZygote::Ready, &[])?;
 
     let mut streams = std::collections::HashMap::new();
     let mut buf = vec![0; 4096];
@@ -503,29 +515,18 @@ struct Zygote {
 const SPAWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Pool {
-    /// A pool whose zygote starts now, in the background (a stream that comes first waits).
+    /// A pool whose zygote is started, and ready, when this returns: the daemon says it is
+    /// ready after this, and the first stream then waits for no start-up (under emulation the
+    /// zygote's took over a second, and GStreamer gives a request one). One that cannot start
+    /// is started again at the next stream.
     pub fn new(settings: Settings) -> Pool {
-        let pool = Pool {
+        let zygote = Zygote::start(&settings)
+            .map_err(|e| tracing::error!("cannot start the worker zygote: {e}"))
+            .ok();
+        Pool {
             settings,
-            zygote: Arc::default(),
-        };
-        let (zygote, settings) = (pool.zygote.clone(), pool.settings.clone());
-        let started = std::thread::Builder::new()
-            .name("zygote-start".into())
-            .spawn(move || {
-                if let Ok(mut z) = zygote.lock() {
-                    if z.is_none() {
-                        match Zygote::start(&settings) {
-                            Ok(started) => *z = Some(started),
-                            Err(e) => tracing::error!("cannot start the worker zygote: {e}"),
-                        }
-                    }
-                }
-            });
-        if let Err(e) = started {
-            tracing::error!("cannot start the worker zygote: {e}");
+            zygote: Arc::new(Mutex::new(zygote)),
         }
-        pool
     }
 
     /// A worker for stream `stream`, forked by the zygote (started again if it is gone).
@@ -589,12 +590,17 @@ impl Zygote {
         tracing::debug!(pid = child.id(), "worker zygote started");
         let reader = Channel(ours.try_clone()?);
         let (tx, spawned) = std::sync::mpsc::channel();
+        let (ready_tx, ready) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("zygote".into())
             .spawn(move || {
                 let mut buf = vec![0; 4096];
                 while let Ok(Some((msg, _))) = reader.recv::<FromZygote>(&mut buf, false) {
                     let answer = match msg {
+                        FromZygote::Ready => {
+                            let _ = ready_tx.send(());
+                            continue;
+                        }
                         FromZygote::Spawned { pid } => Ok(pid),
                         FromZygote::Failed { errno } => Err(errno),
                         FromZygote::Ended {
@@ -621,11 +627,20 @@ impl Zygote {
                     }
                 }
             })?;
-        Ok(Zygote {
+        let mut zygote = Zygote {
             chan: Channel(ours),
             child,
             spawned,
-        })
+        };
+        if ready.recv_timeout(SPAWN_TIMEOUT).is_err() {
+            let _ = zygote.child.kill();
+            let _ = zygote.child.wait();
+            return Err(std::io::Error::other(format!(
+                "the worker zygote was not ready within {SPAWN_TIMEOUT:?}"
+            )));
+        }
+        tracing::debug!(pid = zygote.child.id(), "worker zygote ready");
+        Ok(zygote)
     }
 
     fn spawn(&self, stream: u32) -> Result<Process, SpawnError> {
