@@ -209,12 +209,14 @@ in_buildenv /bin/bash -euo pipefail -c '
 	ff -f lavfi -i "$(src 320x192)" -frames:v 20 -f rawvideo world/src.yuv
 	python3 /src/tools/h264-fields.py 320x192 world/src.yuv world/h264-paff.h264
 	rm world/src.yuv
-	# Many slices per picture: 1080p intra pictures in 1, 8, 68 slices and as many as x264
-	# makes with 8 macroblocks each (1020).
-	for n in 1 8 68 max; do
+	# Many slices per picture: 720p intra pictures in 1, 8, 45 (one per macroblock row, as
+	# broadcasters cut them) and 900 slices (4 macroblocks each). 720p, not 1080p: GStreamer
+	# waits one second for a picture, and in the emulated VM FFmpeg alone took 1.1-1.4 s for a
+	# 1080p picture of 1020 slices, so the test measured the speed of the machine.
+	for n in 1 8 45 max; do
 		p=slices=$n
-		[ $n = max ] && p=slice-max-mbs=8
-		ff -f lavfi -i "$(src 1920x1080)" -frames:v 3 -c:v libx264 -bf 0 \
+		[ $n = max ] && p=slice-max-mbs=4
+		ff -f lavfi -i "$(src 1280x720)" -frames:v 3 -c:v libx264 -bf 0 \
 			-x264-params "threads=1:keyint=1:$p" world/h264-slices$n.h264
 	done
 	# PCM macroblocks (raw samples: what x264 writes for noise at high rates without its
@@ -358,8 +360,8 @@ in_buildenv /bin/bash -euo pipefail -c '
 	has world/h264-fake-interlaced.h264 "an interlaced SPS" "frame_mbs_only_flag +0 = 0"
 	has world/h264-fullrange.h264 "full range" "video_full_range_flag +1 = 1"
 	has world/h264-crop.h264 "a crop with a left and top offset" "frame_crop_top_offset +[01]+ = 2"
-	has world/h264-slices68.h264 "68 slices per picture" "Slice Header$" 204
-	has world/h264-slicesmax.h264 "1020 slices per picture" "Slice Header$" 3060
+	has world/h264-slices45.h264 "45 slices per picture" "Slice Header$" 135
+	has world/h264-slicesmax.h264 "900 slices per picture" "Slice Header$" 2700
 	python3 /src/tools/fluster-suite.py /build/clips
 	# The reference score: the software decoders on the same suites, natively (the VM runs only
 	# our device through fluster: tests/vm/fluster.sh). FFmpeg'"'"'s for VP9 and H.264; fluster has

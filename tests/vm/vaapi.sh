@@ -77,7 +77,7 @@ if [ $# = 0 ] && [ "$have_ffmpeg" = 1 ]; then
 	# each size change (a new stream for the node), both ways
 	for clip in resize/vp9-resize.ivf world/vp9-updown.ivf world/h264-updown.h264 \
 		world/h264-mbaff.h264 world/h264-paff.h264 world/h264-fullrange.h264 world/vp9-fullrange.ivf \
-		world/h264-short1.h264 world/h264-short9-bframes.h264 world/h264-slices68.h264; do
+		world/h264-short1.h264 world/h264-short9-bframes.h264 world/h264-slices45.h264; do
 		step "ffmpeg -hwaccel vaapi: $clip"
 		ffmpeg_va "$clip"
 	done
