@@ -78,6 +78,7 @@ static void framemd5(const char *path, int n, char hex[33])
 {
 	char line[512], *h;
 	FILE *f = fopen(path, "r");
+	int frame = n;
 
 	if (!f)
 		die("%s: %s", path, strerror(errno));
@@ -90,7 +91,7 @@ static void framemd5(const char *path, int n, char hex[33])
 		fclose(f);
 		return;
 	}
-	die("%s: no frame %d", path, n);
+	die("%s: no frame %d", path, frame);
 }
 
 static enum AVPixelFormat pick_vaapi(AVCodecContext *ctx, const enum AVPixelFormat *fmts)

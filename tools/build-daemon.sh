@@ -3,9 +3,8 @@
 # Build the daemon with Debian trixie's Rust toolchain inside the build environment (it links
 # trixie's FFmpeg, as the guest and Raspberry Pi OS have it). Output: $BUILD/target/release/.
 # Also our stateful test client (tests/sfclient, on the v4l2r crate) and the VA-API driver
-# (vaapi/, libdaedalus_drv_video.so) and the C test client tests/ctrlrace.c, for x86_64 and,
-# cross-built, for the arm64 guest
-# ($BUILD/target/aarch64-unknown-linux-gnu/release/).
+# (vaapi/, libdaedalus_drv_video.so) and the C test clients tests/ctrlrace.c and tests/vasync.c,
+# for x86_64 and, cross-built, for the arm64 guest ($BUILD/target/aarch64-unknown-linux-gnu/release/).
 # With --check, instead: cargo fmt --check, clippy -D warnings and the unit tests, for each
 # crate. It writes none of the built programs: ./daedalus test runs it while VM tests run them.
 . "$(dirname "$0")/lib.sh"

@@ -671,20 +671,23 @@ async fn daemon(settings: Settings) -> Result<()> {
                         false
                     }
                 };
-            Workers::Processes(worker::Pool::new(worker::Settings {
-                threads,
-                log: settings.log.clone(),
-                memory_mib: settings.worker_memory_mib,
-                cgroups,
-                tasks: match settings.worker_tasks {
-                    0 => {
-                        u32::try_from(threads)
-                            .unwrap_or(u32::MAX / 4)
-                            .saturating_mul(2)
-                            + 4
-                    }
-                    n => n,
-                },
+            // (waits for the zygote to be ready: off the runtime's async threads)
+            Workers::Processes(tokio::task::block_in_place(|| {
+                worker::Pool::new(worker::Settings {
+                    threads,
+                    log: settings.log.clone(),
+                    memory_mib: settings.worker_memory_mib,
+                    cgroups,
+                    tasks: match settings.worker_tasks {
+                        0 => {
+                            u32::try_from(threads)
+                                .unwrap_or(u32::MAX / 4)
+                                .saturating_mul(2)
+                                + 4
+                        }
+                        n => n,
+                    },
+                })
             }))
         }
         config::WorkerKind::Threads => {

@@ -561,7 +561,8 @@ impl Pool {
 
 /// Why the zygote gave no worker.
 enum SpawnError {
-    /// It could not fork one, or place it in its cgroup (errno).
+    /// It could not fork one or place it in its cgroup, or the daemon could not make the
+    /// worker's socket (errno): a new zygote would fare no better.
     Refused(i32),
     /// It did not answer: it is gone or stuck.
     Zygote(String),

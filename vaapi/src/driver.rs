@@ -1083,7 +1083,6 @@ enum Step {
     Wait(OwnedFd, VASurfaceID),
 }
 
-/// Wait until `req` completes or `deadline` passes.
 /// Wait for a request until `deadline`, `limit` after the wait began: Err(TIMEDOUT) if it
 /// has not completed by then.
 fn wait_request(
