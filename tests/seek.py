@@ -56,8 +56,11 @@ def main() -> int:
         "appsink name=sink sync=false caps=video/x-raw,format={NV12,P010_10LE}")
     sink = pipe.get_by_name("sink")
     pipe.set_state(Gst.State.PAUSED)
-    if pipe.get_state(60 * Gst.SECOND)[0] != Gst.StateChangeReturn.SUCCESS:
-        print("seek: the pipeline did not preroll")
+    state = pipe.get_state(60 * Gst.SECOND)[0]
+    if state != Gst.StateChangeReturn.SUCCESS:
+        msg = pipe.get_bus().pop_filtered(Gst.MessageType.ERROR)
+        why = f"{msg.parse_error()[0].message} ({msg.parse_error()[1]})" if msg else state
+        print(f"seek: the pipeline did not preroll: {why}")
         return 1
     flags = Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT | Gst.SeekFlags.SNAP_AFTER
     if not pipe.seek_simple(Gst.Format.TIME, flags, int(seconds * Gst.SECOND)):

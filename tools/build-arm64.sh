@@ -29,7 +29,7 @@ PACKAGES=(
 debs=("$BUILD"/debs/daedalus-v4l2d_*_arm64.deb "$BUILD"/debs/daedalus-v4l2-dkms_*_all.deb
 	"$BUILD"/debs/daedalus-v4l2-va_*_arm64.deb)
 [ -f "${debs[0]}" ] && [ -f "${debs[1]}" ] && [ -f "${debs[2]}" ] ||
-	die "build the packages first (tools/build-packages.sh)"
+	die "build the arm64 packages first (tools/build-packages.sh --arm64)"
 mapfile -t deps < <(for deb in "${debs[@]}"; do dpkg-deb -f "$deb" Depends; done |
 	tr ',' '\n' | sed 's/[|(].*//; s/ //g' | grep -v '^daedalus-' | sort -u)
 PACKAGES+=("${deps[@]}")

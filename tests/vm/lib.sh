@@ -4,7 +4,8 @@ set -euo pipefail
 CLIPS=/build/clips
 OUT=/out
 
-step() { printf '\n### %s\n' "$*"; }
+# each step says when it started, in seconds of its script: what a step costs is the difference
+step() { printf '\n### %s  (at %d s)\n' "$*" "$SECONDS"; }
 fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
 
 # media_dev DRIVER: the /dev/mediaN whose driver is DRIVER
