@@ -10,8 +10,10 @@
 #   with arguments (aarch64: the kernels with headers installed, as vm/pins.env names them: the
 #   guest's own, tools/build-arm64.sh), DKMS must have built the module for each; the checks of
 #   boot 2 run on the first, the guest's kernel (each kernel's module, cross-built, runs the
-#   decoder tests in a stage of its own: the arm64-<kernel> stages of ./daedalus test); last,
-#   apt remove / purge leave no daemon, no module and (purge) no config.
+#   decoder tests in a stage of its own: the arm64-<kernel> stages of ./daedalus test), up to
+#   v4l2-compliance; without arguments (x86_64) also the service's behaviour (journal, counters,
+#   socket activation, watchdog, sandbox), and last apt remove / purge leave no daemon, no
+#   module and (purge) no config.
 # x86_64: tools/vm-run --systemd tests/vm/packages.sh (the test kernel and its headers);
 # aarch64: tools/vm-run --arch aarch64 --systemd tests/vm/packages.sh 6.12.117+deb13
 # (Debian's arm64-16k kernel).
@@ -218,6 +220,14 @@ fi
 step "v4l2-compliance -m on the installed system ($(uname -m), page size $(getconf PAGESIZE))"
 compliance -m "$(media_dev daedalus-v4l2)"
 
+if [ ${#KERNELS[@]} != 0 ]; then
+	# What follows is the service's behaviour (journal fields, counters, socket activation,
+	# watchdog, sandbox) and the removal: the same unit and maintainer scripts on every
+	# architecture, checked on x86_64 (under emulation here they took ~90 s).
+	echo "packages: installed and used on $(uname -m)"
+	exit 0
+fi
+
 step "journalctl -u $UNIT: the stream's start and end lines, with fields"
 journalctl -b -u "$UNIT" --no-pager -o short-monotonic | tail -8
 journalctl -b -u "$UNIT" -o json --no-pager >/tmp/journal.json
@@ -279,24 +289,11 @@ exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$O
 echo "exposure: $exposure"
 awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 1.3) }' || fail "exposure $exposure > 1.3"
 
-if [ ${#KERNELS[@]} = 0 ]; then
-	step "an upgrade (apt reinstall): the old module is unloaded, the new one loaded, the daemon attaches to it"
-	loads=$(dmesg | grep -c "stateless decoder at" || true)
-	attaches=$(dmesg | grep -c "daemon attached" || true)
-	cp /build/debs/daedalus-v4l2-dkms_*_all.deb /tmp/
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall \
-		/tmp/daedalus-v4l2-dkms_*_all.deb >"$OUT/apt-reinstall.log" 2>&1 ||
-		{ tail -20 "$OUT/apt-reinstall.log"; fail "apt reinstall failed"; }
-	[ "$(dmesg | grep -c "stateless decoder at" || true)" -gt "$loads" ] ||
-		fail "the module was not reloaded on upgrade (the old one would stay until a reboot)"
-	wait_for 30 sh -c "[ \$(dmesg | grep -c 'daemon attached') -gt $attaches ]" ||
-		fail "the daemon did not attach to the new module"
-	as_tester timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$CLIP" ! \
-		ivfparse ! vp9parse ! v4l2slvp9dec ! video/x-raw,format=NV12 ! \
-		filesink location=/tmp/tester.nv12
-	byte_exact "$CLIP" /tmp/tester.nv12
-	echo "module reloaded, daemon attached again, $CLIP byte-exact"
-fi
+# An upgrade is not run: it would build the module under emulation a second time (~3 min), to
+# check what the steps here check one by one. The prerm unloads the module on upgrade as on
+# remove (the same branch, checked at apt remove below); the postinst loads the new one (checked
+# at apt install: "without a reboot"); the daemon attaches to a module loaded again
+# (tests/vm/robustness.sh).
 
 step "apt remove: no daemon, no module left; the config stays"
 DEBIAN_FRONTEND=noninteractive apt-get remove -y daedalus-v4l2-dkms daedalus-v4l2d daedalus-v4l2-va 2>&1 |

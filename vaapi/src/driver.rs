@@ -1112,11 +1112,17 @@ fn wait_capture(b: &Binding) -> VaResult<()> {
 
 /// wait_capture, for at most `limit` (capped at the backstop).
 fn wait_capture_within(b: &Binding, limit: Duration) -> VaResult<()> {
+    wait_steps(limit, || lock(&b.ctx).step(b.index))
+}
+
+/// Take `step` until it says the picture is done, waiting on its request between steps, for
+/// at most `limit` (capped at the backstop). `step` decides what is held while it looks: the
+/// wait itself holds nothing it does not.
+fn wait_steps(limit: Duration, mut step: impl FnMut() -> VaResult<Step>) -> VaResult<()> {
     let limit = limit.min(DECODE_TIMEOUT);
     let deadline = Instant::now() + limit;
     loop {
-        let step = lock(&b.ctx).step(b.index)?;
-        match step {
+        match step()? {
             Step::Done(r) => return r,
             Step::Wait(req, surface) => wait_request(&req, surface, deadline, limit)?,
         }
@@ -1414,13 +1420,7 @@ impl Context {
 
     /// Wait (holding the context) for the decode into CAPTURE buffer `index`.
     fn wait_capture(&mut self, index: u32) -> VaResult<()> {
-        let deadline = Instant::now() + DECODE_TIMEOUT;
-        loop {
-            match self.step(index)? {
-                Step::Done(r) => return r,
-                Step::Wait(req, surface) => wait_request(&req, surface, deadline, DECODE_TIMEOUT)?,
-            }
-        }
+        wait_steps(DECODE_TIMEOUT, || self.step(index))
     }
 
     /// A free OUTPUT buffer, waiting for the oldest picture in flight if all are busy (a
