@@ -38,7 +38,9 @@ fi
 for m in vkms vgem; do
 	[ ! -d /sys/module/$m ] || rmmod $m
 done
-[ ! -e /dev/dri ] || [ -z "$(ls /dev/dri)" ] || fail "DRM nodes left: $(ls /dev/dri)"
+# (udev removes the by-path links after the nodes: only device nodes count)
+udevadm settle --timeout=10 || true
+[ -z "$(find /dev/dri -type c 2>/dev/null)" ] || fail "DRM nodes left: $(ls /dev/dri)"
 
 if [ -e /dev/dma_heap/system ]; then
 	step "no DRM device: the system dma-heap"

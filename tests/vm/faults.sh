@@ -9,7 +9,7 @@
 # any oops, WARN, hung task or kmemleak report.
 . /src/tests/vm/lib.sh
 
-KILLS=${KILLS:-20}
+KILLS=${KILLS:-15}
 SF=/dev/video10
 PDRV=/sys/bus/platform/drivers/daedalus-v4l2
 sfclient() { # CLIP FOURCC: our stateful client, ended within 60 s

@@ -6,8 +6,10 @@
 # and H.264, the dav1d tool for AV1 (fluster has no FFmpeg software AV1 decoder). One vector of
 # each suite: the suites are the clips tests/vm/codec.sh already decodes through the same
 # GStreamer decoders, checked frame by frame, so fluster's whole-output MD5 of the rest would
-# repeat those decodes. The vectors: the 1080p VP9 clip whole (codec.sh seeks into it), H.264
-# with B-pyramid, AV1 with 28 hidden frames; each must pass as it does in the reference.
+# repeat those decodes. The vectors: VP9 at 350x202 (odd sizes: fluster's whole output is
+# the visible picture), H.264 with B-pyramid, AV1 with 28 hidden frames; each must pass as it
+# does in the reference. (The 1080p VP9 clip, 71 s here, is decoded whole through the same
+# decoder by tests/vm/faults.sh, and in part by codec.sh's seek.)
 . /src/tests/vm/lib.sh
 
 load_daedalus
@@ -16,7 +18,7 @@ export GST_REGISTRY=/tmp/gst-registry.bin
 cd /tmp
 summary=$OUT/fluster-summary.txt
 : >"$summary"
-for quad in DAEDALUS-VP9:VP9:FFmpeg-VP9:vp9-1920x1080 \
+for quad in DAEDALUS-VP9:VP9:FFmpeg-VP9:vp9-350x202 \
 	DAEDALUS-H264:H.264:FFmpeg-H.264:h264-320x240 DAEDALUS-AV1:AV1:dav1d-AV1:av1-svt-320x240; do
 	IFS=: read -r suite codec ref vector <<<"$quad"
 	ours=GStreamer-$codec-V4L2SL-Gst1.0
