@@ -59,7 +59,11 @@ def main() -> int:
     state = pipe.get_state(60 * Gst.SECOND)[0]
     if state != Gst.StateChangeReturn.SUCCESS:
         msg = pipe.get_bus().pop_filtered(Gst.MessageType.ERROR)
-        why = f"{msg.parse_error()[0].message} ({msg.parse_error()[1]})" if msg else state
+        if msg:
+            err, debug = msg.parse_error()
+            why = f"{err.message} ({debug})"
+        else:
+            why = state
         print(f"seek: the pipeline did not preroll: {why}")
         return 1
     flags = Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT | Gst.SeekFlags.SNAP_AFTER

@@ -6,7 +6,7 @@
 # (vaapi/, libdaedalus_drv_video.so) and the C test clients tests/ctrlrace.c and tests/vasync.c.
 # With --arm64, instead: the client, the VA driver and the C test clients cross-built for the
 # arm64 guest ($BUILD/target/aarch64-unknown-linux-gnu/release/; the arm64 daemon is built by
-# tools/build-packages.sh --arm64). ./daedalus test runs that in the background.
+# tools/build-packages.sh --arm64). ./daedalus test runs both after setup.
 # With --check, instead: cargo fmt --check, clippy -D warnings and the unit tests, for each
 # crate. It writes none of the built programs: ./daedalus test runs it while VM tests run them.
 . "$(dirname "$0")/lib.sh"

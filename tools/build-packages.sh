@@ -8,8 +8,7 @@
 #                                      Debian's multiarch toolchain and arm64 libraries
 # Output: $BUILD/debs/. lintian fails the build on any error or warning that debian/ does not
 # override with a reason. Without arguments: the amd64 ones and the DKMS package; with --arm64:
-# the arm64 ones, beside them (./daedalus test builds those in the background, for the arm64
-# guest).
+# the arm64 ones, beside them (./daedalus test builds those after setup, for the arm64 guest).
 . "$(dirname "$0")/lib.sh"
 arch=amd64
 [ "${1:-}" = --arm64 ] && arch=arm64
@@ -37,6 +36,11 @@ in_buildenv /bin/bash -euo pipefail -c '
 	export CARGO_TARGET_DIR=/build/target
 	# the VA driver goes to /usr/lib/<triplet>/dri: Multi-Arch: same, as libva'"'"'s drivers
 	multiarch() { [ "$1" = /src/vaapi ] && echo --multiarch=same || true; }
+	# cargo_deb ARGS...: the crate of the current directory, into /build/debs
+	cargo_deb() {
+		cargo deb --locked --strip $(multiarch "$PWD") --output /build/debs/ \
+			--deb-revision "${1##*-}" "${@:2}"
+	}
 	if [ "$2" = amd64 ]; then
 		cd /build/pkg/daedalus-v4l2
 		dpkg-buildpackage --build=binary --no-sign >../dpkg-buildpackage.log 2>&1 ||
@@ -44,8 +48,7 @@ in_buildenv /bin/bash -euo pipefail -c '
 		mv ../*.deb /build/debs/
 		for crate in /src/daemon /src/vaapi; do
 			cd "$crate"
-			cargo deb --locked --strip $(multiarch "$crate") --output /build/debs/ \
-				--deb-revision "${1##*-}"
+			cargo_deb "$1"
 		done
 		cd /build/debs
 		debs=(*_all.deb *_amd64.deb)
@@ -63,9 +66,7 @@ in_buildenv /bin/bash -euo pipefail -c '
 			cd "$crate"
 			FFMPEG_DIR=$ff CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
 			PKG_CONFIG_aarch64_unknown_linux_gnu=aarch64-linux-gnu-pkg-config \
-				cargo deb --locked --strip $(multiarch "$crate") \
-				--target aarch64-unknown-linux-gnu --output /build/debs/ \
-				--deb-revision "${1##*-}"
+				cargo_deb "$1" --target aarch64-unknown-linux-gnu
 		done
 		cd /build/debs
 		debs=(*_arm64.deb)

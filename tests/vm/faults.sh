@@ -63,6 +63,7 @@ clean_decode
 
 step "$KILLS times: a stream decodes, the daemon is killed or stopped past the watchdog"
 kills=0 stops=0 hung=0
+watchdog_was=$(cat /sys/module/daedalus_v4l2/parameters/timeout_ms)
 watchdog 1000
 for i in $(seq "$KILLS"); do
 	sfclient av1-320x240.ivf AV01 >/tmp/victim.log 2>&1 &
@@ -84,7 +85,7 @@ for i in $(seq "$KILLS"); do
 	[ "$rc" = 124 ] || [ "$rc" = 137 ] && { hung=$((hung + 1)); cat /tmp/victim.log; }
 	kill -0 "$DAEMON_PID" 2>/dev/null || start_daemon
 done
-watchdog 5000
+watchdog "$watchdog_was"
 echo "$kills SIGKILLs, $stops SIGSTOPs past the watchdog: $hung clients hung"
 [ "$hung" = 0 ] || fail "$hung clients did not end within their timeout"
 clean_decode
