@@ -23,7 +23,7 @@ media_dev() {
 video_dev() {
 	local m
 	m=$(media_dev "$1") || return 1
-	media-ctl -d "$m" -p | sed -n 's/.*device node name \(\/dev\/video[0-9]*\).*/\1/p' | head -n1
+	media-ctl -d "$m" -p | sed -n 's/.*device node name \(\/dev\/video[0-9]*\).*/\1/p' | sed -n 1p
 }
 
 # compliance ARGS...: run v4l2-compliance, print its summary, fail unless 0 failed
@@ -33,7 +33,7 @@ compliance() {
 	v4l2-compliance "$@" >"$log" 2>&1 || true
 	grep -E "^(Total|Grand Total)" "$log" || { tail -20 "$log"; fail "v4l2-compliance gave no total"; }
 	if grep -E "^(Total|Grand Total).*Failed: [1-9]" "$log" >/dev/null; then
-		grep -E "fail:|FAIL" "$log" | head -30
+		grep -E "fail:|FAIL" "$log" | sed -n 1,30p
 		fail "v4l2-compliance $*"
 	fi
 }
@@ -122,7 +122,7 @@ no_raw_ffmpeg_lines() {
 	local raw
 	raw=$(grep -cE '^\[[a-z0-9_]+ @ 0x[0-9a-f]+\]' "$1" || true)
 	[ "$raw" = 0 ] || {
-		grep -E '^\[[a-z0-9_]+ @ 0x[0-9a-f]+\]' "$1" | head -n 3
+		grep -E '^\[[a-z0-9_]+ @ 0x[0-9a-f]+\]' "$1" | sed -n 1,3p
 		fail "$raw FFmpeg log lines went to stderr, outside the daemon's logging"
 	}
 	echo "FFmpeg's log lines: all through the daemon's logging"
@@ -176,7 +176,7 @@ same_md5() {
 	grep -v '^#' "$1" | awk -F, '{print $NF}' | tr -d ' ' >"$got"
 	grep -v '^#' "$2" | awk -F, '{print $NF}' | tr -d ' ' >"$want"
 	if ! cmp -s "$got" "$want"; then
-		diff "$want" "$got" | head -10
+		diff "$want" "$got" | sed -n 1,10p
 		fail "${3:-$1}: frames differ from $2 ($(wc -l <"$got") decoded, $(wc -l <"$want") in the reference)"
 	fi
 	echo "byte-exact: all $(wc -l <"$got") frames"

@@ -130,6 +130,11 @@ as_tester timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$
 	ivfparse ! vp9parse ! v4l2slvp9dec ! video/x-raw,format=NV12 ! \
 	filesink location=/tmp/tester.nv12 &
 gst=$!
+# its worker's threads, sampled from now until the decode ends (after the checks below it
+# has ended: sampled there, before 2026-12-06, the count was always 0 and checked nothing)
+svc=/sys/fs/cgroup/system.slice/$UNIT
+watch_workers "$gst" >/tmp/watch.out &
+watcher=$!
 worker=
 for _ in $(seq 1200); do
 	worker=$(pgrep -x daedalus-worker || true)
@@ -150,7 +155,6 @@ grep -qx "NoNewPrivs:[[:space:]]*1" /tmp/worker.status || fail "the worker may g
 	fail "the worker has no seccomp filter beyond the service's"
 # in a cgroup of its own (--worker-cgroups: the unit delegates the service's cgroup), beside the
 # daemon's; its limits: pids.max twice the decoder threads and 4, memory.max --worker-memory-mib
-svc=/sys/fs/cgroup/system.slice/$UNIT
 echo "daemon: $(cat "/proc/$main/cgroup"), worker: $(cat "/proc/$worker/cgroup")"
 [ "$(cat "/proc/$main/cgroup")" = "0::/system.slice/$UNIT/daemon" ] || fail "the daemon's cgroup"
 [ "$(cat "/proc/$worker/cgroup")" = "0::/system.slice/$UNIT/worker-$worker" ] ||
@@ -164,11 +168,14 @@ echo "pids.max $(cat "$svc/worker-$worker/pids.max"), memory.max $(cat "$svc/wor
 if grep -qw memory "$svc/cgroup.subtree_control"; then
 	[ "$(cat "$svc/worker-$worker/memory.max")" = $((2048 << 20)) ] || fail "the worker's memory.max"
 fi
-read -r threads refused < <(watch_workers "$gst")
 wait "$gst" || fail "the decode failed"
+wait "$watcher"
+read -r threads refused </tmp/watch.out
 echo "decoded in $(seconds "$t0" "$(now)") s, by a worker of at most $threads threads ($refused refused)"
 byte_exact "$CLIP" /tmp/tester.nv12
 [ "$refused" = 0 ] || fail "the default task limit refused the decoder $refused threads"
+# its own thread and FFmpeg's (the daemon's default: one per CPU)
+[ "$threads" -gt 1 ] || fail "the worker decoded on $threads thread(s): its decoder's threads did not start"
 [ -z "$(ls -d "$svc"/worker-* 2>/dev/null)" ] || fail "a worker's cgroup is left: $(ls -d "$svc"/worker-*)"
 
 step "worker-tasks = 1: the cgroup holds the worker to one task; FFmpeg decodes on it alone"
@@ -189,7 +196,7 @@ cp /tmp/config.toml /etc/daedalus-v4l2/daedalus-v4l2d.toml
 systemctl restart "$UNIT"
 
 step "VA-API: an unprivileged user in group video, no environment: vainfo finds our driver"
-render=$(find /dev/dri -name 'renderD*' | sort | head -n 1)
+render=$(find /dev/dri -name 'renderD*' | sort | sed -n 1p)
 [ -n "$render" ] || fail "no DRM render node"
 echo "$render: $(cat "/sys/class/drm/${render##*/}/device/uevent" 2>/dev/null | sed -n 's/^DRIVER=//p')"
 # env -i: no LIBVA_DRIVER_NAME, no LIBVA_DRIVERS_PATH
@@ -281,7 +288,7 @@ systemctl kill -s STOP "$UNIT"
 wait_for 90 sh -c "[ \"\$(systemctl show -p MainPID --value $UNIT)\" != $pid ] &&
 	[ \"\$(systemctl is-active $UNIT)\" = active ]" || fail "the watchdog did not restart $UNIT"
 journalctl -b -u "$UNIT" -o cat --no-pager | grep -iE "watchdog" | tail -2
-as_tester daedalus-v4l2ctl status | head -1
+as_tester daedalus-v4l2ctl status | sed -n 1p
 
 step "systemd-analyze security $UNIT"
 systemd-analyze security --no-pager "$UNIT" | tee "$OUT/security.txt" | grep -E "✗|Overall"

@@ -28,7 +28,7 @@ for clip in ${SF_CLIPS:-h264-320x240.mkv vp9-320x240.mkv resize/vp9-resize.ivf};
 	echo "decoded in $(seconds "$t0" "$(now)") s"
 	same_md5 /tmp/out.framemd5 "$CLIPS/${clip%.*}.framemd5"
 done
-grep "stream format" "$OUT/daemon.log" | grep -q "width=352 height=288 .*last=true" ||
+grep "stream format" "$OUT/daemon.log" | grep "width=352 height=288 .*last=true" >/dev/null ||
 	fail "the resolution change was not told with the old format's last buffer"
 
 # GStreamer registers one element per device at registry scan: the first stateful decoder

@@ -132,7 +132,7 @@ if command -v mpv >/dev/null; then
 	timeout -k 5 300 mpv --no-config --vo=null --ao=null --hwdec=vaapi-copy \
 		--vaapi-device="$RENDER" --msg-level=all=info "$CLIPS/vp9-320x240.ivf" >/tmp/mpv.log 2>&1 ||
 		failed+=("mpv exited $?")
-	grep -i "hardware decoding\|hwdec\|vaapi" /tmp/mpv.log | head -5
+	grep -i "hardware decoding\|hwdec\|vaapi" /tmp/mpv.log | sed -n 1,5p
 	grep -q "Using hardware decoding (vaapi-copy)" /tmp/mpv.log || failed+=("mpv: no hardware decoding")
 	! grep -qi "falling back to software" /tmp/mpv.log || failed+=("mpv fell back to software")
 fi
