@@ -42,6 +42,22 @@ module_param_named(max_streams, daedalus_max_streams, uint, 0644);
 MODULE_PARM_DESC(max_streams,
 		 "streams with buffers at most, every user's on both nodes together (0: no limit)");
 
+unsigned int daedalus_jobs_per_stream = 3;
+
+static int daedalus_jobs_per_stream_set(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, DAEDALUS_MAX_JOBS_PER_STREAM);
+}
+
+static const struct kernel_param_ops daedalus_jobs_per_stream_ops = {
+	.set	= daedalus_jobs_per_stream_set,
+	.get	= param_get_uint,
+};
+
+module_param_cb(jobs_per_stream, &daedalus_jobs_per_stream_ops, &daedalus_jobs_per_stream, 0644);
+MODULE_PARM_DESC(jobs_per_stream,
+		 "stateless node: jobs of one stream with the daemon at once, 1 to 8 (streams opened after a change)");
+
 static unsigned int daedalus_stateful_nr = 10;
 module_param_named(stateful_nr, daedalus_stateful_nr, uint, 0444);
 MODULE_PARM_DESC(stateful_nr,
@@ -119,6 +135,37 @@ static int daedalus_init_ctrls(struct daedalus_ctx *ctx, size_t *snapshot)
 	return v4l2_ctrl_handler_setup(hdl);
 }
 
+/* The jobs of a new context: @ctx->slots of them, each with room for a snapshot of @snapshot. */
+static int daedalus_alloc_slots(struct daedalus_ctx *ctx, size_t snapshot)
+{
+	unsigned int i;
+
+	if (ctx->slots > 1) {
+		ctx->more = kcalloc(ctx->slots - 1, sizeof(*ctx->more), GFP_KERNEL);
+		if (!ctx->more)
+			return -ENOMEM;
+	}
+	for (i = 0; i < ctx->slots; i++) {
+		struct daedalus_decode_job *dj = daedalus_slot(ctx, i);
+
+		dj->ctx = ctx;
+		dj->index = i;
+		dj->ctrl_data = kvzalloc(max_t(size_t, snapshot, 1), GFP_KERNEL);
+		if (!dj->ctrl_data)
+			return -ENOMEM;	/* the caller frees the others */
+	}
+	return 0;
+}
+
+static void daedalus_free_slots(struct daedalus_ctx *ctx)
+{
+	unsigned int i;
+
+	for (i = 0; i < ctx->slots; i++)
+		kvfree(daedalus_slot(ctx, i)->ctrl_data);
+	kfree(ctx->more);
+}
+
 /* A scheduler for a new context of @node: a free one, else a new one. Under the node's lock. */
 static struct daedalus_sched *daedalus_sched_get(struct daedalus_node *node)
 {
@@ -156,6 +203,7 @@ static int daedalus_open(struct file *file)
 	const struct daedalus_node_desc *desc = node->desc;
 	struct daedalus_ctx *ctx;
 	size_t snapshot;
+	unsigned int i;
 	int ret;
 
 	ctx = kzalloc(desc->ctx_size, GFP_KERNEL);
@@ -175,11 +223,10 @@ static int daedalus_open(struct file *file)
 	ret = daedalus_init_ctrls(ctx, &snapshot);
 	if (ret)
 		goto err_fh;
-	ctx->decode.ctrl_data = kvzalloc(max_t(size_t, snapshot, 1), GFP_KERNEL);
-	if (!ctx->decode.ctrl_data) {
-		ret = -ENOMEM;
-		goto err_ctrls;
-	}
+	ctx->slots = desc->pipelined ? READ_ONCE(daedalus_jobs_per_stream) : 1;
+	ret = daedalus_alloc_slots(ctx, snapshot);
+	if (ret)
+		goto err_snapshot;
 	ctx->sched = daedalus_sched_get(node);
 	if (IS_ERR(ctx->sched)) {
 		ret = PTR_ERR(ctx->sched);
@@ -192,8 +239,9 @@ static int daedalus_open(struct file *file)
 	}
 	daedalus_set_default_formats(ctx);
 	/* once per context: the watchdog must not be initialized again while it may run */
-	daedalus_job_init(&ctx->decode.job, desc->job_kind, ctx->stream, desc->job_ops,
-			  msecs_to_jiffies(daedalus_timeout_ms));
+	for (i = 0; i < ctx->slots; i++)
+		daedalus_job_init(&daedalus_slot(ctx, i)->job, desc->job_kind, ctx->stream,
+				  desc->job_ops, msecs_to_jiffies(daedalus_timeout_ms));
 	if (desc->open) {
 		ret = desc->open(ctx);
 		if (ret)
@@ -208,8 +256,7 @@ err_m2m:
 err_sched:
 	list_add(&ctx->sched->list, &node->sched_free);
 err_snapshot:
-	kvfree(ctx->decode.ctrl_data);
-err_ctrls:
+	daedalus_free_slots(ctx);
 	v4l2_ctrl_handler_free(&ctx->hdl);
 err_fh:
 	v4l2_fh_exit(&ctx->fh);
@@ -223,6 +270,7 @@ static int daedalus_release(struct file *file)
 {
 	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
 	struct daedalus_node *node = ctx->node;
+	unsigned int i;
 
 	/*
 	 * Waits for a running job to end (the daemon answers or the watchdog fires), before the
@@ -242,7 +290,8 @@ static int daedalus_release(struct file *file)
 	daedalus_uncount_stream(ctx);
 	mutex_unlock(&ctx->vb_mutex);
 	/* a job ended by its watchdog: let the watchdog return before the context goes */
-	cancel_delayed_work_sync(&ctx->decode.job.watchdog);
+	for (i = 0; i < ctx->slots; i++)
+		cancel_delayed_work_sync(&daedalus_slot(ctx, i)->job.watchdog);
 	daedalus_sched_put(node, ctx->sched);
 	daedalus_fh_del(&ctx->fh, file);
 	v4l2_fh_exit(&ctx->fh);
@@ -250,7 +299,7 @@ static int daedalus_release(struct file *file)
 	if (node->desc->release)
 		node->desc->release(ctx);
 	v4l2_ctrl_handler_free(&ctx->hdl);
-	kvfree(ctx->decode.ctrl_data);
+	daedalus_free_slots(ctx);
 	mutex_destroy(&ctx->vb_mutex);
 	kfree(ctx);
 	return 0;

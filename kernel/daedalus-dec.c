@@ -1,13 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The stateless node: what it is (its struct daedalus_node_desc) and its jobs. device_run:
- * one decode job per OUTPUT buffer, handed to the daemon.
+ * one decode job per request (OUTPUT buffer), handed to the daemon.
  *
  * The job applies the request's controls, snapshots the ones the daemon needs, and queues
- * itself for the daemon. Both buffers stay on the m2m queues until the job ends, when
- * v4l2_m2m_buf_done_and_job_finish() takes them off and lets the scheduler run the next job:
- * with the daemon's answer (DONE, or ERROR for a bitstream it could not decode), with ERROR when
- * the watchdog fires or the daemon goes away, or at once with ERROR when no daemon is attached.
+ * itself for the daemon. It ends with the daemon's answer (DONE, or ERROR for a bitstream it
+ * could not decode), with ERROR when the watchdog fires or the daemon goes away, or at once with
+ * ERROR when no daemon is attached.
+ *
+ * Several jobs of a stream are with the daemon at once (jobs_per_stream, the context's slots),
+ * so that its worker has the next picture's bitstream when it ends one, and the round trips
+ * (job-done, the client's dequeue and its next request, job-get) overlap the decoding: device_run
+ * takes the job's buffers off the m2m queues and finishes the m2m job at once; job_ready() lets
+ * the next one run while a slot is free, and the job's end completes its buffers
+ * (v4l2_m2m_buf_done()) and frees its slot. The daemon decodes a stream's jobs in the order they
+ * were queued, and answers them in that order.
+ *
+ * Not while the OUTPUT queue may hold CAPTURE buffers (V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF,
+ * H.264's field pairs): the m2m core's hold logic works on the buffers at the heads of its
+ * queues and ends the m2m job with them (v4l2_m2m_buf_done_and_job_finish()). Those jobs run
+ * one at a time, their buffers left on the queues until they end.
  */
 #include <linux/slab.h>
 #include <net/netlink.h>
@@ -17,8 +29,8 @@
 static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb,
 				struct daedalus_fds *fds)
 {
-	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
-	struct daedalus_decode_job *dj = &ctx->decode;
+	struct daedalus_decode_job *dj = daedalus_to_decode_job(job);
+	struct daedalus_ctx *ctx = dj->ctx;
 	struct vb2_buffer *src = &dj->src->vb2_buf;
 	const struct daedalus_buf *buf = daedalus_to_buf(src);
 	unsigned int i, off = 0;
@@ -44,31 +56,56 @@ static int daedalus_decode_fill(struct daedalus_job *job, struct sk_buff *skb,
 	return daedalus_put_capture(skb, fds, &buf->decoded, &dj->dst->vb2_buf);
 }
 
+/* A job's slot is free again; nothing of @dj is read after. */
+static void daedalus_free_slot(struct daedalus_ctx *ctx, struct daedalus_decode_job *dj)
+{
+	clear_bit(dj->index, &ctx->busy);
+	/* the cleared bit is seen by the waiter wake_up_var() wakes (daedalus_stop_streaming()) */
+	smp_mb__after_atomic();
+	wake_up_var(&ctx->busy);
+}
+
 static void daedalus_decode_end(struct daedalus_job *job, int status, struct genl_info *info)
 {
-	struct daedalus_ctx *ctx = daedalus_job_ctx(job);
-	struct daedalus_decode_job *dj = &ctx->decode;
+	struct daedalus_decode_job *dj = daedalus_to_decode_job(job);
+	struct daedalus_ctx *ctx = dj->ctx;
+	struct vb2_v4l2_buffer *src = dj->src, *dst = dj->dst;
 	u32 flags = status ? 0 : daedalus_done_u32(info, DAEDALUS_A_DONE_FLAGS, 0);
+	enum vb2_buffer_state state;
 
 	/* a decode job's answer may say the daemon keeps the OUTPUT mapping, and nothing else */
-	if ((flags & ~DAEDALUS_DONE_FLAGS_OUTPUT_KEPT) || daedalus_output_kept(dj->src, flags)) {
+	if ((flags & ~DAEDALUS_DONE_FLAGS_OUTPUT_KEPT) || daedalus_output_kept(src, flags)) {
 		dev_warn_ratelimited(daedalus_ctx_dev(ctx),
 				     "stream %u frame %u: the daemon's answer contradicts the job (flags %#x): failing it\n",
 				     ctx->stream, dj->sequence, flags);
 		status = -EPROTO;
 	}
 	if (status) {
-		daedalus_output_resend(dj->src);
+		daedalus_output_resend(src);
 		dev_warn_ratelimited(daedalus_ctx_dev(ctx),
 				     "stream %u frame %u: decode failed: %pe\n", ctx->stream,
 				     dj->sequence, ERR_PTR(status));
 	}
-	v4l2_ctrl_request_complete(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
+	state = status ? VB2_BUF_STATE_ERROR : VB2_BUF_STATE_DONE;
 	dj->src = NULL;
 	dj->dst = NULL;
 	daedalus_finish_begin(ctx);
-	v4l2_m2m_buf_done_and_job_finish(ctx->sched->m2m_dev, ctx->fh.m2m_ctx,
-					 status ? VB2_BUF_STATE_ERROR : VB2_BUF_STATE_DONE);
+	if (dj->pipelined) {
+		/*
+		 * CAPTURE first: the OUTPUT buffer completes the request, which wakes the client.
+		 * Both before the slot is free: a STREAMOFF waits for that (its buffers are off
+		 * the m2m queues, and vb2 must not find them still active). Then the next job may
+		 * run (job_ready() counts the free slots).
+		 */
+		v4l2_m2m_buf_done(dst, state);
+		v4l2_m2m_buf_done(src, state);
+		daedalus_free_slot(ctx, dj);
+		v4l2_m2m_try_schedule(ctx->fh.m2m_ctx);
+	} else {
+		/* free before the job finish, which asks job_ready() for the next job */
+		daedalus_free_slot(ctx, dj);
+		v4l2_m2m_buf_done_and_job_finish(ctx->sched->m2m_dev, ctx->fh.m2m_ctx, state);
+	}
 	daedalus_finish_end(ctx);
 }
 
@@ -77,17 +114,43 @@ static const struct daedalus_job_ops daedalus_decode_ops = {
 	.end = daedalus_decode_end,
 };
 
+/* m2m: a job of the context may run while one of its slots is free (atomic context) */
+static int daedalus_job_ready(void *priv)
+{
+	struct daedalus_ctx *ctx = priv;
+
+	return hweight_long(READ_ONCE(ctx->busy)) < ctx->slots;
+}
+
 static void daedalus_device_run(void *priv)
 {
 	struct daedalus_ctx *ctx = priv;
-	struct daedalus_decode_job *dj = &ctx->decode;
+	struct v4l2_m2m_ctx *m2m_ctx = ctx->fh.m2m_ctx;
 	const struct daedalus_coded_fmt *desc = ctx->coded_desc;
 	struct v4l2_ctrl *fwd[DAEDALUS_MAX_FWD_CTRLS];
-	unsigned int i, n = 0, off = 0;
+	unsigned int i, n = 0, off = 0, ahead, slot;
+	struct daedalus_decode_job *dj;
+	bool pipelined;
 	int err;
 
-	dj->src = v4l2_m2m_next_src_buf(ctx->fh.m2m_ctx);
-	dj->dst = v4l2_m2m_next_dst_buf(ctx->fh.m2m_ctx);
+	/* device_run is the only one to take a slot; job_ready() saw a free one */
+	ahead = hweight_long(READ_ONCE(ctx->busy));
+	slot = find_first_zero_bit(&ctx->busy, ctx->slots);
+	if (WARN_ON_ONCE(slot >= ctx->slots)) {
+		v4l2_m2m_buf_done_and_job_finish(ctx->sched->m2m_dev, m2m_ctx, VB2_BUF_STATE_ERROR);
+		return;
+	}
+	dj = daedalus_slot(ctx, slot);
+	set_bit(slot, &ctx->busy);
+	pipelined = !(v4l2_m2m_get_src_vq(m2m_ctx)->subsystem_flags &
+		      VB2_V4L2_FL_SUPPORTS_M2M_HOLD_CAPTURE_BUF);
+	dj->pipelined = pipelined;
+	dj->src = v4l2_m2m_next_src_buf(m2m_ctx);
+	dj->dst = v4l2_m2m_next_dst_buf(m2m_ctx);
+	if (pipelined) {
+		v4l2_m2m_src_buf_remove(m2m_ctx);
+		v4l2_m2m_dst_buf_remove(m2m_ctx);
+	}
 	v4l2_ctrl_request_setup(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
 	daedalus_copy_metadata(dj->src, dj->dst);
 
@@ -112,9 +175,17 @@ static void daedalus_device_run(void *priv)
 		off += size;
 	}
 	mutex_unlock(ctx->hdl.lock);
+	/* the request's controls are read: a client may read them back from now on */
+	v4l2_ctrl_request_complete(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
 	dj->job.reply_size = off + DAEDALUS_MAX_FWD_CTRLS * 2 * NLA_HDRLEN;
+	/*
+	 * From now: the jobs ahead of it are decoded first, within the same time (a hung worker
+	 * fails the stream's jobs within one timeout, and a client's close waits no longer)
+	 */
 	dj->job.timeout = msecs_to_jiffies(daedalus_timeout_ms);
 	dj->sequence = ctx->next_sequence++;
+	dd_dbg(DAEDALUS_DBG_JOB, daedalus_ctx_dev(ctx), "stream %u frame %u: queued, %u ahead\n",
+	       ctx->stream, dj->sequence, ahead);
 
 	err = daedalus_job_queue(&dj->job);
 	if (err) {
@@ -123,10 +194,17 @@ static void daedalus_device_run(void *priv)
 				    ctx->stream, dj->sequence);
 		daedalus_decode_end(&dj->job, err, NULL);
 	}
+	/* @dj may have ended: not read again */
+	if (pipelined) {
+		daedalus_finish_begin(ctx);
+		v4l2_m2m_job_finish(ctx->sched->m2m_dev, m2m_ctx);
+		daedalus_finish_end(ctx);
+	}
 }
 
 static const struct v4l2_m2m_ops daedalus_m2m_ops = {
 	.device_run	= daedalus_device_run,
+	.job_ready	= daedalus_job_ready,
 };
 
 /*
@@ -189,5 +267,6 @@ const struct daedalus_node_desc daedalus_stateless_node = {
 	.stride_align	= 16,
 	.job_kind	= DAEDALUS_JOB_KIND_DECODE,
 	.job_ops	= &daedalus_decode_ops,
+	.pipelined	= true,
 	.ctx_size	= sizeof(struct daedalus_ctx),
 };

@@ -30,6 +30,8 @@
 extern unsigned int daedalus_debug;
 extern unsigned int daedalus_timeout_ms;
 extern unsigned int daedalus_max_streams;
+extern unsigned int daedalus_jobs_per_stream;
+#define DAEDALUS_MAX_JOBS_PER_STREAM	8
 #define DAEDALUS_TIMEOUT_MIN_MS	100
 #define DAEDALUS_TIMEOUT_MAX_MS	600000
 
@@ -116,6 +118,9 @@ struct daedalus_ctrl_set {
  *		OUTPUT format may then be set while both queues stream, so that the references
  *		stay queued (GStreamer's v4l2codecs do that, freeing the free CAPTURE buffers
  *		with VIDIOC_REMOVE_BUFS and creating ones of the new size)
+ * @hold_capture: stateless: a picture may take two requests, the first holding the CAPTURE
+ *		buffer (V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF: H.264 field pairs); its jobs run one
+ *		at a time
  * @description: ENUM_FMT description, for a fourcc the V4L2 core does not know (else NULL)
  * @flags:	ENUM_FMT flags beyond the ones the core sets
  *
@@ -135,6 +140,7 @@ struct daedalus_coded_fmt {
 	void (*size)(const void *p, u32 *width, u32 *height);
 	bool size_in_output;
 	bool resize_streaming;
+	bool hold_capture;
 	const char *description;
 	u32 flags;
 };
@@ -229,6 +235,7 @@ struct daedalus_node;
  * @stride_align: its rows (bytesperline) hold a multiple of this many pixels
  * @job_kind:	DAEDALUS_JOB_KIND_* of the context's job (struct daedalus_decode_job)
  * @job_ops:	how that job is filled and ended (in the context the ops document)
+ * @pipelined:	several jobs of a context may be with the daemon at once (jobs_per_stream)
  * @ctx_size:	size of the per-open context, which begins with struct daedalus_ctx
  * @open:	optional: the rest of a new context, once its controls, formats, queues and
  *		job exist; called with the node's lock held. Return: 0 or a negative errno
@@ -248,6 +255,7 @@ struct daedalus_node_desc {
 	unsigned int stride_align;
 	enum daedalus_job_kind job_kind;
 	const struct daedalus_job_ops *job_ops;
+	bool pipelined;
 	size_t ctx_size;
 	int (*open)(struct daedalus_ctx *ctx);
 	void (*release)(struct daedalus_ctx *ctx);
@@ -287,8 +295,9 @@ struct daedalus_node {
  * @m2m_dev:	the scheduler
  *
  * The mem2mem framework runs one job at a time per v4l2_m2m_dev. With one per context, the
- * jobs of a stream still run one after the other, in order, and the streams' jobs run at the
- * same time (each stream has a worker of its own in the daemon). A scheduler outlives its
+ * streams' jobs run at the same time (each stream has a worker of its own in the daemon), and
+ * the jobs of one stream are handed out in order; the stateless node lets several of a stream
+ * be with the daemon at once (struct daedalus_ctx, @slots). A scheduler outlives its
  * context: v4l2_m2m_job_finish() schedules its work item, which may still be pending when the
  * context goes; it waits on @sched_free for the next context and is freed with the node.
  */
@@ -298,9 +307,14 @@ struct daedalus_sched {
 };
 
 /**
- * struct daedalus_decode_job - the job of a context (at most one runs at a time)
+ * struct daedalus_decode_job - a job of a context
  * @job:	the work item
- * @src:	OUTPUT buffer being decoded (left on the m2m queue until the job ends)
+ * @ctx:	the context
+ * @index:	its slot in the context (bit @index of the context's @busy while it runs)
+ * @pipelined:	stateless node: the job's buffers were taken off the m2m queues at device_run
+ *		and the m2m job finished there, so that the next request's job can run while
+ *		this one is with the daemon; else they stay on the queues until the job ends
+ * @src:	OUTPUT buffer being decoded
  * @dst:	CAPTURE buffer being filled
  * @sequence:	number of the job within the stream
  * @drain:	stateful node: the job drains the stream (V4L2_DEC_CMD_STOP)
@@ -312,6 +326,9 @@ struct daedalus_sched {
  */
 struct daedalus_decode_job {
 	struct daedalus_job job;
+	struct daedalus_ctx *ctx;
+	unsigned int index;
+	bool pipelined;
 	struct vb2_v4l2_buffer *src;
 	struct vb2_v4l2_buffer *dst;
 	u32 sequence;
@@ -341,7 +358,14 @@ struct daedalus_decode_job {
  * @coded_desc:	descriptor of @coded_fmt's pixel format; on the stateless node its depth
  *		control's value picks the CAPTURE formats (NV12 for 8 bits, P010 for 10)
  * @stream:	stream id on the wire
- * @decode:	the job (owned by the m2m scheduler between device_run and its end)
+ * @decode:	the job (owned by the m2m scheduler between device_run and its end); on the
+ *		stateless node the first of @slots
+ * @more:	stateless node: the context's other jobs; with @decode, @slots jobs, each owned
+ *		by the m2m scheduler from device_run to its end (daedalus_slot()); only
+ *		device_run takes a free one
+ * @slots:	how many (the jobs_per_stream parameter at open; 1 on the stateful node)
+ * @busy:	bit N set while slot N's job runs (atomic bitops: set at device_run, cleared by
+ *		the job's end, which wakes waiters on it: wait_var_event)
  * @next_sequence: number of the next job (reset at OUTPUT STREAMON)
  * @counted:	the context has set up buffers: it is one of the max_streams streams
  * @finishing:	job ends inside v4l2_m2m_job_finish() (daedalus_finish_begin/end): a
@@ -362,6 +386,9 @@ struct daedalus_ctx {
 	const struct daedalus_coded_fmt *coded_desc;
 	u32 stream;
 	struct daedalus_decode_job decode;
+	struct daedalus_decode_job *more;
+	unsigned int slots;
+	unsigned long busy;
 	u32 next_sequence;
 	bool counted;		/* under vb_mutex */
 	atomic_t finishing;
@@ -378,9 +405,20 @@ static inline struct device *daedalus_ctx_dev(struct daedalus_ctx *ctx)
 	return ctx->node->v4l2_dev.dev;
 }
 
+static inline struct daedalus_decode_job *daedalus_to_decode_job(struct daedalus_job *job)
+{
+	return container_of(job, struct daedalus_decode_job, job);
+}
+
 static inline struct daedalus_ctx *daedalus_job_ctx(struct daedalus_job *job)
 {
-	return container_of(job, struct daedalus_ctx, decode.job);
+	return daedalus_to_decode_job(job)->ctx;
+}
+
+/* Slot @i of a context (i < ctx->slots). */
+static inline struct daedalus_decode_job *daedalus_slot(struct daedalus_ctx *ctx, unsigned int i)
+{
+	return i ? &ctx->more[i - 1] : &ctx->decode;
 }
 
 /*

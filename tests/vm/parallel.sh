@@ -51,9 +51,28 @@ collect() { # NAMES...: every one exited 0
 
 # One decode first: after a boot the guest's page cache is cold, and eight clients reading their
 # libraries and plugins from the emulated disk at once stall everything for seconds.
-step "one stream first (warms the guest's page cache)"
-sl vp9-320x240.ivf >/tmp/par/warm.log 2>&1 || { cat /tmp/par/warm.log; fail "a single stream failed"; }
+# With it, pipelining within a stream: the kernel hands a stream's next job to the daemon while
+# the one before is still with it (jobs_per_stream; GStreamer queues one request ahead), and the
+# device_run debug line says how many were ahead. With one job per stream, never any.
+param=/sys/module/daedalus_v4l2/parameters
+ahead() { # NAME JOBS-PER-STREAM: decode vp9-320x240 with debug lines; print how many jobs had others ahead
+	local n0
+	echo "$2" >"$param/jobs_per_stream"
+	n0=$(dmesg | wc -l)
+	echo 1 >"$param/debug"
+	sl vp9-320x240.ivf >"/tmp/par/$1.log" 2>&1 || { cat "/tmp/par/$1.log"; fail "a single stream failed"; }
+	echo 0 >"$param/debug"
+	dmesg | tail -n +$((n0 + 1)) | grep -c 'queued, [1-9][0-9]* ahead' || true
+}
+step "one stream first (warms the guest's page cache); its jobs overlap, and not with one job per stream"
+default_jobs=$(cat "$param/jobs_per_stream")
+overlapped=$(ahead warm "$default_jobs")
 tail -n 1 /tmp/par/warm.log
+serial=$(ahead serial 1)
+echo "$default_jobs" >"$param/jobs_per_stream"
+echo "jobs queued while one of their stream was with the daemon: $overlapped of 60 ($default_jobs per stream), $serial (1 per stream)"
+[ "$overlapped" -gt 0 ] || fail "no job of the stream reached the daemon before the one ahead of it ended"
+[ "$serial" = 0 ] || fail "jobs_per_stream=1 let $serial jobs overlap"
 
 # Started a second apart, so that all eight decode together (each takes ~8 s here): under
 # emulation a client's start-up takes about a CPU-second, and eight at the same instant starve
@@ -120,13 +139,13 @@ bg clean sl vp9-320x240.ivf
 wait_bg
 [ "$(cat /tmp/par/clean.rc)" = 0 ] || { cat /tmp/par/clean.log; fail "the clean stream failed"; }
 tail -n +"$before" "$OUT/daemon.log" >/tmp/par/daemon.log
-clean=$(grep "stream started" /tmp/par/daemon.log | grep "codec=\"\?vp9" | grep -o "stream=[0-9]*" | head -n 1)
-damaged=$(grep "stream started" /tmp/par/daemon.log | grep "codec=\"\?h264" | grep -o "stream=[0-9]*" | head -n 1)
+clean=$(grep "stream started" /tmp/par/daemon.log | grep "codec=\"\?vp9" | grep -o "stream=[0-9]*" | sed -n 1p)
+damaged=$(grep "stream started" /tmp/par/daemon.log | grep "codec=\"\?h264" | grep -o "stream=[0-9]*" | sed -n 1p)
 echo "clean $clean, damaged $damaged"
 [ -n "$clean" ] && [ -n "$damaged" ] || fail "streams not found in the daemon's log"
-grep " ffmpeg: " /tmp/par/daemon.log | head -n 3
-grep " ffmpeg: " /tmp/par/daemon.log | grep -q "$damaged\b" || fail "no FFmpeg line on the damaged stream"
-if grep " ffmpeg: " /tmp/par/daemon.log | grep -q "$clean\b"; then
+grep " ffmpeg: " /tmp/par/daemon.log | sed -n 1,3p
+grep " ffmpeg: " /tmp/par/daemon.log | grep "$damaged\b" >/dev/null || fail "no FFmpeg line on the damaged stream"
+if grep " ffmpeg: " /tmp/par/daemon.log | grep "$clean\b" >/dev/null; then
 	fail "FFmpeg lines put on the clean stream"
 fi
 echo "FFmpeg's lines: on the damaged stream only"
