@@ -1,25 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The stateless node: what it is (its struct daedalus_node_desc) and its jobs. device_run:
- * one decode job per request (OUTPUT buffer), handed to the daemon.
+ * The stateless node: what it is (its struct daedalus_node_desc) and its jobs: one decode job
+ * per request (OUTPUT buffer), handed to the daemon.
  *
- * The job applies the request's controls, snapshots the ones the daemon needs, and queues
- * itself for the daemon. It ends with the daemon's answer (DONE, or ERROR for a bitstream it
- * could not decode), with ERROR when the watchdog fires or the daemon goes away, or at once with
- * ERROR when no daemon is attached.
+ * A job applies the request's controls, snapshots the ones the daemon needs, and queues itself
+ * for the daemon. It ends with the daemon's answer (DONE, or ERROR for a bitstream it could not
+ * decode), with ERROR when the watchdog fires or the daemon goes away, or at once with ERROR
+ * when no daemon is attached.
  *
- * Several jobs of a stream are with the daemon at once (jobs_per_stream, the context's slots),
+ * Several jobs of a stream are with the daemon at once (jobs_per_stream: the context's slots),
  * so that its worker has the next picture's bitstream when it ends one, and the round trips
- * (job-done, the client's dequeue and its next request, job-get) overlap the decoding: device_run
- * takes the job's buffers off the m2m queues and finishes the m2m job at once; job_ready() lets
- * the next one run while a slot is free, and the job's end completes its buffers
- * (v4l2_m2m_buf_done()) and frees its slot. The daemon decodes a stream's jobs in the order they
- * were queued, and answers them in that order.
- *
- * Not while the OUTPUT queue may hold CAPTURE buffers (V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF,
- * H.264's field pairs): the m2m core's hold logic works on the buffers at the heads of its
- * queues and ends the m2m job with them (v4l2_m2m_buf_done_and_job_finish()). Those jobs run
- * one at a time, their buffers left on the queues until they end.
+ * (job-done, the client's dequeue and its next request, job-get) overlap the decoding. The m2m
+ * scheduler runs one job of the context at a time, the head: device_run queues it with the
+ * buffers at the heads of the m2m queues, which stay there until it ends with
+ * v4l2_m2m_buf_done_and_job_finish() (and with it the core's logic for a CAPTURE buffer held
+ * across requests, V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF: H.264's field pairs). While it runs, the
+ * requests queued behind it go to the daemon too, ahead of their turn (daedalus_look_ahead():
+ * at device_run, when a buffer is queued, when a job ends): each takes the OUTPUT and CAPTURE
+ * buffers next after the head's off the queues, and its end completes them itself. Not while
+ * the head holds its CAPTURE buffer for the next request, nor for a request that would hold
+ * one: those wait for their turn as the head. The daemon decodes a stream's jobs in the order
+ * they were queued (head and ahead alike, under the context's @pipe_lock) and answers them in
+ * that order.
  */
 #include <linux/slab.h>
 #include <net/netlink.h>
@@ -65,6 +67,11 @@ static void daedalus_free_slot(struct daedalus_ctx *ctx, struct daedalus_decode_
 	wake_up_var(&ctx->busy);
 }
 
+static bool daedalus_slot_free(struct daedalus_ctx *ctx)
+{
+	return hweight_long(READ_ONCE(ctx->busy)) < ctx->slots;
+}
+
 static void daedalus_decode_end(struct daedalus_job *job, int status, struct genl_info *info)
 {
 	struct daedalus_decode_job *dj = daedalus_to_decode_job(job);
@@ -90,21 +97,29 @@ static void daedalus_decode_end(struct daedalus_job *job, int status, struct gen
 	dj->src = NULL;
 	dj->dst = NULL;
 	daedalus_finish_begin(ctx);
-	if (dj->pipelined) {
+	if (dj->ahead) {
 		/*
 		 * CAPTURE first: the OUTPUT buffer completes the request, which wakes the client.
-		 * Both before the slot is free: a STREAMOFF waits for that (its buffers are off
-		 * the m2m queues, and vb2 must not find them still active). Then the next job may
-		 * run (job_ready() counts the free slots).
+		 * Both before the slot is free: a STREAMOFF waits for that (the buffers are off the
+		 * m2m queues, and vb2 must not find them still active). The free slot may take the
+		 * next request (from a work item: this may be the end of a job that failed as
+		 * daedalus_look_ahead() queued it).
 		 */
 		v4l2_m2m_buf_done(dst, state);
 		v4l2_m2m_buf_done(src, state);
 		daedalus_free_slot(ctx, dj);
-		v4l2_m2m_try_schedule(ctx->fh.m2m_ctx);
+		schedule_work(&ctx->ahead_work);
 	} else {
-		/* free before the job finish, which asks job_ready() for the next job */
+		/*
+		 * The head: no request goes ahead until the next device_run, and its buffers leave
+		 * the queues' heads with no look-ahead in between. Its slot is free before the job
+		 * finish, which asks job_ready() for the next job.
+		 */
+		mutex_lock(&ctx->pipe_lock);
+		WRITE_ONCE(ctx->head, false);
 		daedalus_free_slot(ctx, dj);
 		v4l2_m2m_buf_done_and_job_finish(ctx->sched->m2m_dev, ctx->fh.m2m_ctx, state);
+		mutex_unlock(&ctx->pipe_lock);
 	}
 	daedalus_finish_end(ctx);
 }
@@ -114,45 +129,31 @@ static const struct daedalus_job_ops daedalus_decode_ops = {
 	.end = daedalus_decode_end,
 };
 
-/* m2m: a job of the context may run while one of its slots is free (atomic context) */
-static int daedalus_job_ready(void *priv)
+/*
+ * Queue a job for @src and @dst in a free slot (the caller saw one): the request's controls
+ * applied and snapshotted. Under @pipe_lock, which orders the jobs of the stream. Return: NULL,
+ * or the job when no daemon is attached, which the caller ends with -ENODEV once it dropped
+ * the lock.
+ */
+static struct daedalus_decode_job *daedalus_dispatch(struct daedalus_ctx *ctx,
+						     struct vb2_v4l2_buffer *src,
+						     struct vb2_v4l2_buffer *dst, bool ahead)
 {
-	struct daedalus_ctx *ctx = priv;
-
-	return hweight_long(READ_ONCE(ctx->busy)) < ctx->slots;
-}
-
-static void daedalus_device_run(void *priv)
-{
-	struct daedalus_ctx *ctx = priv;
-	struct v4l2_m2m_ctx *m2m_ctx = ctx->fh.m2m_ctx;
 	const struct daedalus_coded_fmt *desc = ctx->coded_desc;
+	unsigned int before = hweight_long(READ_ONCE(ctx->busy));
+	unsigned int slot = find_first_zero_bit(&ctx->busy, ctx->slots);
 	struct v4l2_ctrl *fwd[DAEDALUS_MAX_FWD_CTRLS];
-	unsigned int i, n = 0, off = 0, ahead, slot;
+	unsigned int i, n = 0, off = 0;
 	struct daedalus_decode_job *dj;
-	bool pipelined;
-	int err;
 
-	/* device_run is the only one to take a slot; job_ready() saw a free one */
-	ahead = hweight_long(READ_ONCE(ctx->busy));
-	slot = find_first_zero_bit(&ctx->busy, ctx->slots);
-	if (WARN_ON_ONCE(slot >= ctx->slots)) {
-		v4l2_m2m_buf_done_and_job_finish(ctx->sched->m2m_dev, m2m_ctx, VB2_BUF_STATE_ERROR);
-		return;
-	}
+	lockdep_assert_held(&ctx->pipe_lock);
 	dj = daedalus_slot(ctx, slot);
 	set_bit(slot, &ctx->busy);
-	pipelined = !(v4l2_m2m_get_src_vq(m2m_ctx)->subsystem_flags &
-		      VB2_V4L2_FL_SUPPORTS_M2M_HOLD_CAPTURE_BUF);
-	dj->pipelined = pipelined;
-	dj->src = v4l2_m2m_next_src_buf(m2m_ctx);
-	dj->dst = v4l2_m2m_next_dst_buf(m2m_ctx);
-	if (pipelined) {
-		v4l2_m2m_src_buf_remove(m2m_ctx);
-		v4l2_m2m_dst_buf_remove(m2m_ctx);
-	}
-	v4l2_ctrl_request_setup(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
-	daedalus_copy_metadata(dj->src, dj->dst);
+	dj->ahead = ahead;
+	dj->src = src;
+	dj->dst = dst;
+	v4l2_ctrl_request_setup(src->vb2_buf.req_obj.req, &ctx->hdl);
+	daedalus_copy_metadata(src, dst);
 
 	/*
 	 * The daemon reads the controls later, in job-get: snapshot this request's values (the
@@ -176,36 +177,127 @@ static void daedalus_device_run(void *priv)
 	}
 	mutex_unlock(ctx->hdl.lock);
 	/* the request's controls are read: a client may read them back from now on */
-	v4l2_ctrl_request_complete(dj->src->vb2_buf.req_obj.req, &ctx->hdl);
+	v4l2_ctrl_request_complete(src->vb2_buf.req_obj.req, &ctx->hdl);
 	dj->job.reply_size = off + DAEDALUS_MAX_FWD_CTRLS * 2 * NLA_HDRLEN;
 	/*
-	 * From now: the jobs ahead of it are decoded first, within the same time (a hung worker
+	 * From now: the jobs before it are decoded first, within the same time (a hung worker
 	 * fails the stream's jobs within one timeout, and a client's close waits no longer)
 	 */
 	dj->job.timeout = msecs_to_jiffies(daedalus_timeout_ms);
 	dj->sequence = ctx->next_sequence++;
 	dd_dbg(DAEDALUS_DBG_JOB, daedalus_ctx_dev(ctx), "stream %u frame %u: queued, %u ahead\n",
-	       ctx->stream, dj->sequence, ahead);
+	       ctx->stream, dj->sequence, before);
 
-	err = daedalus_job_queue(&dj->job);
-	if (err) {
-		dev_err_ratelimited(daedalus_ctx_dev(ctx),
-				    "stream %u: no daemon attached, failing frame %u\n",
-				    ctx->stream, dj->sequence);
-		daedalus_decode_end(&dj->job, err, NULL);
+	if (!daedalus_job_queue(&dj->job))
+		return NULL;
+	dev_err_ratelimited(daedalus_ctx_dev(ctx), "stream %u: no daemon attached, failing frame %u\n",
+			    ctx->stream, dj->sequence);
+	return dj;
+}
+
+/* The buffer after the one at the head of an m2m queue (under its lock), or NULL. */
+static struct vb2_v4l2_buffer *daedalus_second(struct v4l2_m2m_queue_ctx *q)
+{
+	struct v4l2_m2m_buffer *b;
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->rdy_spinlock, flags);
+	b = list_first_entry_or_null(&q->rdy_queue, struct v4l2_m2m_buffer, list);
+	if (b && !list_is_last(&b->list, &q->rdy_queue))
+		b = list_next_entry(b, list);
+	else
+		b = NULL;
+	spin_unlock_irqrestore(&q->rdy_spinlock, flags);
+	return b ? &b->vb : NULL;
+}
+
+/*
+ * Send the requests queued behind the running head to the daemon, in order, while the context
+ * has a free slot (see the top of this file). Each takes the OUTPUT and CAPTURE buffers next
+ * after the head's, which cannot change meanwhile: the head's end takes its buffers off the
+ * queues under @pipe_lock, as this looks.
+ */
+static void daedalus_look_ahead(struct daedalus_ctx *ctx)
+{
+	struct v4l2_m2m_ctx *m2m_ctx = ctx->fh.m2m_ctx;
+	struct vb2_v4l2_buffer *head, *src, *dst;
+	struct daedalus_decode_job *failed;
+	u32 hold = V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF;
+
+	for (;;) {
+		mutex_lock(&ctx->pipe_lock);
+		if (!ctx->head || !daedalus_slot_free(ctx))
+			break;
+		head = v4l2_m2m_next_src_buf(m2m_ctx);
+		src = daedalus_second(&m2m_ctx->out_q_ctx);
+		dst = daedalus_second(&m2m_ctx->cap_q_ctx);
+		/* a request that holds its CAPTURE buffer, or the next that would: in turn */
+		if (!head || !src || !dst || (head->flags & hold) || (src->flags & hold))
+			break;
+		v4l2_m2m_src_buf_remove_by_buf(m2m_ctx, src);
+		v4l2_m2m_dst_buf_remove_by_buf(m2m_ctx, dst);
+		failed = daedalus_dispatch(ctx, src, dst, true);
+		mutex_unlock(&ctx->pipe_lock);
+		if (failed) {
+			daedalus_decode_end(&failed->job, -ENODEV, NULL);
+			return;
+		}
 	}
-	/* @dj may have ended: not read again */
-	if (pipelined) {
-		daedalus_finish_begin(ctx);
-		v4l2_m2m_job_finish(ctx->sched->m2m_dev, m2m_ctx);
-		daedalus_finish_end(ctx);
+	mutex_unlock(&ctx->pipe_lock);
+}
+
+static void daedalus_look_ahead_work(struct work_struct *work)
+{
+	daedalus_look_ahead(container_of(work, struct daedalus_ctx, ahead_work));
+}
+
+/* m2m: the next head may run while the context has a free slot (atomic context) */
+static int daedalus_job_ready(void *priv)
+{
+	return daedalus_slot_free(priv);
+}
+
+static void daedalus_device_run(void *priv)
+{
+	struct daedalus_ctx *ctx = priv;
+	struct v4l2_m2m_ctx *m2m_ctx = ctx->fh.m2m_ctx;
+	struct daedalus_decode_job *failed;
+
+	mutex_lock(&ctx->pipe_lock);
+	/* job_ready() saw a free slot, and only a running head lets jobs go ahead */
+	if (WARN_ON_ONCE(!daedalus_slot_free(ctx))) {
+		mutex_unlock(&ctx->pipe_lock);
+		v4l2_m2m_buf_done_and_job_finish(ctx->sched->m2m_dev, m2m_ctx, VB2_BUF_STATE_ERROR);
+		return;
 	}
+	WRITE_ONCE(ctx->head, true);
+	failed = daedalus_dispatch(ctx, v4l2_m2m_next_src_buf(m2m_ctx),
+				   v4l2_m2m_next_dst_buf(m2m_ctx), false);
+	mutex_unlock(&ctx->pipe_lock);
+	if (failed)
+		daedalus_decode_end(&failed->job, -ENODEV, NULL);
+	else
+		daedalus_look_ahead(ctx);
 }
 
 static const struct v4l2_m2m_ops daedalus_m2m_ops = {
 	.device_run	= daedalus_device_run,
 	.job_ready	= daedalus_job_ready,
 };
+
+static int daedalus_dec_open(struct daedalus_ctx *ctx)
+{
+	mutex_init(&ctx->pipe_lock);
+	INIT_WORK(&ctx->ahead_work, daedalus_look_ahead_work);
+	return 0;
+}
+
+/* after both queues stopped (no head runs, no job is with the daemon, none can be queued) */
+static void daedalus_dec_release(struct daedalus_ctx *ctx)
+{
+	cancel_work_sync(&ctx->ahead_work);
+	mutex_destroy(&ctx->pipe_lock);
+}
 
 /*
  * A request is a file of its own (MEDIA_IOC_REQUEST_ALLOC), which a client may keep open after
@@ -269,4 +361,6 @@ const struct daedalus_node_desc daedalus_stateless_node = {
 	.job_ops	= &daedalus_decode_ops,
 	.pipelined	= true,
 	.ctx_size	= sizeof(struct daedalus_ctx),
+	.open		= daedalus_dec_open,
+	.release	= daedalus_dec_release,
 };

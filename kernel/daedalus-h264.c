@@ -108,7 +108,6 @@ const struct daedalus_coded_fmt daedalus_h264_fmt = {
 	.bit_depth = daedalus_h264_bit_depth,
 	.size = daedalus_h264_size,
 	.size_in_output = true,
-	.hold_capture = true,
 };
 
 /* The stateful node: an Annex B byte stream, cut anywhere. */

@@ -118,9 +118,6 @@ struct daedalus_ctrl_set {
  *		OUTPUT format may then be set while both queues stream, so that the references
  *		stay queued (GStreamer's v4l2codecs do that, freeing the free CAPTURE buffers
  *		with VIDIOC_REMOVE_BUFS and creating ones of the new size)
- * @hold_capture: stateless: a picture may take two requests, the first holding the CAPTURE
- *		buffer (V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF: H.264 field pairs); its jobs run one
- *		at a time
  * @description: ENUM_FMT description, for a fourcc the V4L2 core does not know (else NULL)
  * @flags:	ENUM_FMT flags beyond the ones the core sets
  *
@@ -140,7 +137,6 @@ struct daedalus_coded_fmt {
 	void (*size)(const void *p, u32 *width, u32 *height);
 	bool size_in_output;
 	bool resize_streaming;
-	bool hold_capture;
 	const char *description;
 	u32 flags;
 };
@@ -296,8 +292,8 @@ struct daedalus_node {
  *
  * The mem2mem framework runs one job at a time per v4l2_m2m_dev. With one per context, the
  * streams' jobs run at the same time (each stream has a worker of its own in the daemon), and
- * the jobs of one stream are handed out in order; the stateless node lets several of a stream
- * be with the daemon at once (struct daedalus_ctx, @slots). A scheduler outlives its
+ * the jobs of one stream are handed out in order; on the stateless node, several of a stream
+ * are with the daemon at once (daedalus-dec.c). A scheduler outlives its
  * context: v4l2_m2m_job_finish() schedules its work item, which may still be pending when the
  * context goes; it waits on @sched_free for the next context and is freed with the node.
  */
@@ -311,9 +307,9 @@ struct daedalus_sched {
  * @job:	the work item
  * @ctx:	the context
  * @index:	its slot in the context (bit @index of the context's @busy while it runs)
- * @pipelined:	stateless node: the job's buffers were taken off the m2m queues at device_run
- *		and the m2m job finished there, so that the next request's job can run while
- *		this one is with the daemon; else they stay on the queues until the job ends
+ * @ahead:	stateless node: the job went to the daemon ahead of its turn, while the m2m
+ *		job (the head) ran: its buffers were taken off the m2m queues and its end
+ *		completes them; else the job is the head (daedalus-dec.c)
  * @src:	OUTPUT buffer being decoded
  * @dst:	CAPTURE buffer being filled
  * @sequence:	number of the job within the stream
@@ -328,7 +324,7 @@ struct daedalus_decode_job {
 	struct daedalus_job job;
 	struct daedalus_ctx *ctx;
 	unsigned int index;
-	bool pipelined;
+	bool ahead;
 	struct vb2_v4l2_buffer *src;
 	struct vb2_v4l2_buffer *dst;
 	u32 sequence;
@@ -364,8 +360,12 @@ struct daedalus_decode_job {
  *		by the m2m scheduler from device_run to its end (daedalus_slot()); only
  *		device_run takes a free one
  * @slots:	how many (the jobs_per_stream parameter at open; 1 on the stateful node)
- * @busy:	bit N set while slot N's job runs (atomic bitops: set at device_run, cleared by
- *		the job's end, which wakes waiters on it: wait_var_event)
+ * @busy:	bit N set while slot N's job runs (atomic bitops: set as the job is queued,
+ *		cleared by its end, which wakes waiters on it: wait_var_event)
+ * @pipe_lock:	stateless node: orders the stream's jobs as they are queued (device_run and
+ *		daedalus_look_ahead()) and the head's end against them; taken after @vb_mutex
+ * @ahead_work:	stateless node: daedalus_look_ahead() for a buffer queued or a slot freed
+ * @head:	stateless node: the m2m job runs (under @pipe_lock)
  * @next_sequence: number of the next job (reset at OUTPUT STREAMON)
  * @counted:	the context has set up buffers: it is one of the max_streams streams
  * @finishing:	job ends inside v4l2_m2m_job_finish() (daedalus_finish_begin/end): a
@@ -389,6 +389,9 @@ struct daedalus_ctx {
 	struct daedalus_decode_job *more;
 	unsigned int slots;
 	unsigned long busy;
+	struct mutex pipe_lock;	/* the stream's jobs in order (stateless node) */
+	struct work_struct ahead_work;
+	bool head;
 	u32 next_sequence;
 	bool counted;		/* under vb_mutex */
 	atomic_t finishing;

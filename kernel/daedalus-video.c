@@ -365,21 +365,6 @@ const struct v4l2_ctrl_ops daedalus_depth_ctrl_ops = {
 	.s_ctrl		= daedalus_depth_s_ctrl,
 };
 
-/*
- * Whether OUTPUT buffers of @fmt may hold their CAPTURE buffer for the next request
- * (V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF: H.264 field pairs). Only with the request API, and
- * only for a format that needs it: the others' jobs are pipelined (daedalus-dec.c), which
- * the m2m core's hold logic does not allow. Set while the queue has no buffers.
- */
-static void daedalus_set_hold(struct vb2_queue *q, const struct daedalus_node_desc *node,
-			      const struct daedalus_coded_fmt *fmt)
-{
-	if (node->media_ops && fmt->hold_capture)
-		q->subsystem_flags |= VB2_V4L2_FL_SUPPORTS_M2M_HOLD_CAPTURE_BUF;
-	else
-		q->subsystem_flags &= ~VB2_V4L2_FL_SUPPORTS_M2M_HOLD_CAPTURE_BUF;
-}
-
 static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format *f)
 {
 	struct daedalus_ctx *ctx = daedalus_file_to_ctx(file);
@@ -427,8 +412,6 @@ static int daedalus_s_fmt_out(struct file *file, void *priv, struct v4l2_format 
 	if (desc != ctx->coded_desc) {
 		ctx->coded_desc = desc;
 		daedalus_reset_decoded(ctx, depth);
-		/* the OUTPUT queue has no buffers (above): what it takes may change */
-		daedalus_set_hold(out_q, ctx->node->desc, desc);
 	} else {
 		daedalus_set_decoded_coded(ctx, ctx->decoded_fmt.fmt.pix_mp.pixelformat);
 	}
@@ -692,6 +675,9 @@ static void daedalus_dec_buf_queue(struct vb2_buffer *vb)
 		spin_unlock_irq(&ctx->lock);
 	}
 	daedalus_buf_queue(vb);
+	/* a request, or a CAPTURE buffer, for a job ahead of its turn (daedalus-dec.c) */
+	if (READ_ONCE(ctx->head))
+		schedule_work(&ctx->ahead_work);
 }
 
 static void daedalus_buf_request_complete(struct vb2_buffer *vb)
@@ -715,8 +701,9 @@ static void daedalus_stop_streaming(struct vb2_queue *vq)
 	struct daedalus_ctx *ctx = vb2_get_drv_priv(vq);
 
 	/*
-	 * The jobs with the daemon (their buffers off the m2m queues, daedalus-dec.c) end within
-	 * their watchdog; the m2m core (v4l2_m2m_cancel_job()) schedules no new one meanwhile.
+	 * The jobs that went to the daemon ahead of their turn (their buffers off the m2m
+	 * queues, daedalus-dec.c) end within their watchdog; none goes after the head ended, and
+	 * the m2m core (v4l2_m2m_cancel_job()) waited for that and starts no other.
 	 */
 	wait_var_event(&ctx->busy, !READ_ONCE(ctx->busy));
 	daedalus_return_all(vq, VB2_BUF_STATE_ERROR);
@@ -758,7 +745,7 @@ int daedalus_queue_init(void *priv, struct vb2_queue *src_vq, struct vb2_queue *
 	if (desc->media_ops) {
 		src_vq->supports_requests = true;
 		src_vq->requires_requests = true;
-		daedalus_set_hold(src_vq, desc, desc->fmts[0]);
+		src_vq->subsystem_flags |= VB2_V4L2_FL_SUPPORTS_M2M_HOLD_CAPTURE_BUF;
 	}
 	ret = vb2_queue_init(src_vq);
 	if (ret)

@@ -1,9 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # ./daedalus bench, in the guest: 1080p VP9, H.264 and AV1, 8- and 10-bit (clips from
 # tools/make-clips.sh --bench, build/clips/bench/), each decoded
-#   - through the stateless node (GStreamer's v4l2sl*dec to fakesink); VP9 and AV1 also with
-#     one job per stream (module parameter jobs_per_stream=1: no pipelining; H.264's jobs run
-#     one at a time anyway),
+#   - through the stateless node (GStreamer's v4l2sl*dec to fakesink), also with one job per
+#     stream (module parameter jobs_per_stream=1: no pipelining),
 #   - through the stateful node (FFmpeg's *_v4l2m2m wrappers; AV1 through tests/sfclient),
 #   - by FFmpeg alone with the same threads (slice threads, as the daemon's stateless decoder
 #     uses; and frame threads, as its stateful one does), to pixel format NV12 (P010 for 10-bit),
@@ -90,17 +89,14 @@ for clip in "${clips[@]}"; do
 	sl_fps=$(fps "$frames" "$WALL") sl_cpu=$CPU sl_rc=$RC
 	inside=$(grep "stream ended" "$OUT/daemon.log" | tail -n 1 |
 		sed -n 's/.*decode_fps="\{0,1\}\([0-9.]*\).*/\1/p' || true)
-	one_fps='' one_cpu='' one_rc=''
-	if [ "$codec" != h264 ]; then
-		jobs=$(cat "$JOBS_PARAM")
-		echo 1 >"$JOBS_PARAM"
-		# shellcheck disable=SC2086 # the parser is several words
-		measure env GST_REGISTRY=/tmp/gst-registry.bin timeout 600 gst-launch-1.0 -q \
-			--no-position filesrc location="$CLIPS/$B/$clip" ! $parse ! \
-			"v4l2sl${codec}dec" ! fakesink sync=false
-		echo "$jobs" >"$JOBS_PARAM"
-		one_fps=$(fps "$frames" "$WALL") one_cpu=$CPU one_rc=$RC
-	fi
+	jobs=$(cat "$JOBS_PARAM")
+	echo 1 >"$JOBS_PARAM"
+	# shellcheck disable=SC2086 # the parser is several words
+	measure env GST_REGISTRY=/tmp/gst-registry.bin timeout 600 gst-launch-1.0 -q --no-position \
+		filesrc location="$CLIPS/$B/$clip" ! $parse ! "v4l2sl${codec}dec" ! \
+		fakesink sync=false
+	echo "$jobs" >"$JOBS_PARAM"
+	one_fps=$(fps "$frames" "$WALL") one_cpu=$CPU one_rc=$RC
 
 	va_fps='' va_cpu='' va_rc=''
 	if [ "$codec" = vp9 ] || [ "$clip" = h264-1920x1080.h264 ]; then
@@ -122,7 +118,7 @@ for clip in "${clips[@]}"; do
 	row "" "FFmpeg, frame threads" "$frame_fps" "$frame_cpu" "" ""
 	row "" "stateless (GStreamer)" "$sl_fps" "$sl_cpu" "$(ratio "$sl_fps" "$slice_fps")" \
 		"$([ "$sl_rc" = 0 ] || echo "FAILED")"
-	[ -z "$one_fps" ] || row "" "stateless, 1 job/stream" "$one_fps" "$one_cpu" \
+	row "" "stateless, 1 job/stream" "$one_fps" "$one_cpu" \
 		"$(ratio "$one_fps" "$slice_fps")" "$([ "$one_rc" = 0 ] || echo "FAILED")"
 	row "" "inside the daemon" "${inside:-?}" "" "$(ratio "${inside:-0}" "$slice_fps")" ""
 	[ -z "$va_fps" ] || row "" "VA-API (FFmpeg vaapi)" "$va_fps" "$va_cpu" \

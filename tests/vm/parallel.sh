@@ -53,26 +53,30 @@ collect() { # NAMES...: every one exited 0
 # libraries and plugins from the emulated disk at once stall everything for seconds.
 # With it, pipelining within a stream: the kernel hands a stream's next job to the daemon while
 # the one before is still with it (jobs_per_stream; GStreamer queues one request ahead), and the
-# device_run debug line says how many were ahead. With one job per stream, never any.
+# job's debug line says how many were with it. With one job per stream, never any.
 param=/sys/module/daedalus_v4l2/parameters
-ahead() { # NAME JOBS-PER-STREAM: decode vp9-320x240 with debug lines; print how many jobs had others ahead
+ahead() { # CLIP JOBS-PER-STREAM: decode CLIP with debug lines; print how many jobs had others ahead
 	local n0
 	echo "$2" >"$param/jobs_per_stream"
 	n0=$(dmesg | wc -l)
 	echo 1 >"$param/debug"
-	sl vp9-320x240.ivf >"/tmp/par/$1.log" 2>&1 || { cat "/tmp/par/$1.log"; fail "a single stream failed"; }
+	sl "$1" >"/tmp/par/ahead.log" 2>&1 || { cat /tmp/par/ahead.log; fail "a single stream failed"; }
 	echo 0 >"$param/debug"
 	dmesg | tail -n +$((n0 + 1)) | grep -c 'queued, [1-9][0-9]* ahead' || true
 }
 step "one stream first (warms the guest's page cache); its jobs overlap, and not with one job per stream"
 default_jobs=$(cat "$param/jobs_per_stream")
-overlapped=$(ahead warm "$default_jobs")
-tail -n 1 /tmp/par/warm.log
-serial=$(ahead serial 1)
+for clip in vp9-320x240.ivf h264-320x240.h264; do
+	overlapped=$(ahead "$clip" "$default_jobs")
+	tail -n 1 /tmp/par/ahead.log
+	serial=$(ahead "$clip" 1)
+	echo "$clip: jobs queued while one of their stream was with the daemon: $overlapped of" \
+		"$(sed -n 's/^frames=//p' "$CLIPS/${clip%.*}.info") ($default_jobs per stream), $serial (1 per stream)"
+	[ "$overlapped" -gt 0 ] ||
+		fail "no job of the stream reached the daemon before the one ahead of it ended"
+	[ "$serial" = 0 ] || fail "jobs_per_stream=1 let $serial jobs overlap"
+done
 echo "$default_jobs" >"$param/jobs_per_stream"
-echo "jobs queued while one of their stream was with the daemon: $overlapped of 60 ($default_jobs per stream), $serial (1 per stream)"
-[ "$overlapped" -gt 0 ] || fail "no job of the stream reached the daemon before the one ahead of it ended"
-[ "$serial" = 0 ] || fail "jobs_per_stream=1 let $serial jobs overlap"
 
 # Started a second apart, so that all eight decode together (each takes ~8 s here): under
 # emulation a client's start-up takes about a CPU-second, and eight at the same instant starve
