@@ -126,9 +126,12 @@ udevadm info -q property -n /dev/video-dec0 | grep "^TAGS=.*:uaccess:" >/dev/nul
 step "an unprivileged user in group video decodes $CLIP with GStreamer; its stream's worker is confined"
 id tester
 t0=$(now)
+# The stream stays open for at least 12 s (a sink that takes 200 ms a frame: the decoder waits
+# for it), so that the worker and its cgroup are still there to be read: the 320x240 decode
+# alone once ended within the 2 s the checks below took, and the worker's cgroup with it.
 as_tester timeout 600 gst-launch-1.0 -q --no-position filesrc location="$CLIPS/$CLIP" ! \
 	ivfparse ! vp9parse ! v4l2slvp9dec ! video/x-raw,format=NV12 ! \
-	filesink location=/tmp/tester.nv12 &
+	identity sleep-time=200000 ! filesink location=/tmp/tester.nv12 &
 gst=$!
 # its worker's threads, sampled from now until the decode ends (after the checks below it
 # has ended: sampled there, before 2026-12-06, the count was always 0 and checked nothing)
