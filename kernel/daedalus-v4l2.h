@@ -356,9 +356,8 @@ struct daedalus_decode_job {
  * @stream:	stream id on the wire
  * @decode:	the job (owned by the m2m scheduler between device_run and its end); on the
  *		stateless node the first of @slots
- * @more:	stateless node: the context's other jobs; with @decode, @slots jobs, each owned
- *		by the m2m scheduler from device_run to its end (daedalus_slot()); only
- *		device_run takes a free one
+ * @more:	stateless node: the context's other jobs; with @decode, @slots jobs, each busy
+ *		from its queueing to its end (daedalus_slot()); taken only under @pipe_lock
  * @slots:	how many (the jobs_per_stream parameter at open; 1 on the stateful node)
  * @busy:	bit N set while slot N's job runs (atomic bitops: set as the job is queued,
  *		cleared by its end, which wakes waiters on it: wait_var_event)
