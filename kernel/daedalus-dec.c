@@ -267,6 +267,9 @@ static void daedalus_device_run(void *priv)
 	/* job_ready() saw a free slot, and only a running head lets jobs go ahead */
 	if (WARN_ON_ONCE(!daedalus_slot_free(ctx))) {
 		mutex_unlock(&ctx->pipe_lock);
+		/* failed, its request completed too: the client must not wait for it */
+		v4l2_ctrl_request_complete(v4l2_m2m_next_src_buf(m2m_ctx)->vb2_buf.req_obj.req,
+					   &ctx->hdl);
 		v4l2_m2m_buf_done_and_job_finish(ctx->sched->m2m_dev, m2m_ctx, VB2_BUF_STATE_ERROR);
 		return;
 	}

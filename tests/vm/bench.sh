@@ -48,6 +48,13 @@ measure() {
 fps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
+# the clip of the loop below through the stateless node (GStreamer), measured
+measure_stateless() {
+	# shellcheck disable=SC2086 # the parser is several words
+	measure env GST_REGISTRY=/tmp/gst-registry.bin timeout 600 gst-launch-1.0 -q --no-position \
+		filesrc location="$CLIPS/$B/$clip" ! $parse ! "v4l2sl${codec}dec" ! \
+		fakesink sync=false
+}
 row() { printf '%-16s %-22s %7s %7s %9s %s\n' "$@" | tee -a "$OUT/bench.txt"; }
 : >"$OUT/bench.txt"
 {
@@ -82,19 +89,13 @@ for clip in "${clips[@]}"; do
 		-pix_fmt "$fmt" -f null -
 	frame_fps=$(fps "$frames" "$WALL") frame_cpu=$CPU
 
-	# shellcheck disable=SC2086 # the parser is several words
-	measure env GST_REGISTRY=/tmp/gst-registry.bin timeout 600 gst-launch-1.0 -q --no-position \
-		filesrc location="$CLIPS/$B/$clip" ! $parse ! "v4l2sl${codec}dec" ! \
-		fakesink sync=false
+	measure_stateless
 	sl_fps=$(fps "$frames" "$WALL") sl_cpu=$CPU sl_rc=$RC
 	inside=$(grep "stream ended" "$OUT/daemon.log" | tail -n 1 |
 		sed -n 's/.*decode_fps="\{0,1\}\([0-9.]*\).*/\1/p' || true)
 	jobs=$(cat "$JOBS_PARAM")
 	echo 1 >"$JOBS_PARAM"
-	# shellcheck disable=SC2086 # the parser is several words
-	measure env GST_REGISTRY=/tmp/gst-registry.bin timeout 600 gst-launch-1.0 -q --no-position \
-		filesrc location="$CLIPS/$B/$clip" ! $parse ! "v4l2sl${codec}dec" ! \
-		fakesink sync=false
+	measure_stateless
 	echo "$jobs" >"$JOBS_PARAM"
 	one_fps=$(fps "$frames" "$WALL") one_cpu=$CPU one_rc=$RC
 
