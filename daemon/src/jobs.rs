@@ -98,7 +98,8 @@ pub struct Totals {
 pub struct Io {
     /// Buffer fds the kernel installed in the daemon for jobs.
     pub fds: u64,
-    /// Buffers mapped for one job (a cached CAPTURE mapping is not counted).
+    /// Buffers mapped: for one job, or to be kept (an OUTPUT export's, a CAPTURE buffer's the
+    /// daemon allocated) at the first job that names it.
     pub maps: u64,
     /// fds duplicated to map them.
     pub dups: u64,
@@ -494,12 +495,31 @@ fn not_allocated(outcome: Outcome, why: &str) -> Outcome {
     }
 }
 
+/// A CAPTURE buffer the daemon allocated for a stream, in the stream's worker: its dmabuf, and
+/// once a job has named it, its mapping. Mapped at its first job rather than when allocated: a
+/// stream's buffers are allocated together before its first picture, and in the emulated test
+/// VM a 1080p buffer's mapping took ~45 ms, so mapping all of them first held a stream's first
+/// picture past GStreamer's one-second wait for a request.
+pub(crate) enum Adopted {
+    Unmapped { fd: OwnedFd, size: usize },
+    Mapped(MappedDmaBuf),
+}
+
+impl Adopted {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Adopted::Unmapped { fd, .. } => fd.as_fd(),
+            Adopted::Mapped(m) => m.as_fd(),
+        }
+    }
+}
+
 /// One stream's jobs, in its worker: its session (a stream is on one node: one of the
 /// two is used), its CAPTURE buffers the daemon allocated, by id, and its counters.
 pub struct StreamJobs {
     threads: usize,
     /// The CAPTURE buffers the daemon allocated for this stream, by id.
-    buffers: HashMap<u64, MappedDmaBuf>,
+    buffers: HashMap<u64, Adopted>,
     /// The kernel's kept exports of this stream's OUTPUT buffers, mapped whole, by export id.
     outputs: HashMap<u64, MappedDmaBuf>,
     stateless: Option<Stream<StatelessSession>>,
@@ -517,21 +537,14 @@ impl StreamJobs {
         }
     }
 
-    /// A CAPTURE buffer the dispatcher allocated for this stream (`fd`, `size` bytes): mapped
-    /// and kept under its id. One that cannot be mapped is logged, and its jobs fail (an
-    /// unknown buffer); the stream goes on.
+    /// A CAPTURE buffer the dispatcher allocated for this stream (`fd`, `size` bytes), kept
+    /// under its id and mapped at the first job that names it (`capture_memory`).
     pub(crate) fn adopt(&mut self, buf: u64, fd: OwnedFd, size: u64) {
-        let mapped = usize::try_from(size)
-            .map_err(|_| DmaBufError::TooSmall {
-                have: size,
-                need: size,
-            })
-            .and_then(|size| MappedDmaBuf::map(fd, size, true));
-        match mapped {
-            Ok(mem) => {
-                self.buffers.insert(buf, mem);
+        match usize::try_from(size) {
+            Ok(size) => {
+                self.buffers.insert(buf, Adopted::Unmapped { fd, size });
             }
-            Err(e) => tracing::warn!(buf, "cannot map an allocated buffer: {e}"),
+            Err(_) => tracing::warn!(buf, size, "an allocated buffer too large to map"),
         }
     }
 
@@ -770,10 +783,7 @@ fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
 /// Map a job's buffers and run it on `session`; `io` counts the mappings made.
 fn run_on<S: Session>(
     session: &mut S,
-    (buffers, outputs): (
-        &mut HashMap<u64, MappedDmaBuf>,
-        &mut HashMap<u64, MappedDmaBuf>,
-    ),
+    (buffers, outputs): (&mut HashMap<u64, Adopted>, &mut HashMap<u64, MappedDmaBuf>),
     job: &S::Job,
     io: &mut Io,
 ) -> Ran {
@@ -857,23 +867,35 @@ fn bitstream(src: &proto::Output, mem: &Shared) -> Result<Vec<u8>, DecodeError> 
 /// The memory of a job's CAPTURE buffer: the daemon's own mapping of a buffer it allocated
 /// (found by the job's stream and the buffer's id; when the job carries an fd, only if it is
 /// that very dmabuf; when it carries none, the kernel says this daemon allocated the buffer),
-/// or else the buffer's planes mapped for this job, into `own` (counted in `io`).
+/// made at the buffer's first job and kept, or else the buffer's planes mapped for this job,
+/// into `own`. The mappings made are counted in `io`.
 fn capture_memory<'a>(
-    buffers: &'a mut HashMap<u64, MappedDmaBuf>,
+    buffers: &'a mut HashMap<u64, Adopted>,
     own: &'a mut Vec<MappedDmaBuf>,
     capture: &proto::Capture,
     io: &mut Io,
 ) -> Result<&'a mut [MappedDmaBuf], DmaBufError> {
     if capture.buf != 0 {
-        if let Some(buf) = buffers.get_mut(&capture.buf) {
-            // no fd: the kernel knows this daemon allocated it
-            let ours = match capture.fds.as_slice() {
+        // no fd: the kernel knows this daemon allocated it
+        let ours = buffers
+            .get(&capture.buf)
+            .is_some_and(|buf| match capture.fds.as_slice() {
                 [] => true,
-                [fd] => same_file(buf.as_fd(), fd.as_fd()),
+                [fd] => same_file(buf.fd(), fd.as_fd()),
                 _ => false,
-            };
-            if ours {
-                return Ok(std::slice::from_mut(buf));
+            });
+        if ours {
+            // its first job: mapped, and kept (one that cannot be mapped is dropped, and this
+            // job and the next that name it fail)
+            if let Some(Adopted::Unmapped { .. }) = buffers.get(&capture.buf) {
+                if let Some(Adopted::Unmapped { fd, size }) = buffers.remove(&capture.buf) {
+                    io.maps += 1;
+                    let mem = MappedDmaBuf::map(fd, size, true)?;
+                    buffers.insert(capture.buf, Adopted::Mapped(mem));
+                }
+            }
+            if let Some(Adopted::Mapped(mem)) = buffers.get_mut(&capture.buf) {
+                return Ok(std::slice::from_mut(mem));
             }
         }
         if capture.fds.is_empty() {
@@ -1108,7 +1130,13 @@ mod tests {
         let mut buffers = HashMap::new();
         let cached = not_a_dmabuf(8192);
         let cached_fd = cached.try_clone().unwrap();
-        buffers.insert(7, MappedDmaBuf::map(cached, 8192, true).unwrap());
+        buffers.insert(
+            7,
+            Adopted::Unmapped {
+                fd: cached,
+                size: 8192,
+            },
+        );
         // each stream's worker has its own buffers: another stream's has none of these
         let mut other_stream = HashMap::new();
         let capture = |fd: OwnedFd| proto::Capture {
@@ -1138,10 +1166,14 @@ mod tests {
         let mut own = Vec::new();
         capture_memory(&mut other_stream, &mut own, &same, &mut Io::default()).unwrap();
         assert_eq!(own.len(), 1, "another stream's job used the cache");
+        // its first job maps it (once), and the mapping is kept
         let mut own = Vec::new();
-        let mem = capture_memory(&mut buffers, &mut own, &same, &mut Io::default()).unwrap();
+        let mut io = Io::default();
+        let mem = capture_memory(&mut buffers, &mut own, &same, &mut io).unwrap();
         assert_eq!(ino(mem[0].as_fd()), cached_ino);
         assert!(own.is_empty(), "the cached mapping was not used");
+        assert_eq!((io.maps, io.dups), (1, 0));
+        assert!(matches!(buffers.get(&7), Some(Adopted::Mapped(_))));
 
         // no fd (the kernel knows this daemon has the buffer): the cache, found by its key
         let mut io = Io::default();
