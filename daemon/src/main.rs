@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 use std::{
+    collections::VecDeque,
     os::fd::AsFd,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
@@ -23,7 +24,7 @@ use daedalus_v4l2d::{
     cgroup,
     config::{self, Config},
     decoder,
-    jobs::{Event, Jobs, Outcome, Workers},
+    jobs::{Event, Jobs, Outcome, Totals, Workers},
     proto::{self, Codec},
     status::{self, Status, StreamStatus},
     upcall::{self, Upcall, UpcallError},
@@ -133,6 +134,9 @@ struct Daemon {
     started: Instant,
     /// What the control socket reports, refreshed after every job.
     status: status::Shared,
+    /// The totals at each refresh of the last `status::RECENT` (and the one before), oldest
+    /// first: the status's recent figures are the difference from the oldest.
+    samples: VecDeque<(Instant, Totals)>,
 }
 
 fn init_logging(filter: &str) -> Result<()> {
@@ -233,7 +237,7 @@ impl Daemon {
         }
     }
 
-    fn refresh_status(&self) {
+    fn refresh_status(&mut self) {
         let mut streams: Vec<StreamStatus> = self
             .jobs
             .streams()
@@ -253,6 +257,26 @@ impl Daemon {
             .collect();
         streams.sort_by_key(|s| s.stream);
         let totals = self.jobs.totals();
+        let now = Instant::now();
+        self.samples.push_back((now, totals));
+        while self
+            .samples
+            .get(1)
+            .is_some_and(|(at, _)| now.duration_since(*at) >= status::RECENT)
+        {
+            self.samples.pop_front();
+        }
+        let recent = self.samples.front().and_then(|(at, then)| {
+            let frames = totals.frames_decoded - then.frames_decoded;
+            let per_frame = |now: u64, then: u64| (now - then) as f64 / frames as f64;
+            (frames > 0).then(|| status::Recent {
+                seconds: now.duration_since(*at).as_secs_f64(),
+                frames,
+                fds_per_frame: per_frame(totals.io.fds, then.io.fds),
+                maps_per_frame: per_frame(totals.io.maps, then.io.maps),
+                dups_per_frame: per_frame(totals.io.dups, then.io.dups),
+            })
+        });
         let allocator = self.jobs.allocator();
         if let Ok(mut st) = self.status.lock() {
             st.attached = true;
@@ -265,6 +289,7 @@ impl Daemon {
             st.fds_per_frame = per_frame(totals.io.fds);
             st.maps_per_frame = per_frame(totals.io.maps);
             st.dups_per_frame = per_frame(totals.io.dups);
+            st.recent = recent;
             st.allocator = allocator;
             st.streams = streams;
         }
@@ -699,6 +724,7 @@ async fn daemon(settings: Settings) -> Result<()> {
         jobs: Jobs::new(allocation, threads, workers),
         started: Instant::now(),
         status: shared.clone(),
+        samples: VecDeque::new(),
     };
     while let Some((upcall, notifications)) = attach(&mut ctl, &shared, first.take()).await? {
         info!(threads, "attached to the daedalus-v4l2 module");

@@ -55,7 +55,24 @@ pub struct Status {
     pub maps_per_frame: f64,
     #[serde(default)]
     pub dups_per_frame: f64,
+    /// The same over the last few seconds (`RECENT`): what frames cost once streams are
+    /// under way; `None` when no frame was decoded in them.
+    #[serde(default)]
+    pub recent: Option<Recent>,
     pub streams: Vec<StreamStatus>,
+}
+
+/// How far back `Status::recent` looks.
+pub const RECENT: Duration = Duration::from_secs(5);
+
+/// What the frames of the last `seconds` (about `RECENT`) cost, per frame.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Recent {
+    pub seconds: f64,
+    pub frames: u64,
+    pub fds_per_frame: f64,
+    pub maps_per_frame: f64,
+    pub dups_per_frame: f64,
 }
 
 pub type Shared = Arc<Mutex<Status>>;
@@ -157,6 +174,13 @@ pub fn render(s: &Status) -> String {
         s.maps_per_frame,
         s.dups_per_frame,
     );
+    match &s.recent {
+        Some(r) => out.push_str(&format!(
+            "  last {:.0} s: {} frames; per frame: {:.2} fds installed, {:.2} maps, {:.2} dups\n",
+            r.seconds, r.frames, r.fds_per_frame, r.maps_per_frame, r.dups_per_frame
+        )),
+        None => out.push_str(&format!("  last {} s: no frames\n", RECENT.as_secs())),
+    }
     if s.streams.is_empty() {
         out.push_str("  streams: none\n");
     }
@@ -188,5 +212,23 @@ mod tests {
         let back: Status = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
         assert!(render(&s).contains("stream 3: vp9"));
+        assert!(render(&s).contains("last 5 s: no frames"));
+        let busy = Status {
+            recent: Some(Recent {
+                seconds: 5.0,
+                frames: 40,
+                ..Default::default()
+            }),
+            ..s
+        };
+        assert!(render(&busy).contains("last 5 s: 40 frames; per frame: 0.00 fds installed"));
+        // a status from a daemon before the recent figures: none
+        let old: Status = serde_json::from_str(
+            r#"{"version":"0.1.0","attached":true,"allocator":"","threads":2,
+                "uptime_seconds":1.0,"frames_decoded":0,"decode_errors":0,
+                "streams_started":0,"buffers":0,"streams":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.recent, None);
     }
 }

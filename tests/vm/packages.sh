@@ -171,6 +171,25 @@ echo "pids.max $(cat "$svc/worker-$worker/pids.max"), memory.max $(cat "$svc/wor
 if grep -qw memory "$svc/cgroup.subtree_control"; then
 	[ "$(cat "$svc/worker-$worker/memory.max")" = $((2048 << 20)) ] || fail "the worker's memory.max"
 fi
+# What a frame costs once a stream is under way: the status's last 5 s, read when the stream
+# has decoded 45 of its 60 frames (5 a second: from about frame 20 on, each of its CAPTURE and
+# OUTPUT buffers has been mapped once, at its first job; read earlier, 2026-12-06, the window
+# held those first jobs: 16 maps in 22 frames) show not one fd installed or buffer mapped
+for _ in $(seq 600); do
+	as_tester daedalus-v4l2ctl status --json >/tmp/status.json
+	python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["streams"]
+sys.exit(not (s and s[0]["frames"] >= 45))' /tmp/status.json && break
+	sleep 0.1
+done
+as_tester daedalus-v4l2ctl status | grep -E "CAPTURE buffers|last |stream [0-9]"
+python3 - /tmp/status.json <<'PY' || fail "the status shows per-frame work in steady state"
+import json, sys
+s = json.load(open(sys.argv[1]))
+r = s["recent"]
+assert s["streams"] and s["streams"][0]["frames"] >= 45, f"the stream never reached 45 frames: {s}"
+assert r and r["frames"] > 0, f"no frames in the last seconds: {r}"
+assert r["fds_per_frame"] == 0 and r["maps_per_frame"] == 0, f"a frame under way costs: {r}"
+PY
 wait "$gst" || fail "the decode failed"
 wait "$watcher"
 read -r threads refused </tmp/watch.out
