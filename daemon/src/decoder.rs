@@ -573,13 +573,26 @@ impl<'a> Planes<'a> {
         for row in 0..ch {
             let u = &self.u.0[row * self.u.1..row * self.u.1 + cw];
             let v = &self.v.0[row * self.v.1..row * self.v.1 + cw];
-            for ((pair, cb), cr) in line
-                .chunks_exact_mut(2 * b)
-                .zip(u.chunks_exact(b))
-                .zip(v.chunks_exact(b))
-            {
-                self.depth.copy(&mut pair[..b], cb);
-                self.depth.copy(&mut pair[b..], cr);
+            // (one loop per depth, with fixed-size chunks: the compiler vectorizes each)
+            match self.depth {
+                Depth::Eight => {
+                    for ((pair, &cb), &cr) in line.chunks_exact_mut(2).zip(u).zip(v) {
+                        pair[0] = cb;
+                        pair[1] = cr;
+                    }
+                }
+                Depth::Ten => {
+                    for ((pair, cb), cr) in line
+                        .chunks_exact_mut(4)
+                        .zip(u.chunks_exact(2))
+                        .zip(v.chunks_exact(2))
+                    {
+                        let cb = u16::from_le_bytes([cb[0], cb[1]]) << 6;
+                        let cr = u16::from_le_bytes([cr[0], cr[1]]) << 6;
+                        pair[..2].copy_from_slice(&cb.to_le_bytes());
+                        pair[2..].copy_from_slice(&cr.to_le_bytes());
+                    }
+                }
             }
             dst.put(at + row * pitch, &line)?;
         }
