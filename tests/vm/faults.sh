@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Faults (#20, #19): a stream's worker process killed or stopped mid-stream while two other
-# streams decode beside it (they stay byte-exact); the daemon killed (SIGKILL) or stopped past
+# streams decode beside it (they stay byte-exact); the worker zygote stopped (a new one serves
+# the next stream); the daemon killed (SIGKILL) or stopped past
 # the watchdog (SIGSTOP) at random
 # points while a stream decodes, KILLS times; the platform device unbound while streams decode on
 # both nodes; a module unload refused while they decode, done once they end. Each client must end
@@ -61,6 +62,27 @@ for sig in KILL STOP; do
 done
 [ "$(grep -c "given up" "$OUT/daemon.log")" = $((given_up + 2)) ] ||
 	fail "the daemon did not say it gave up 2 workers"
+clean_decode
+
+# The zygote answers a fork in milliseconds; one that does not answer within SPAWN_TIMEOUT
+# (10 s) is killed and another started, and the stream that asked gets its worker from that
+# one. Its client may fail meanwhile (GStreamer waits a second for a request), never hang.
+step "the worker zygote stopped (SIGSTOP): a new stream's worker comes from a new zygote"
+idle=$(settled_fds)
+zygote=$(pgrep -P "$DAEMON_PID" -x daedalus-zygote) || fail "no worker zygote"
+kill -STOP "$zygote"
+rc=0
+GST_TIMEOUT=120 gst_decode vp9-320x240.ivf /tmp/z.nv12 >/tmp/z.log 2>&1 || rc=$?
+[ "$rc" != 124 ] || fail "the stream started while the zygote was stopped hung"
+tail -n 2 /tmp/z.log
+echo "its client ended ($rc)"
+for _ in $(seq 300); do [ -d "/proc/$zygote" ] || break; sleep 0.1; done
+[ ! -d "/proc/$zygote" ] || fail "the stopped zygote ($zygote) is still there"
+grep "the worker zygote failed" "$OUT/daemon.log" | tail -n 1 ||
+	fail "the daemon did not say its zygote failed"
+[ "$(settled_fds)" = "$idle" ] || fail "daemon fds: $(daemon_fds), before the zygote's stop $idle"
+echo "zygote $zygote stopped; the daemon's zygote now: $(pgrep -P "$DAEMON_PID" -x daedalus-zygote)"
+rm -f /tmp/z.nv12
 clean_decode
 
 step "$KILLS times: a stream decodes, the daemon is killed or stopped past the watchdog"
