@@ -80,6 +80,8 @@ for _ in $(seq 300); do [ -d "/proc/$zygote" ] || break; sleep 0.1; done
 [ ! -d "/proc/$zygote" ] || fail "the stopped zygote ($zygote) is still there"
 grep "the worker zygote failed" "$OUT/daemon.log" | tail -n 1 ||
 	fail "the daemon did not say its zygote failed"
+# (the stream's worker, forked late, runs what the stream had queued, then its close)
+workers_gone
 [ "$(settled_fds)" = "$idle" ] || fail "daemon fds: $(daemon_fds), before the zygote's stop $idle"
 echo "zygote $zygote stopped; the daemon's zygote now: $(pgrep -P "$DAEMON_PID" -x daedalus-zygote)"
 rm -f /tmp/z.nv12
