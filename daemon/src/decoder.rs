@@ -452,12 +452,17 @@ impl Depth {
             Depth::Eight => dst.copy_from_slice(src),
             Depth::Ten => {
                 for (d, s) in dst.chunks_exact_mut(2).zip(src.chunks_exact(2)) {
-                    let v = u16::from_le_bytes([s[0], s[1]]) << 6;
-                    d.copy_from_slice(&v.to_le_bytes());
+                    d.copy_from_slice(&p010(s));
                 }
             }
         }
     }
+}
+
+/// One 10-bit sample, FFmpeg's (low bits of an LE word), as P010 has it (top bits).
+#[inline(always)]
+fn p010(s: &[u8]) -> [u8; 2] {
+    (u16::from_le_bytes([s[0], s[1]]) << 6).to_le_bytes()
 }
 
 /// A planar 4:2:0 picture: (data, stride) per plane.
@@ -587,10 +592,8 @@ impl<'a> Planes<'a> {
                         .zip(u.chunks_exact(2))
                         .zip(v.chunks_exact(2))
                     {
-                        let cb = u16::from_le_bytes([cb[0], cb[1]]) << 6;
-                        let cr = u16::from_le_bytes([cr[0], cr[1]]) << 6;
-                        pair[..2].copy_from_slice(&cb.to_le_bytes());
-                        pair[2..].copy_from_slice(&cr.to_le_bytes());
+                        pair[..2].copy_from_slice(&p010(cb));
+                        pair[2..].copy_from_slice(&p010(cr));
                     }
                 }
             }

@@ -113,6 +113,23 @@ impl std::ops::AddAssign for Io {
     }
 }
 
+impl Io {
+    /// Fds installed, maps and dups per frame, over `frames` frames (none: per one).
+    pub fn per_frame(self, frames: u64) -> (f64, f64, f64) {
+        let per = |n: u64| n as f64 / frames.max(1) as f64;
+        (per(self.fds), per(self.maps), per(self.dups))
+    }
+
+    /// What was counted since `then` (counters only grow).
+    pub fn since(self, then: Io) -> Io {
+        Io {
+            fds: self.fds - then.fds,
+            maps: self.maps - then.maps,
+            dups: self.dups - then.dups,
+        }
+    }
+}
+
 struct Stream<S> {
     session: Option<S>,
     stats: Stats,

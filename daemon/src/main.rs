@@ -268,13 +268,13 @@ impl Daemon {
         }
         let recent = self.samples.front().and_then(|(at, then)| {
             let frames = totals.frames_decoded - then.frames_decoded;
-            let per_frame = |now: u64, then: u64| (now - then) as f64 / frames as f64;
+            let (fds, maps, dups) = totals.io.since(then.io).per_frame(frames);
             (frames > 0).then(|| status::Recent {
                 seconds: now.duration_since(*at).as_secs_f64(),
                 frames,
-                fds_per_frame: per_frame(totals.io.fds, then.io.fds),
-                maps_per_frame: per_frame(totals.io.maps, then.io.maps),
-                dups_per_frame: per_frame(totals.io.dups, then.io.dups),
+                fds_per_frame: fds,
+                maps_per_frame: maps,
+                dups_per_frame: dups,
             })
         });
         let allocator = self.jobs.allocator();
@@ -285,10 +285,8 @@ impl Daemon {
             st.decode_errors = totals.decode_errors;
             st.streams_started = totals.streams_started;
             st.buffers = self.jobs.buffers();
-            let per_frame = |n: u64| n as f64 / totals.frames_decoded.max(1) as f64;
-            st.fds_per_frame = per_frame(totals.io.fds);
-            st.maps_per_frame = per_frame(totals.io.maps);
-            st.dups_per_frame = per_frame(totals.io.dups);
+            (st.fds_per_frame, st.maps_per_frame, st.dups_per_frame) =
+                totals.io.per_frame(totals.frames_decoded);
             st.recent = recent;
             st.allocator = allocator;
             st.streams = streams;
