@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # The VA-API driver (vaapi/, daedalus_drv_video.so) with clients nobody here wrote: vainfo lists
-# its profiles; FFmpeg's vaapi hwaccel and GStreamer's va decoders decode every VP9 and H.264
-# clip byte-exact (frames downloaded, compared with FFmpeg's software decode); mpv reports
+# its profiles; FFmpeg's vaapi hwaccel and GStreamer's va decoders decode every VP9, H.264 and
+# AV1 clip byte-exact (frames downloaded, compared with FFmpeg's software decode); mpv reports
 # hardware decoding active (where the guest has mpv: not the aarch64 one); frames exported
 # with vaExportSurfaceHandle are the daemon's own dmabufs, byte-exact when mapped;
 # vaSyncSurface2 keeps its timeout (tests/vasync.c); bad input
@@ -21,7 +21,7 @@ start_daemon
 step "vainfo"
 timeout 60 vainfo --display drm --device "$RENDER" >/tmp/vainfo 2>&1 || { cat /tmp/vainfo; fail "vainfo"; }
 cat /tmp/vainfo
-for p in H264ConstrainedBaseline H264Main H264High VP9Profile0 VP9Profile2; do
+for p in H264ConstrainedBaseline H264Main H264High VP9Profile0 VP9Profile2 AV1Profile0; do
 	grep -Eq "VAProfile${p}[[:space:]]*:[[:space:]]*VAEntrypointVLD" /tmp/vainfo || fail "vainfo does not list VAProfile$p"
 done
 
@@ -29,12 +29,14 @@ failed=()
 # ffmpeg_va CLIP [REFERENCE]: decode CLIP with FFmpeg's vaapi hwaccel, frames downloaded, each
 # at its own size (-noautoscale), byte-exact with the clip's reference (or REFERENCE's)
 ffmpeg_va() {
-	local clip=$1 ref=${2:-${1%.*}} fmt out
+	local clip=$1 ref=${2:-${1%.*}} fmt out dec=()
 	fmt=$(clip_format "$clip" || true)
 	out=/tmp/va-${clip//\//_}.framemd5
+	# (FFmpeg prefers libdav1d, which has no hwaccel, to its own AV1 decoder, which has)
+	[ "$(clip_codec "$clip")" = av1 ] && dec=(-c:v av1)
 	timeout -k 5 300 ffmpeg -nostdin -hide_banner -loglevel error -y \
 		-hwaccel vaapi -hwaccel_device "$RENDER" -hwaccel_output_format vaapi \
-		-i "$CLIPS/$clip" -noautoscale -vf "hwdownload,format=${fmt:-nv12}" \
+		"${dec[@]}" -i "$CLIPS/$clip" -noautoscale -vf "hwdownload,format=${fmt:-nv12}" \
 		-fps_mode passthrough -f framemd5 "$out" || { failed+=("$clip"); return; }
 	(same_md5 "$out" "$CLIPS/$ref.framemd5" "ffmpeg -hwaccel vaapi: $clip") ||
 		failed+=("$clip")
@@ -42,10 +44,10 @@ ffmpeg_va() {
 clips=("$@")
 if [ ${#clips[@]} = 0 ] && [ "$(uname -m)" = aarch64 ]; then
 	# emulated arm64: the small clips of each kind (the guest has no FFmpeg: GStreamer only)
-	clips=(vp9-320x240.ivf vp9-10bit-320x240.ivf h264-320x240.h264)
+	clips=(vp9-320x240.ivf vp9-10bit-320x240.ivf h264-320x240.h264 av1-320x240.ivf)
 elif [ ${#clips[@]} = 0 ]; then
 	# H.264 in 10 bits has no VA-API profile FFmpeg would use (it decodes it in software)
-	for c in "$CLIPS"/vp9-*.ivf "$CLIPS"/h264-*.h264; do
+	for c in "$CLIPS"/vp9-*.ivf "$CLIPS"/h264-*.h264 "$CLIPS"/av1-*.ivf; do
 		case $c in */h264-10bit-*) continue ;; esac
 		clips+=("${c##*/}")
 	done
@@ -86,7 +88,8 @@ if [ $# = 0 ] && [ "$have_ffmpeg" = 1 ]; then
 	# each size change (a new stream for the node), both ways
 	for clip in resize/vp9-resize.ivf world/vp9-updown.ivf world/h264-updown.h264 \
 		world/h264-mbaff.h264 world/h264-paff.h264 world/h264-fullrange.h264 world/vp9-fullrange.ivf \
-		world/h264-short1.h264 world/h264-short9-bframes.h264 world/h264-slices45.h264; do
+		world/h264-short1.h264 world/h264-short9-bframes.h264 world/h264-slices45.h264 \
+		world/av1-updown.ivf world/av1-scaled.ivf world/av1-superres.ivf world/av1-hidden-key.ivf; do
 		step "ffmpeg -hwaccel vaapi: $clip"
 		ffmpeg_va "$clip"
 	done

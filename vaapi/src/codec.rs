@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::{
+    av1,
     driver::{err, RenderBuf, VaError, VaResult},
     ffi::{
         sys::*,
@@ -17,6 +18,7 @@ use crate::{
 pub enum Codec {
     H264,
     Vp9,
+    Av1,
 }
 
 const fn fourcc(s: &[u8; 4]) -> u32 {
@@ -29,6 +31,7 @@ impl Codec {
         match self {
             Codec::H264 => fourcc(b"S264"),
             Codec::Vp9 => fourcc(b"VP9F"),
+            Codec::Av1 => fourcc(b"AV1F"),
         }
     }
 
@@ -61,6 +64,18 @@ impl Codec {
                     &mut [Ctrl::new(V4L2_CID_STATELESS_VP9_FRAME, &mut frame)],
                 )
             }
+            Codec::Av1 => {
+                let mut seq = [v4l2_ctrl_av1_sequence {
+                    flags: V4L2_AV1_SEQUENCE_FLAG_SUBSAMPLING_X
+                        | V4L2_AV1_SEQUENCE_FLAG_SUBSAMPLING_Y,
+                    bit_depth: depth,
+                    ..Default::default()
+                }];
+                dev.set_ctrls(
+                    None,
+                    &mut [Ctrl::new(V4L2_CID_STATELESS_AV1_SEQUENCE, &mut seq)],
+                )
+            }
         };
         res.map_err(|e| VaError {
             status: VA_STATUS_ERROR_UNSUPPORTED_RT_FORMAT as VAStatus,
@@ -74,6 +89,7 @@ impl Codec {
 enum Params {
     H264(Box<h264::Params>),
     Vp9(vp9::Params),
+    Av1(Box<av1::Params>),
 }
 
 /// A picture between `vaBeginPicture` and `vaEndPicture`.
@@ -91,6 +107,7 @@ impl Picture {
             params: match codec {
                 Codec::H264 => Params::H264(Box::new(h264::Params::new(profile))),
                 Codec::Vp9 => Params::Vp9(vp9::Params::default()),
+                Codec::Av1 => Params::Av1(Box::default()),
             },
             slice_params: Vec::new(),
         }
@@ -98,6 +115,28 @@ impl Picture {
 
     pub fn capture_index(&self) -> u32 {
         self.capture_index
+    }
+
+    /// Decode into CAPTURE buffer `index` instead (the surface that shows the picture).
+    pub fn set_capture_index(&mut self, index: u32) {
+        self.capture_index = index;
+    }
+
+    /// AV1: the surface that shows the picture, where it is not the one decoded into.
+    pub fn display(&self) -> Option<VASurfaceID> {
+        match &self.params {
+            Params::Av1(a) => a.display(),
+            _ => None,
+        }
+    }
+
+    /// AV1: the surface decoded into (the picture's name as a reference) and the surfaces
+    /// in the reference slots before this picture.
+    pub fn av1_refs(&self) -> Option<(VASurfaceID, [VASurfaceID; 8])> {
+        match &self.params {
+            Params::Av1(a) => a.refs(),
+            _ => None,
+        }
     }
 
     /// One buffer of `vaRenderPicture` (slice data goes straight into the bitstream).
@@ -126,6 +165,7 @@ impl Picture {
                     match &mut self.params {
                         Params::H264(h) => h.slices(&p, buf.data)?,
                         Params::Vp9(v) => v.slices(&p, buf.data)?,
+                        Params::Av1(a) => a.slices(&p, buf.data)?,
                     }
                 }
                 Ok(())
@@ -133,12 +173,18 @@ impl Picture {
             _ => match &mut self.params {
                 Params::H264(h) => h.add(buf),
                 Params::Vp9(v) => v.add(buf),
+                Params::Av1(a) => a.add(buf),
             },
         }
     }
 
-    /// The OUTPUT buffer and the controls; `timestamps` says which decode each surface holds.
-    pub fn build(self, timestamps: &HashMap<VASurfaceID, u64>) -> VaResult<Built> {
+    /// The OUTPUT buffer and the controls; `timestamps` says which decode each surface holds,
+    /// `size` is the context's.
+    pub fn build(
+        self,
+        size: (u32, u32),
+        timestamps: &HashMap<VASurfaceID, u64>,
+    ) -> VaResult<Built> {
         if !self.slice_params.is_empty() {
             return err(
                 VA_STATUS_ERROR_INVALID_BUFFER,
@@ -148,16 +194,20 @@ impl Picture {
         match self.params {
             Params::H264(h) => (*h).build(timestamps),
             Params::Vp9(v) => v.build(timestamps),
+            Params::Av1(a) => (*a).build(size, timestamps),
         }
     }
 }
 
 /// The controls of one request.
+#[derive(Clone)]
 pub enum Ctrls {
     H264(Box<H264Ctrls>),
     Vp9 { frame: v4l2_ctrl_vp9_frame },
+    Av1(Box<av1::Av1Ctrls>),
 }
 
+#[derive(Clone)]
 pub struct H264Ctrls {
     pub sps: v4l2_ctrl_h264_sps,
     pub pps: v4l2_ctrl_h264_pps,
@@ -166,6 +216,7 @@ pub struct H264Ctrls {
 }
 
 /// What a picture became.
+#[derive(Clone)]
 pub struct Built {
     pub bitstream: Vec<u8>,
     pub ctrls: Ctrls,
@@ -203,6 +254,29 @@ impl Built {
                     V4L2_CID_STATELESS_VP9_FRAME,
                     std::slice::from_mut(frame),
                 )]
+            }
+            Ctrls::Av1(c) => {
+                let av1::Av1Ctrls {
+                    sequence,
+                    frame,
+                    grain,
+                    tiles,
+                } = &mut **c;
+                vec![
+                    Ctrl::new(
+                        V4L2_CID_STATELESS_AV1_SEQUENCE,
+                        std::slice::from_mut(sequence),
+                    ),
+                    Ctrl::new(
+                        V4L2_CID_STATELESS_AV1_FRAME,
+                        std::slice::from_mut(&mut **frame),
+                    ),
+                    Ctrl::new(
+                        V4L2_CID_STATELESS_AV1_FILM_GRAIN,
+                        std::slice::from_mut(grain),
+                    ),
+                    Ctrl::new(V4L2_CID_STATELESS_AV1_TILE_GROUP_ENTRY, tiles),
+                ]
             }
         }
     }

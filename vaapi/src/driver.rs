@@ -25,7 +25,8 @@ use std::{
 use thiserror::Error;
 
 use crate::{
-    codec::{Codec, Picture},
+    av1,
+    codec::{Built, Codec, Picture},
     ffi::{
         sys::*,
         v4l2::{Format, Mapping, Media, Queue, Request, Video},
@@ -90,15 +91,17 @@ pub const MAX_HEIGHT: u32 = 2304;
 pub const MIN_SIZE: u32 = 16;
 
 /// The profiles offered, in `vaQueryConfigProfiles` order.
-pub const PROFILES: [VAProfile; 5] = [
+pub const PROFILES: [VAProfile; 6] = [
     VAProfileH264ConstrainedBaseline,
     VAProfileH264Main,
     VAProfileH264High,
     VAProfileVP9Profile0,
     VAProfileVP9Profile2,
+    VAProfileAV1Profile0,
 ];
 
-/// The codec of a profile, and its one RT format (8 or 10 bits, 4:2:0).
+/// The codec of a profile, and its RT formats (4:2:0 in 8 bits, 10 bits, or either: AV1's
+/// main profile has both).
 fn profile_codec(profile: VAProfile) -> Option<(Codec, u32)> {
     Some(match profile {
         VAProfileH264ConstrainedBaseline | VAProfileH264Main | VAProfileH264High => {
@@ -106,8 +109,18 @@ fn profile_codec(profile: VAProfile) -> Option<(Codec, u32)> {
         }
         VAProfileVP9Profile0 => (Codec::Vp9, VA_RT_FORMAT_YUV420),
         VAProfileVP9Profile2 => (Codec::Vp9, VA_RT_FORMAT_YUV420_10),
+        VAProfileAV1Profile0 => (Codec::Av1, VA_RT_FORMAT_YUV420 | VA_RT_FORMAT_YUV420_10),
         _ => return None,
     })
+}
+
+/// The pixel formats of a set of RT formats.
+fn rt_fourccs(rt_formats: u32) -> Vec<u32> {
+    [VA_RT_FORMAT_YUV420, VA_RT_FORMAT_YUV420_10]
+        .into_iter()
+        .filter(|f| rt_formats & f != 0)
+        .filter_map(rt_fourcc)
+        .collect()
 }
 
 fn rt_fourcc(rt_format: u32) -> Option<u32> {
@@ -299,7 +312,7 @@ impl Driver {
         }
     }
 
-    /// The profile's RT format, if we decode it at that entrypoint.
+    /// The profile's RT formats, if we decode it at that entrypoint.
     fn check(profile: VAProfile, entrypoint: VAEntrypoint) -> VaResult<u32> {
         let Some((_, format)) = profile_codec(profile) else {
             return err(
@@ -342,7 +355,7 @@ impl Driver {
         entrypoint: VAEntrypoint,
         attribs: &[VAConfigAttrib],
     ) -> VaResult<VAConfigID> {
-        let rt_format = Self::check(profile, entrypoint)?;
+        let mut rt_format = Self::check(profile, entrypoint)?;
         for a in attribs {
             match a.type_ {
                 VAConfigAttribRTFormat if a.value & rt_format == 0 => {
@@ -350,6 +363,14 @@ impl Driver {
                         VA_STATUS_ERROR_UNSUPPORTED_RT_FORMAT,
                         format!("RT format {:#x} for profile {profile}", a.value),
                     );
+                }
+                // the client's choice among the profile's formats (8 bits if it names both)
+                VAConfigAttribRTFormat => {
+                    let both = a.value & rt_format;
+                    rt_format = both & VA_RT_FORMAT_YUV420;
+                    if rt_format == 0 {
+                        rt_format = both;
+                    }
                 }
                 VAConfigAttribDecSliceMode if a.value != VA_DEC_SLICE_MODE_NORMAL => {
                     return err(VA_STATUS_ERROR_INVALID_VALUE, "only normal slice mode");
@@ -400,11 +421,13 @@ impl Driver {
         let Some(c) = st.configs.get(&config) else {
             return err(VA_STATUS_ERROR_INVALID_CONFIG, format!("config {config}"));
         };
-        let fourcc = rt_fourcc(c.rt_format).expect("configs have our formats");
         let get = VA_SURFACE_ATTRIB_GETTABLE;
         let both = VA_SURFACE_ATTRIB_GETTABLE | VA_SURFACE_ATTRIB_SETTABLE;
-        Ok(vec![
-            (VASurfaceAttribPixelFormat, both, fourcc as i32),
+        let mut attribs: Vec<_> = rt_fourccs(c.rt_format)
+            .into_iter()
+            .map(|fourcc| (VASurfaceAttribPixelFormat, both, fourcc as i32))
+            .collect();
+        attribs.extend([
             (VASurfaceAttribMinWidth, get, MIN_SIZE as i32),
             (VASurfaceAttribMinHeight, get, MIN_SIZE as i32),
             (VASurfaceAttribMaxWidth, get, MAX_WIDTH as i32),
@@ -414,7 +437,8 @@ impl Driver {
                 both,
                 (VA_SURFACE_ATTRIB_MEM_TYPE_VA | VA_SURFACE_ATTRIB_MEM_TYPE_DRM_PRIME_2) as i32,
             ),
-        ])
+        ]);
+        Ok(attribs)
     }
 
     /// `vaCreateSurfaces2`: `fourcc` is the client's pixel format attribute, if any.
@@ -492,7 +516,15 @@ impl Driver {
             return err(VA_STATUS_ERROR_INVALID_CONFIG, format!("config {config}"));
         };
         let (codec, _) = profile_codec(c.profile).expect("configs have our profiles");
-        let fourcc = rt_fourcc(c.rt_format).expect("configs have our formats");
+        // a config of either depth (AV1's, the client naming none) decodes into surfaces of
+        // the render targets' format
+        let fourccs = rt_fourccs(c.rt_format);
+        let fourcc = targets
+            .first()
+            .and_then(|t| st.surfaces.get(t))
+            .map(|s| s.fourcc)
+            .filter(|f| fourccs.contains(f))
+            .unwrap_or(fourccs[0]);
         let ctx = Context::new(
             &self.video,
             &self.media,
@@ -758,6 +790,19 @@ impl Driver {
 
     pub fn end_picture(&self, context: VAContextID) -> VaResult<()> {
         let ctx = self.context(context)?;
+        // AV1 with film grain: the picture, grain applied, goes to the surface that shows it
+        let display = lock(&ctx).pic.as_ref().and_then(Picture::display);
+        if let Some(surface) = display {
+            let b = {
+                let mut st = lock(&self.state);
+                Self::bind(&mut st, surface, &ctx)?
+            };
+            let mut c = lock(&ctx);
+            let _ = c.wait_capture(b.index);
+            if let Some(pic) = c.pic.as_mut() {
+                pic.set_capture_index(b.index);
+            }
+        }
         let mut c = lock(&ctx);
         c.end()
     }
@@ -1160,6 +1205,12 @@ pub struct Context {
     spare_requests: Vec<Request>,
     next_ts: u64,
     pic: Option<Picture>,
+    /// The size the client made the context for (an AV1 sequence's largest frame).
+    size: (u32, u32),
+    /// AV1: what the stream keeps between pictures.
+    av1: av1::Stream,
+    /// AV1: the CAPTURE buffer (no surface's) pictures decoded again go to.
+    scratch: Option<u32>,
     /// Destroyed by the client; kept open for its surfaces.
     closed: bool,
     /// Why this context decodes no more (its queues no longer match its pictures).
@@ -1251,6 +1302,9 @@ impl Context {
             spare_requests: Vec::new(),
             next_ts: 0,
             pic: None,
+            size: (width, height),
+            av1: av1::Stream::default(),
+            scratch: None,
             closed: false,
             broken: None,
         })
@@ -1456,16 +1510,58 @@ impl Context {
             );
         };
         let index = pic.capture_index();
+        let av1_refs = pic.av1_refs();
+        let mut built = if let Some((_, map)) = &av1_refs {
+            // the last picture again, now that this one's slots say which it refreshed
+            if let Some((target, mut again)) = self.av1.settle(map) {
+                let scratch = self.scratch()?;
+                let ts = self.submit(&mut again, scratch)?;
+                trace!("AV1 surface {target}: decoded again (ts {ts}) for its slots");
+                self.av1.timestamps.insert(target, ts);
+            }
+            pic.build(self.size, &self.av1.timestamps)?
+        } else {
+            // the surfaces' last decodes, for the reference lists
+            let timestamps: HashMap<VASurfaceID, u64> = self
+                .captures
+                .values()
+                .filter_map(|c| Some((c.surface, c.timestamp?)))
+                .collect();
+            pic.build(self.size, &timestamps)?
+        };
+        let ts = self.submit(&mut built, index)?;
+        if let Some((target, _)) = av1_refs {
+            self.av1.decoded(target, ts, &built);
+        }
+        if self.captures.get(&index).is_some_and(|c| c.exported) {
+            return self.wait_capture(index);
+        }
+        Ok(())
+    }
+
+    /// The CAPTURE buffer for pictures decoded again, once its last decode is over.
+    fn scratch(&mut self) -> VaResult<u32> {
+        let index = match self.scratch {
+            Some(i) => i,
+            None => {
+                let f = self.capture;
+                let i = self.add_capture(VA_INVALID_SURFACE, f.width, f.height, f.fourcc)?;
+                self.scratch = Some(i);
+                i
+            }
+        };
+        if let Err(e) = self.wait_capture(index) {
+            // (the picture after it had its references wrong: its own decode says so)
+            trace!("a picture decoded again failed: {}", e.msg);
+        }
+        Ok(index)
+    }
+
+    /// Queue `built` as a request decoding into CAPTURE buffer `index`: its timestamp.
+    fn submit(&mut self, built: &mut Built, index: u32) -> VaResult<u64> {
         let out = self.free_output()?;
         self.next_ts += 1000;
         let ts = self.next_ts;
-        // the surfaces' last decodes, for the reference lists
-        let timestamps: HashMap<VASurfaceID, u64> = self
-            .captures
-            .values()
-            .filter_map(|c| Some((c.surface, c.timestamp?)))
-            .collect();
-        let mut built = pic.build(&timestamps)?;
         if built.bitstream.len() > self.output_size as usize {
             return err(
                 VA_STATUS_ERROR_NOT_ENOUGH_BUFFER,
@@ -1526,9 +1622,6 @@ impl Context {
         c.pending = Some(req);
         c.failed = false;
         c.timestamp = Some(ts);
-        if c.exported {
-            return self.wait_capture(index);
-        }
-        Ok(())
+        Ok(ts)
     }
 }

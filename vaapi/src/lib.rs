@@ -7,6 +7,7 @@
 // libva's names (VAProfileH264Main, ...) are kept as C has them
 #![allow(non_upper_case_globals)]
 
+mod av1;
 pub mod codec;
 pub mod driver;
 pub mod ffi;

@@ -27,8 +27,22 @@ plain!(
     VASliceParameterBufferH264,
     VAIQMatrixBufferH264,
     VADecPictureParameterBufferVP9,
-    VASliceParameterBufferVP9
+    VASliceParameterBufferVP9,
+    VASliceParameterBufferAV1
 );
+
+/// libva's AV1 picture parameters, as a picture keeps them until it is decoded (by whichever
+/// of the client's threads ends it).
+#[repr(transparent)]
+#[derive(Clone, Copy, Default)]
+pub struct Av1PicParams(pub VADecPictureParameterBufferAV1);
+
+// SAFETY: integers, arrays and unions of integers, and one pointer (anchor_frames_list, for
+// large-scale tiles, which are refused) that is never dereferenced: any bit pattern is valid,
+// and nothing is shared through it between threads
+unsafe impl Plain for Av1PicParams {}
+// SAFETY: as above: the pointer is never dereferenced
+unsafe impl Send for Av1PicParams {}
 
 /// The `index`th `T` of `bytes` (a buffer of `elem_size`-byte elements), if it is all there.
 pub fn read<T: Plain>(bytes: &[u8], elem_size: usize, index: usize) -> Option<T> {
@@ -78,5 +92,21 @@ macro_rules! bits {
 bits!(
     _VAPictureParameterBufferH264__bindgen_ty_1 => _VAPictureParameterBufferH264__bindgen_ty_1__bindgen_ty_1,
     _VAPictureParameterBufferH264__bindgen_ty_2 => _VAPictureParameterBufferH264__bindgen_ty_2__bindgen_ty_1,
-    _VADecPictureParameterBufferVP9__bindgen_ty_1 => _VADecPictureParameterBufferVP9__bindgen_ty_1__bindgen_ty_1
+    _VADecPictureParameterBufferVP9__bindgen_ty_1 => _VADecPictureParameterBufferVP9__bindgen_ty_1__bindgen_ty_1,
+    _VADecPictureParameterBufferAV1__bindgen_ty_2 => _VADecPictureParameterBufferAV1__bindgen_ty_2__bindgen_ty_1,
+    _VADecPictureParameterBufferAV1__bindgen_ty_3 => _VADecPictureParameterBufferAV1__bindgen_ty_3__bindgen_ty_1,
+    _VADecPictureParameterBufferAV1__bindgen_ty_4 => _VADecPictureParameterBufferAV1__bindgen_ty_4__bindgen_ty_1,
+    _VADecPictureParameterBufferAV1__bindgen_ty_5 => _VADecPictureParameterBufferAV1__bindgen_ty_5__bindgen_ty_1,
+    _VADecPictureParameterBufferAV1__bindgen_ty_6 => _VADecPictureParameterBufferAV1__bindgen_ty_6__bindgen_ty_1,
+    _VASegmentationStructAV1__bindgen_ty_1 => _VASegmentationStructAV1__bindgen_ty_1__bindgen_ty_1,
+    _VAFilmGrainStructAV1__bindgen_ty_1 => _VAFilmGrainStructAV1__bindgen_ty_1__bindgen_ty_1
 );
+
+// (AV1's sequence flags name their bit-field member `fields`)
+impl Bits for _VADecPictureParameterBufferAV1__bindgen_ty_1 {
+    type View = _VADecPictureParameterBufferAV1__bindgen_ty_1__bindgen_ty_1;
+    fn bits(&self) -> &Self::View {
+        // SAFETY: both members of the union are plain integers over the same bytes
+        unsafe { &self.fields }
+    }
+}

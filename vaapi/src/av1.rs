@@ -1,0 +1,728 @@
+// SPDX-License-Identifier: GPL-2.0
+//! AV1: libva's picture parameters as the stateless node's sequence, frame and film grain
+//! controls, its tiles as the OUTPUT buffer with one tile group entry each.
+//!
+//! libva's parameters are made for a decoder whose reference slots the application keeps, so
+//! they leave out what such a decoder does not need: the sequence header's size and a few of
+//! its flags, and the frame's `refresh_frame_flags`. Our daemon rebuilds the OBUs for a decoder
+//! that keeps the slots itself (libdav1d), so:
+//! - the sequence: the largest frame is the context's size (each context is one sequence for
+//!   the client); the sequence flags libva leaves out only say whether a frame header codes a
+//!   tool's flag (warped motion, reference MVs, superres, loop restoration, separate U/V delta
+//!   Q), and are set, so that every frame header codes what the client said of it;
+//! - film grain: the parameters as applied (libva passes them loaded from the reference where
+//!   the frame updates none), coded as updated;
+//! - `refresh_frame_flags`: known from the frame type for shown key frames and switch frames;
+//!   otherwise [`Stream`] decodes the picture refreshing no slot (its pixels do not depend on
+//!   which slots it goes to), and once the next picture's `ref_frame_map` says which slots
+//!   hold it, decodes it again refreshing those, into a buffer of its own, before that next
+//!   picture. A picture no later one refers to is decoded once.
+
+use std::collections::HashMap;
+
+use crate::{
+    codec::{Built, Ctrls},
+    driver::{err, RenderBuf, VaResult},
+    ffi::{read, sys::*, Av1PicParams, Bits},
+};
+
+/// AV1's frame types (6.8.2).
+const KEY_FRAME: u32 = 0;
+const SWITCH_FRAME: u32 = 3;
+
+#[derive(Default)]
+pub struct Params {
+    pic: Option<Av1PicParams>,
+    /// The OUTPUT buffer's bytes: the tiles, one after another.
+    data: Vec<u8>,
+    tiles: Vec<v4l2_ctrl_av1_tile_group_entry>,
+}
+
+/// The controls of one AV1 request.
+#[derive(Clone)]
+pub struct Av1Ctrls {
+    pub sequence: v4l2_ctrl_av1_sequence,
+    pub frame: Box<v4l2_ctrl_av1_frame>,
+    pub grain: v4l2_ctrl_av1_film_grain,
+    pub tiles: Vec<v4l2_ctrl_av1_tile_group_entry>,
+}
+
+impl Params {
+    pub fn add(&mut self, buf: &RenderBuf) -> VaResult<()> {
+        match buf.kind {
+            VAPictureParameterBufferType => {
+                self.pic = read(buf.data, buf.elem_size, 0);
+                if self.pic.is_none() {
+                    return err(
+                        VA_STATUS_ERROR_INVALID_BUFFER,
+                        "short AV1 picture parameters",
+                    );
+                }
+                Ok(())
+            }
+            k => err(
+                VA_STATUS_ERROR_UNSUPPORTED_BUFFERTYPE,
+                format!("buffer type {k} in an AV1 picture"),
+            ),
+        }
+    }
+
+    /// A slice data buffer (a tile group's tiles) and its parameters (one per tile).
+    pub fn slices(&mut self, params: &RenderBuf, data: &[u8]) -> VaResult<()> {
+        for i in 0..params.count {
+            let Some(p) = read::<VASliceParameterBufferAV1>(params.data, params.elem_size, i)
+            else {
+                return err(VA_STATUS_ERROR_INVALID_BUFFER, "short AV1 slice parameters");
+            };
+            let start = p.slice_data_offset as usize;
+            let Some(bytes) = start
+                .checked_add(p.slice_data_size as usize)
+                .and_then(|end| data.get(start..end))
+            else {
+                return err(
+                    VA_STATUS_ERROR_INVALID_BUFFER,
+                    "AV1 tile outside its data buffer",
+                );
+            };
+            self.tiles.push(v4l2_ctrl_av1_tile_group_entry {
+                tile_offset: self.data.len() as u32,
+                tile_size: bytes.len() as u32,
+                tile_row: u32::from(p.tile_row),
+                tile_col: u32::from(p.tile_column),
+            });
+            self.data.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    /// The surface that shows the picture, where it is not the one decoded into (with film
+    /// grain, the client names the picture without grain as the reference, and shows another
+    /// surface: the daemon's picture, grain applied, goes there).
+    pub fn display(&self) -> Option<VASurfaceID> {
+        let p = &self.pic.as_ref()?.0;
+        (p.current_display_picture != p.current_frame
+            && p.current_display_picture != VA_INVALID_SURFACE)
+            .then_some(p.current_display_picture)
+    }
+
+    /// The surface decoded into, and the surfaces in the reference slots before this picture.
+    pub fn refs(&self) -> Option<(VASurfaceID, [VASurfaceID; 8])> {
+        self.pic
+            .as_ref()
+            .map(|p| (p.0.current_frame, p.0.ref_frame_map))
+    }
+
+    /// The request's controls. `size`: the context's (the sequence's largest frame);
+    /// `timestamps`: which decode each reference surface holds.
+    pub fn build(
+        self,
+        size: (u32, u32),
+        timestamps: &HashMap<VASurfaceID, u64>,
+    ) -> VaResult<Built> {
+        let Some(Av1PicParams(p)) = self.pic else {
+            return err(
+                VA_STATUS_ERROR_INVALID_PARAMETER,
+                "AV1 picture without picture parameters",
+            );
+        };
+        if self.tiles.is_empty() {
+            return err(
+                VA_STATUS_ERROR_INVALID_PARAMETER,
+                "AV1 picture without tiles",
+            );
+        }
+        let s = p.seq_info_fields.bits();
+        let f = p.pic_info_fields.bits();
+        if s.mono_chrome() != 0 || s.subsampling_x() == 0 || s.subsampling_y() == 0 {
+            return err(
+                VA_STATUS_ERROR_UNSUPPORTED_PROFILE,
+                "AV1: only 4:2:0 colour is decoded",
+            );
+        }
+        if f.large_scale_tile() != 0 || p.anchor_frames_num != 0 {
+            return err(
+                VA_STATUS_ERROR_UNSUPPORTED_PROFILE,
+                "AV1 large-scale tiles are not decoded",
+            );
+        }
+        let bit_depth = match p.bit_depth_idx {
+            0 => 8,
+            1 => 10,
+            d => {
+                return err(
+                    VA_STATUS_ERROR_UNSUPPORTED_RT_FORMAT,
+                    format!("AV1 bit_depth_idx {d}: 8 and 10 bits are decoded"),
+                )
+            }
+        };
+        let mut seq_flags = V4L2_AV1_SEQUENCE_FLAG_ENABLE_WARPED_MOTION
+            | V4L2_AV1_SEQUENCE_FLAG_ENABLE_SUPERRES
+            | V4L2_AV1_SEQUENCE_FLAG_ENABLE_RESTORATION
+            | V4L2_AV1_SEQUENCE_FLAG_SEPARATE_UV_DELTA_Q;
+        for (on, flag) in [
+            (s.still_picture(), V4L2_AV1_SEQUENCE_FLAG_STILL_PICTURE),
+            (
+                s.use_128x128_superblock(),
+                V4L2_AV1_SEQUENCE_FLAG_USE_128X128_SUPERBLOCK,
+            ),
+            (
+                s.enable_filter_intra(),
+                V4L2_AV1_SEQUENCE_FLAG_ENABLE_FILTER_INTRA,
+            ),
+            (
+                s.enable_intra_edge_filter(),
+                V4L2_AV1_SEQUENCE_FLAG_ENABLE_INTRA_EDGE_FILTER,
+            ),
+            (
+                s.enable_interintra_compound(),
+                V4L2_AV1_SEQUENCE_FLAG_ENABLE_INTERINTRA_COMPOUND,
+            ),
+            (
+                s.enable_masked_compound(),
+                V4L2_AV1_SEQUENCE_FLAG_ENABLE_MASKED_COMPOUND,
+            ),
+            (
+                s.enable_dual_filter(),
+                V4L2_AV1_SEQUENCE_FLAG_ENABLE_DUAL_FILTER,
+            ),
+            (
+                s.enable_order_hint(),
+                V4L2_AV1_SEQUENCE_FLAG_ENABLE_ORDER_HINT
+                    | V4L2_AV1_SEQUENCE_FLAG_ENABLE_REF_FRAME_MVS,
+            ),
+            (s.enable_jnt_comp(), V4L2_AV1_SEQUENCE_FLAG_ENABLE_JNT_COMP),
+            (s.enable_cdef(), V4L2_AV1_SEQUENCE_FLAG_ENABLE_CDEF),
+            (s.color_range(), V4L2_AV1_SEQUENCE_FLAG_COLOR_RANGE),
+            (s.subsampling_x(), V4L2_AV1_SEQUENCE_FLAG_SUBSAMPLING_X),
+            (s.subsampling_y(), V4L2_AV1_SEQUENCE_FLAG_SUBSAMPLING_Y),
+            (
+                s.film_grain_params_present(),
+                V4L2_AV1_SEQUENCE_FLAG_FILM_GRAIN_PARAMS_PRESENT,
+            ),
+        ] {
+            if on != 0 {
+                seq_flags |= flag;
+            }
+        }
+        let sequence = v4l2_ctrl_av1_sequence {
+            flags: seq_flags,
+            seq_profile: p.profile,
+            order_hint_bits: if s.enable_order_hint() != 0 {
+                p.order_hint_bits_minus_1 + 1
+            } else {
+                0
+            },
+            bit_depth,
+            max_frame_width_minus_1: (size.0.clamp(1, 1 << 16) - 1) as u16,
+            max_frame_height_minus_1: (size.1.clamp(1, 1 << 16) - 1) as u16,
+            ..Default::default()
+        };
+
+        let mut frame = Box::new(v4l2_ctrl_av1_frame::default());
+        let frame_type = f.frame_type();
+        frame.frame_type = frame_type;
+        let m = p.mode_control_fields.bits();
+        let mut flags = 0;
+        for (on, flag) in [
+            (f.show_frame(), V4L2_AV1_FRAME_FLAG_SHOW_FRAME),
+            (f.showable_frame(), V4L2_AV1_FRAME_FLAG_SHOWABLE_FRAME),
+            (
+                f.error_resilient_mode(),
+                V4L2_AV1_FRAME_FLAG_ERROR_RESILIENT_MODE,
+            ),
+            (
+                f.disable_cdf_update(),
+                V4L2_AV1_FRAME_FLAG_DISABLE_CDF_UPDATE,
+            ),
+            (
+                f.allow_screen_content_tools(),
+                V4L2_AV1_FRAME_FLAG_ALLOW_SCREEN_CONTENT_TOOLS,
+            ),
+            (f.force_integer_mv(), V4L2_AV1_FRAME_FLAG_FORCE_INTEGER_MV),
+            (f.allow_intrabc(), V4L2_AV1_FRAME_FLAG_ALLOW_INTRABC),
+            (f.use_superres(), V4L2_AV1_FRAME_FLAG_USE_SUPERRES),
+            (
+                f.allow_high_precision_mv(),
+                V4L2_AV1_FRAME_FLAG_ALLOW_HIGH_PRECISION_MV,
+            ),
+            (
+                f.is_motion_mode_switchable(),
+                V4L2_AV1_FRAME_FLAG_IS_MOTION_MODE_SWITCHABLE,
+            ),
+            (f.use_ref_frame_mvs(), V4L2_AV1_FRAME_FLAG_USE_REF_FRAME_MVS),
+            (
+                f.disable_frame_end_update_cdf(),
+                V4L2_AV1_FRAME_FLAG_DISABLE_FRAME_END_UPDATE_CDF,
+            ),
+            (
+                f.allow_warped_motion(),
+                V4L2_AV1_FRAME_FLAG_ALLOW_WARPED_MOTION,
+            ),
+            (m.reference_select(), V4L2_AV1_FRAME_FLAG_REFERENCE_SELECT),
+            (m.reduced_tx_set_used(), V4L2_AV1_FRAME_FLAG_REDUCED_TX_SET),
+            (m.skip_mode_present(), V4L2_AV1_FRAME_FLAG_SKIP_MODE_PRESENT),
+        ] {
+            if on != 0 {
+                flags |= flag;
+            }
+        }
+        frame.flags = flags;
+        frame.order_hint = u32::from(p.order_hint);
+        // libva's frame width is the upscaled one (before superres scales it down)
+        let upscaled = u32::from(p.frame_width_minus1) + 1;
+        let height = u32::from(p.frame_height_minus1) + 1;
+        let width = if f.use_superres() != 0 {
+            let denom = u32::from(p.superres_scale_denominator).clamp(9, 16);
+            frame.superres_denom = denom as u8;
+            (upscaled * 8 + denom / 2) / denom
+        } else {
+            frame.superres_denom = 8;
+            upscaled
+        };
+        frame.upscaled_width = upscaled;
+        frame.frame_width_minus_1 = width - 1;
+        frame.frame_height_minus_1 = height - 1;
+        frame.render_width_minus_1 = (upscaled - 1) as u16;
+        frame.render_height_minus_1 = (height - 1) as u16;
+        frame.interpolation_filter = u32::from(p.interp_filter);
+        frame.tx_mode = m.tx_mode();
+        frame.primary_ref_frame = p.primary_ref_frame;
+        for (dst, &src) in frame.ref_frame_idx.iter_mut().zip(&p.ref_frame_idx) {
+            *dst = (src & 7) as i8;
+        }
+        for (dst, s) in frame.reference_frame_ts.iter_mut().zip(&p.ref_frame_map) {
+            *dst = timestamps.get(s).copied().unwrap_or(0);
+        }
+        // a shown key frame and a switch frame refresh every slot; any other's refresh is
+        // learnt from the next picture (Stream::settle)
+        frame.refresh_frame_flags =
+            if frame_type == SWITCH_FRAME || (frame_type == KEY_FRAME && f.show_frame() != 0) {
+                0xff
+            } else {
+                0
+            };
+
+        let t = &mut frame.tile_info;
+        if f.uniform_tile_spacing_flag() != 0 {
+            t.flags |= V4L2_AV1_TILE_INFO_FLAG_UNIFORM_TILE_SPACING as u8;
+        }
+        t.context_update_tile_id = p.context_update_tile_id as u8;
+        t.tile_cols = p.tile_cols;
+        t.tile_rows = p.tile_rows;
+        for (dst, &src) in t
+            .width_in_sbs_minus_1
+            .iter_mut()
+            .zip(&p.width_in_sbs_minus_1)
+        {
+            *dst = u32::from(src);
+        }
+        for (dst, &src) in t
+            .height_in_sbs_minus_1
+            .iter_mut()
+            .zip(&p.height_in_sbs_minus_1)
+        {
+            *dst = u32::from(src);
+        }
+        t.tile_size_bytes = 4;
+
+        let qm = p.qmatrix_fields.bits();
+        let q = &mut frame.quantization;
+        q.base_q_idx = p.base_qindex;
+        q.delta_q_y_dc = p.y_dc_delta_q;
+        q.delta_q_u_dc = p.u_dc_delta_q;
+        q.delta_q_u_ac = p.u_ac_delta_q;
+        q.delta_q_v_dc = p.v_dc_delta_q;
+        q.delta_q_v_ac = p.v_ac_delta_q;
+        q.qm_y = qm.qm_y() as u8;
+        q.qm_u = qm.qm_u() as u8;
+        q.qm_v = qm.qm_v() as u8;
+        q.delta_q_res = m.log2_delta_q_res() as u8;
+        for (on, flag) in [
+            (
+                p.v_dc_delta_q != p.u_dc_delta_q || p.v_ac_delta_q != p.u_ac_delta_q,
+                V4L2_AV1_QUANTIZATION_FLAG_DIFF_UV_DELTA,
+            ),
+            (
+                qm.using_qmatrix() != 0,
+                V4L2_AV1_QUANTIZATION_FLAG_USING_QMATRIX,
+            ),
+            (
+                m.delta_q_present_flag() != 0,
+                V4L2_AV1_QUANTIZATION_FLAG_DELTA_Q_PRESENT,
+            ),
+        ] {
+            if on {
+                q.flags |= flag as u8;
+            }
+        }
+
+        let si = p.seg_info.segment_info_fields.bits();
+        let seg = &mut frame.segmentation;
+        for (on, flag) in [
+            (si.enabled(), V4L2_AV1_SEGMENTATION_FLAG_ENABLED),
+            (si.update_map(), V4L2_AV1_SEGMENTATION_FLAG_UPDATE_MAP),
+            (
+                si.temporal_update(),
+                V4L2_AV1_SEGMENTATION_FLAG_TEMPORAL_UPDATE,
+            ),
+            (si.update_data(), V4L2_AV1_SEGMENTATION_FLAG_UPDATE_DATA),
+        ] {
+            if on != 0 {
+                seg.flags |= flag as u8;
+            }
+        }
+        seg.feature_enabled = p.seg_info.feature_mask;
+        seg.feature_data = p.seg_info.feature_data;
+        // (what the decoder derives from the features: 5.9.14)
+        if p.seg_info.feature_mask.iter().any(|m| m & 0xe0 != 0) {
+            seg.flags |= V4L2_AV1_SEGMENTATION_FLAG_SEG_ID_PRE_SKIP as u8;
+        }
+        seg.last_active_seg_id = p
+            .seg_info
+            .feature_mask
+            .iter()
+            .rposition(|&m| m != 0)
+            .unwrap_or(0) as u8;
+
+        let lfi = p.loop_filter_info_fields.bits();
+        let lf = &mut frame.loop_filter;
+        lf.level = [
+            p.filter_level[0],
+            p.filter_level[1],
+            p.filter_level_u,
+            p.filter_level_v,
+        ];
+        lf.sharpness = lfi.sharpness_level();
+        lf.ref_deltas = p.ref_deltas;
+        lf.mode_deltas = p.mode_deltas;
+        lf.delta_lf_res = m.log2_delta_lf_res() as u8;
+        for (on, flag) in [
+            (
+                u32::from(lfi.mode_ref_delta_enabled()),
+                V4L2_AV1_LOOP_FILTER_FLAG_DELTA_ENABLED,
+            ),
+            (
+                u32::from(lfi.mode_ref_delta_update()),
+                V4L2_AV1_LOOP_FILTER_FLAG_DELTA_UPDATE,
+            ),
+            (
+                m.delta_lf_present_flag(),
+                V4L2_AV1_LOOP_FILTER_FLAG_DELTA_LF_PRESENT,
+            ),
+            (m.delta_lf_multi(), V4L2_AV1_LOOP_FILTER_FLAG_DELTA_LF_MULTI),
+        ] {
+            if on != 0 {
+                lf.flags |= flag as u8;
+            }
+        }
+
+        // libva's strengths are primary << 2 | secondary as coded (3 meaning 4)
+        let cdef = &mut frame.cdef;
+        cdef.damping_minus_3 = p.cdef_damping_minus_3;
+        cdef.bits = p.cdef_bits;
+        let sec = |v: u8| if v & 3 == 3 { 4 } else { v & 3 };
+        for i in 0..8 {
+            cdef.y_pri_strength[i] = p.cdef_y_strengths[i] >> 2;
+            cdef.y_sec_strength[i] = sec(p.cdef_y_strengths[i]);
+            cdef.uv_pri_strength[i] = p.cdef_uv_strengths[i] >> 2;
+            cdef.uv_sec_strength[i] = sec(p.cdef_uv_strengths[i]);
+        }
+
+        // libva's restoration types are FrameRestorationType, as V4L2's
+        let lr_f = p.loop_restoration_fields.bits();
+        let lr = &mut frame.loop_restoration;
+        lr.frame_restoration_type = [
+            u32::from(lr_f.yframe_restoration_type()),
+            u32::from(lr_f.cbframe_restoration_type()),
+            u32::from(lr_f.crframe_restoration_type()),
+        ];
+        lr.lr_unit_shift = lr_f.lr_unit_shift() as u8;
+        lr.lr_uv_shift = lr_f.lr_uv_shift() as u8;
+        if lr.frame_restoration_type.iter().any(|&t| t != 0) {
+            lr.flags |= V4L2_AV1_LOOP_RESTORATION_FLAG_USES_LR as u8;
+            let luma = 64u32 << lr.lr_unit_shift;
+            lr.loop_restoration_size = [luma, luma >> lr.lr_uv_shift, luma >> lr.lr_uv_shift];
+        }
+        if lr.frame_restoration_type[1..].iter().any(|&t| t != 0) {
+            lr.flags |= V4L2_AV1_LOOP_RESTORATION_FLAG_USES_CHROMA_LR as u8;
+        }
+
+        let gm = &mut frame.global_motion;
+        for (r, wm) in p.wm.iter().enumerate() {
+            let r = r + 1;
+            gm.type_[r] = wm.wmtype;
+            gm.params[r].copy_from_slice(&wm.wmmat[..6]);
+            if wm.wmtype != VAAV1TransformationIdentity {
+                gm.flags[r] |= V4L2_AV1_GLOBAL_MOTION_FLAG_IS_GLOBAL as u8;
+            }
+            if wm.wmtype == VAAV1TransformationRotzoom {
+                gm.flags[r] |= V4L2_AV1_GLOBAL_MOTION_FLAG_IS_ROT_ZOOM as u8;
+            }
+            if wm.wmtype == VAAV1TransformationTranslation {
+                gm.flags[r] |= V4L2_AV1_GLOBAL_MOTION_FLAG_IS_TRANSLATION as u8;
+            }
+            if wm.invalid != 0 {
+                gm.invalid |= 1 << r;
+            }
+        }
+
+        let g = &p.film_grain_info;
+        let gf = g.film_grain_info_fields.bits();
+        let mut grain = v4l2_ctrl_av1_film_grain::default();
+        if gf.apply_grain() != 0 {
+            grain.flags = V4L2_AV1_FILM_GRAIN_FLAG_APPLY_GRAIN as u8
+                | V4L2_AV1_FILM_GRAIN_FLAG_UPDATE_GRAIN as u8;
+            for (on, flag) in [
+                (
+                    gf.chroma_scaling_from_luma(),
+                    V4L2_AV1_FILM_GRAIN_FLAG_CHROMA_SCALING_FROM_LUMA,
+                ),
+                (gf.overlap_flag(), V4L2_AV1_FILM_GRAIN_FLAG_OVERLAP),
+                (
+                    gf.clip_to_restricted_range(),
+                    V4L2_AV1_FILM_GRAIN_FLAG_CLIP_TO_RESTRICTED_RANGE,
+                ),
+            ] {
+                if on != 0 {
+                    grain.flags |= flag as u8;
+                }
+            }
+            grain.grain_seed = g.grain_seed;
+            grain.num_y_points = g.num_y_points.min(14);
+            grain.point_y_value[..14].copy_from_slice(&g.point_y_value);
+            grain.point_y_scaling[..14].copy_from_slice(&g.point_y_scaling);
+            grain.num_cb_points = g.num_cb_points.min(10);
+            grain.point_cb_value[..10].copy_from_slice(&g.point_cb_value);
+            grain.point_cb_scaling[..10].copy_from_slice(&g.point_cb_scaling);
+            grain.num_cr_points = g.num_cr_points.min(10);
+            grain.point_cr_value[..10].copy_from_slice(&g.point_cr_value);
+            grain.point_cr_scaling[..10].copy_from_slice(&g.point_cr_scaling);
+            grain.grain_scaling_minus_8 = gf.grain_scaling_minus_8() as u8;
+            grain.ar_coeff_lag = gf.ar_coeff_lag() as u8;
+            let plus_128 = |v: i8| (i16::from(v) + 128) as u8;
+            for (dst, &v) in grain.ar_coeffs_y_plus_128.iter_mut().zip(&g.ar_coeffs_y) {
+                *dst = plus_128(v);
+            }
+            for (dst, &v) in grain.ar_coeffs_cb_plus_128.iter_mut().zip(&g.ar_coeffs_cb) {
+                *dst = plus_128(v);
+            }
+            for (dst, &v) in grain.ar_coeffs_cr_plus_128.iter_mut().zip(&g.ar_coeffs_cr) {
+                *dst = plus_128(v);
+            }
+            grain.ar_coeff_shift_minus_6 = gf.ar_coeff_shift_minus_6() as u8;
+            grain.grain_scale_shift = gf.grain_scale_shift() as u8;
+            grain.cb_mult = g.cb_mult;
+            grain.cb_luma_mult = g.cb_luma_mult;
+            grain.cb_offset = g.cb_offset;
+            grain.cr_mult = g.cr_mult;
+            grain.cr_luma_mult = g.cr_luma_mult;
+            grain.cr_offset = g.cr_offset;
+        }
+
+        Ok(Built {
+            bitstream: self.data,
+            ctrls: Ctrls::Av1(Box::new(Av1Ctrls {
+                sequence,
+                frame,
+                grain,
+                tiles: self.tiles,
+            })),
+        })
+    }
+}
+
+/// What a context keeps of its AV1 stream between pictures.
+#[derive(Default)]
+pub struct Stream {
+    /// The decode whose picture each surface holds as a reference: the timestamp its slots
+    /// hold in the daemon (with film grain, the surface decoded into is not the one shown).
+    pub timestamps: HashMap<VASurfaceID, u64>,
+    /// The last picture, decoded refreshing no slot: the surface it was decoded into and its
+    /// request, to decode again once the slots it refreshed are known.
+    unsettled: Option<(VASurfaceID, Built)>,
+}
+
+impl Stream {
+    /// A picture was decoded into `target`: remember it as the unsettled one if its refresh
+    /// was not known.
+    pub fn decoded(&mut self, target: VASurfaceID, ts: u64, built: &Built) {
+        self.timestamps.insert(target, ts);
+        self.unsettled = match &built.ctrls {
+            Ctrls::Av1(c) if c.frame.refresh_frame_flags != 0xff => Some((target, built.clone())),
+            _ => None,
+        };
+    }
+
+    /// The next picture's slots are `map`: the last picture's request again, refreshing the
+    /// slots that hold it now, if any do; the surface it decodes.
+    pub fn settle(&mut self, map: &[VASurfaceID; 8]) -> Option<(VASurfaceID, Built)> {
+        let (target, mut built) = self.unsettled.take()?;
+        let refresh = (0..8)
+            .filter(|&i| map[i] == target)
+            .fold(0u8, |r, i| r | (1 << i));
+        if refresh == 0 {
+            return None;
+        }
+        if let Ctrls::Av1(c) = &mut built.ctrls {
+            c.frame.refresh_frame_flags = refresh;
+        }
+        Some((target, built))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 352x288 inter frame, superres 9/8 off, in slots of surfaces 10..17, two tiles.
+    fn params() -> Params {
+        let mut p = VADecPictureParameterBufferAV1 {
+            profile: 0,
+            order_hint_bits_minus_1: 6,
+            bit_depth_idx: 1,
+            current_frame: 20,
+            current_display_picture: 20,
+            frame_width_minus1: 351,
+            frame_height_minus1: 287,
+            ref_frame_map: [10, 11, 12, 13, 14, 15, 16, 17],
+            ref_frame_idx: [0, 1, 2, 3, 4, 5, 6],
+            primary_ref_frame: 0,
+            order_hint: 9,
+            tile_cols: 2,
+            tile_rows: 1,
+            cdef_bits: 1,
+            cdef_y_strengths: [(5 << 2) | 3, 2, 0, 0, 0, 0, 0, 0],
+            ..Default::default()
+        };
+        // the unions' bit fields, written as their integers
+        p.seq_info_fields.value = (1 << 7) | (1 << 12) | (1 << 13); // order hint, 4:2:0
+        p.pic_info_fields.value = 1 | (1 << 2) | (1 << 14); // INTER_FRAME, shown, uniform tiles
+        p.loop_restoration_fields.value = 1 | (2 << 2) | (1 << 6) | (1 << 8); // y wiener, cb sgr, shift 1, uv 1
+        Params {
+            pic: Some(Av1PicParams(p)),
+            ..Default::default()
+        }
+    }
+
+    fn slices(p: &mut Params) {
+        let one = |size: u32, offset: u32, col: u16| VASliceParameterBufferAV1 {
+            slice_data_size: size,
+            slice_data_offset: offset,
+            tile_column: col,
+            ..Default::default()
+        };
+        let n = std::mem::size_of::<VASliceParameterBufferAV1>();
+        let mut bytes = vec![0u8; 2 * n];
+        for (i, s) in [one(10, 2, 0), one(5, 20, 1)].iter().enumerate() {
+            // (slice_data_size, slice_data_offset, slice_data_flag, tile_row, tile_column)
+            let at = i * n;
+            bytes[at..at + 4].copy_from_slice(&s.slice_data_size.to_ne_bytes());
+            bytes[at + 4..at + 8].copy_from_slice(&s.slice_data_offset.to_ne_bytes());
+            bytes[at + 14..at + 16].copy_from_slice(&s.tile_column.to_ne_bytes());
+        }
+        let data: Vec<u8> = (0..30).collect();
+        p.slices(
+            &RenderBuf {
+                kind: VASliceParameterBufferType,
+                elem_size: n,
+                count: 2,
+                data: &bytes,
+            },
+            &data,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_picture_becomes_the_av1_controls_and_its_tiles() {
+        let mut p = params();
+        slices(&mut p);
+        let ts = HashMap::from([(12, 3000u64), (17, 8000)]);
+        let built = p.build((352, 288), &ts).unwrap();
+        assert_eq!(
+            built.bitstream,
+            [&(2..12).collect::<Vec<u8>>()[..], &[20, 21, 22, 23, 24]].concat()
+        );
+        let Ctrls::Av1(c) = built.ctrls else {
+            panic!("not AV1 controls")
+        };
+        assert_eq!(c.sequence.bit_depth, 10);
+        assert_eq!(c.sequence.order_hint_bits, 7);
+        assert_eq!(
+            (
+                c.sequence.max_frame_width_minus_1,
+                c.sequence.max_frame_height_minus_1
+            ),
+            (351, 287)
+        );
+        let f = &c.frame;
+        assert_eq!(f.frame_type, 1);
+        assert_eq!(
+            f.refresh_frame_flags, 0,
+            "an inter frame's refresh is learnt later"
+        );
+        assert_eq!(f.reference_frame_ts, [0, 0, 3000, 0, 0, 0, 0, 8000]);
+        assert_eq!((f.cdef.y_pri_strength[0], f.cdef.y_sec_strength[0]), (5, 4));
+        assert_eq!((f.cdef.y_pri_strength[1], f.cdef.y_sec_strength[1]), (0, 2));
+        assert_eq!(f.loop_restoration.frame_restoration_type, [1, 2, 0]);
+        assert_eq!(f.loop_restoration.loop_restoration_size, [128, 64, 64]);
+        assert_eq!((f.tile_info.tile_cols, f.tile_info.tile_rows), (2, 1));
+        assert_eq!(c.tiles.len(), 2);
+        assert_eq!(
+            (
+                c.tiles[1].tile_offset,
+                c.tiles[1].tile_size,
+                c.tiles[1].tile_col
+            ),
+            (10, 5, 1)
+        );
+    }
+
+    #[test]
+    fn a_picture_is_decoded_again_with_the_slots_the_next_one_shows() {
+        let mut p = params();
+        slices(&mut p);
+        let built = p.build((352, 288), &HashMap::new()).unwrap();
+        let mut s = Stream::default();
+        s.decoded(20, 1000, &built);
+        assert_eq!(s.timestamps[&20], 1000);
+        // the next picture: surface 20 in slots 1 and 6
+        let again = s.settle(&[10, 20, 12, 13, 14, 15, 20, 17]);
+        let Some((20, again)) = again else {
+            panic!("not decoded again")
+        };
+        let Ctrls::Av1(c) = again.ctrls else {
+            panic!("not AV1 controls")
+        };
+        assert_eq!(c.frame.refresh_frame_flags, 0b0100_0010);
+        // settled: not again
+        assert!(s.settle(&[20; 8]).is_none());
+        // a picture no later one refers to: decoded once
+        s.decoded(21, 2000, &built);
+        assert!(s.settle(&[10, 20, 12, 13, 14, 15, 20, 17]).is_none());
+    }
+
+    #[test]
+    fn a_shown_key_frame_refreshes_every_slot_at_once() {
+        let mut p = params();
+        slices(&mut p);
+        p.pic.as_mut().unwrap().0.pic_info_fields.value = 1 << 2; // KEY_FRAME, shown
+        let built = p.build((352, 288), &HashMap::new()).unwrap();
+        let Ctrls::Av1(c) = &built.ctrls else {
+            panic!("not AV1 controls")
+        };
+        assert_eq!(c.frame.refresh_frame_flags, 0xff);
+        let mut s = Stream::default();
+        s.decoded(20, 1000, &built);
+        assert!(s.settle(&[20; 8]).is_none());
+    }
+
+    #[test]
+    fn four_four_four_is_refused() {
+        let mut p = params();
+        slices(&mut p);
+        p.pic.as_mut().unwrap().0.seq_info_fields.value = 1 << 7;
+        let e = p.build((352, 288), &HashMap::new()).err().unwrap();
+        assert_eq!(e.status, VA_STATUS_ERROR_UNSUPPORTED_PROFILE as VAStatus);
+    }
+}
