@@ -100,9 +100,13 @@ for clip in "${clips[@]}"; do
 	one_fps=$(fps "$frames" "$WALL") one_cpu=$CPU one_rc=$RC
 
 	va_fps='' va_cpu='' va_rc=''
-	if [ "$codec" = vp9 ] || [ "$clip" = h264-1920x1080.h264 ]; then
+	if [ "$clip" != h264-10bit-1920x1080.h264 ]; then
+		# (AV1: FFmpeg's own decoder, which has the hwaccel; it prefers libdav1d)
+		dec=()
+		[ "$codec" = av1 ] && dec=(-c:v av1)
 		measure timeout -k 5 600 ffmpeg -nostdin -v error -hwaccel vaapi \
-			-hwaccel_device "$RENDER" -hwaccel_output_format vaapi -i "$CLIPS/$B/$clip" -f null -
+			-hwaccel_device "$RENDER" -hwaccel_output_format vaapi "${dec[@]}" \
+			-i "$CLIPS/$B/$clip" -f null -
 		va_fps=$(fps "$frames" "$WALL") va_cpu=$CPU va_rc=$RC
 	fi
 

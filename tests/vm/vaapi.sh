@@ -77,7 +77,8 @@ for clip in "${clips[@]}"; do
 		continue
 	fi
 	step "ffmpeg -hwaccel vaapi and GStreamer $dec at once: $clip"
-	(gst_va "$clip" && [ ${#failed[@]} = 0 ]) >/tmp/gstva.log 2>&1 &
+	n=${#failed[@]}
+	(gst_va "$clip" && [ ${#failed[@]} = "$n" ]) >/tmp/gstva.log 2>&1 &
 	gst=$!
 	ffmpeg_va "$clip"
 	wait "$gst" || failed+=("$dec: $clip")

@@ -519,21 +519,22 @@ impl Driver {
         // a config of either depth (AV1's, the client naming none) decodes into surfaces of
         // the render targets' format
         let fourccs = rt_fourccs(c.rt_format);
-        let fourcc = targets
+        let named = targets
             .first()
             .and_then(|t| st.surfaces.get(t))
             .map(|s| s.fourcc)
-            .filter(|f| fourccs.contains(f))
-            .unwrap_or(fourccs[0]);
-        let ctx = Context::new(
+            .filter(|f| fourccs.contains(f));
+        let mut ctx = Context::new(
             &self.video,
             &self.media,
             codec,
             c.profile,
-            fourcc,
+            named.unwrap_or(fourccs[0]),
             width,
             height,
         )?;
+        // (FFmpeg's dynamic surface pools make the context before any surface)
+        ctx.either_depth = named.is_none() && fourccs.len() > 1;
         let ctx = Arc::new(Mutex::new(ctx));
         let id = st.id();
         for t in targets {
@@ -1174,6 +1175,39 @@ fn wait_steps(limit: Duration, mut step: impl FnMut() -> VaResult<Step>) -> VaRe
     }
 }
 
+/// Set the CAPTURE format of an open node to `fourcc` at `size`, telling it the bit depth
+/// first (it picks the format) where `tell_depth`.
+fn set_capture(
+    dev: &Video,
+    codec: Codec,
+    fourcc: u32,
+    (width, height): (u32, u32),
+    tell_depth: bool,
+) -> VaResult<Format> {
+    if tell_depth {
+        codec.set_depth(dev, if fourcc == VA_FOURCC_P010 { 10 } else { 8 })?;
+    }
+    let capture = dev
+        .s_fmt(
+            Queue::Capture,
+            Format {
+                fourcc,
+                width,
+                height,
+                ..Default::default()
+            },
+        )
+        .map_err(io_err("VIDIOC_S_FMT(CAPTURE)"))?;
+    // (NV12 and P010 have the same fourcc in V4L2 and VA)
+    if capture.fourcc != fourcc {
+        return err(
+            VA_STATUS_ERROR_INVALID_IMAGE_FORMAT,
+            format!("the decoder gives {:#x}, not {fourcc:#x}", capture.fourcc),
+        );
+    }
+    Ok(capture)
+}
+
 /// A CAPTURE buffer of a context.
 struct Capture {
     surface: VASurfaceID,
@@ -1207,6 +1241,9 @@ pub struct Context {
     pic: Option<Picture>,
     /// The size the client made the context for (an AV1 sequence's largest frame).
     size: (u32, u32),
+    /// The client named no depth (an AV1 config, no render targets): the first surface that
+    /// gets a buffer decides the CAPTURE format.
+    either_depth: bool,
     /// AV1: what the stream keeps between pictures.
     av1: av1::Stream,
     /// AV1: the CAPTURE buffer (no surface's) pictures decoded again go to.
@@ -1257,28 +1294,13 @@ impl Context {
                 ),
             );
         }
-        // the bit depth picks the CAPTURE format: tell it before setting that
-        if fourcc == VA_FOURCC_P010 {
-            codec.set_depth(&dev, 10)?;
-        }
-        let capture = dev
-            .s_fmt(
-                Queue::Capture,
-                Format {
-                    fourcc,
-                    width,
-                    height,
-                    ..Default::default()
-                },
-            )
-            .map_err(io_err("VIDIOC_S_FMT(CAPTURE)"))?;
-        // (NV12 and P010 have the same fourcc in V4L2 and VA)
-        if capture.fourcc != fourcc {
-            return err(
-                VA_STATUS_ERROR_INVALID_IMAGE_FORMAT,
-                format!("the decoder gives {:#x}, not {fourcc:#x}", capture.fourcc),
-            );
-        }
+        let capture = set_capture(
+            &dev,
+            codec,
+            fourcc,
+            (width, height),
+            fourcc == VA_FOURCC_P010,
+        )?;
         let n = dev
             .reqbufs(Queue::Output, OUTPUT_BUFFERS)
             .map_err(io_err("VIDIOC_REQBUFS(OUTPUT)"))?;
@@ -1303,6 +1325,7 @@ impl Context {
             next_ts: 0,
             pic: None,
             size: (width, height),
+            either_depth: false,
             av1: av1::Stream::default(),
             scratch: None,
             closed: false,
@@ -1330,6 +1353,10 @@ impl Context {
         height: u32,
         fourcc: u32,
     ) -> VaResult<u32> {
+        if self.either_depth && self.captures.is_empty() && fourcc != self.capture.fourcc {
+            self.capture = set_capture(&self.video, self.codec, fourcc, self.size, true)?;
+        }
+        self.either_depth = false;
         if fourcc != self.capture.fourcc
             || width > self.capture.width
             || height > self.capture.height
