@@ -12,11 +12,14 @@
 //!   Q), and are set, so that every frame header codes what the client said of it;
 //! - film grain: the parameters as applied (libva passes them loaded from the reference where
 //!   the frame updates none), coded as updated;
-//! - `refresh_frame_flags`: known from the frame type for shown key frames and switch frames;
-//!   otherwise [`Stream`] decodes the picture refreshing no slot (its pixels do not depend on
-//!   which slots it goes to), and once the next picture's `ref_frame_map` says which slots
-//!   hold it, decodes it again refreshing those, into a buffer of its own, before that next
-//!   picture. A picture no later one refers to is decoded once.
+//! - `refresh_frame_flags`: the client's slots are not the daemon's. [`Stream`] keeps the
+//!   daemon's, numbers each picture's references by them, and puts the picture in a slot that
+//!   no later picture can need (one whose picture is in none of the client's slots now), so the
+//!   picture is decoded once, whichever slots the client refreshes. Only when the client's
+//!   slots hold eight different pictures is there no such slot: the picture is then decoded
+//!   refreshing none (its pixels do not depend on where it is kept), and, once the next
+//!   picture's `ref_frame_map` shows that it is kept, decoded again into the slot of a picture
+//!   that is not, into a buffer of its own, before that next picture.
 
 use std::collections::HashMap;
 
@@ -112,13 +115,8 @@ impl Params {
             .map(|p| (p.0.current_frame, p.0.ref_frame_map))
     }
 
-    /// The request's controls. `size`: the context's (the sequence's largest frame);
-    /// `timestamps`: which decode each reference surface holds.
-    pub fn build(
-        self,
-        size: (u32, u32),
-        timestamps: &HashMap<VASurfaceID, u64>,
-    ) -> VaResult<Built> {
+    /// The request's controls. `size`: the context's (the sequence's largest frame).
+    pub fn build(self, size: (u32, u32)) -> VaResult<Built> {
         let Some(Av1PicParams(p)) = self.pic else {
             return err(
                 VA_STATUS_ERROR_INVALID_PARAMETER,
@@ -290,11 +288,9 @@ impl Params {
         for (dst, &src) in frame.ref_frame_idx.iter_mut().zip(&p.ref_frame_idx) {
             *dst = (src & 7) as i8;
         }
-        for (dst, s) in frame.reference_frame_ts.iter_mut().zip(&p.ref_frame_map) {
-            *dst = timestamps.get(s).copied().unwrap_or(0);
-        }
-        // a shown key frame and a switch frame refresh every slot; any other's refresh is
-        // learnt from the next picture (Stream::settle)
+        // (in the client's numbering of the slots: Stream::place renumbers them, and gives the
+        // references' timestamps and the slot the picture goes to)
+        // a shown key frame and a switch frame refresh every slot
         frame.refresh_frame_flags =
             if frame_type == SWITCH_FRAME || (frame_type == KEY_FRAME && f.show_frame() != 0) {
                 0xff
@@ -531,42 +527,143 @@ impl Params {
     }
 }
 
-/// What a context keeps of its AV1 stream between pictures.
-#[derive(Default)]
+/// What one of the daemon's reference slots holds: a surface's picture, as of one decode.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Slot {
+    surface: VASurfaceID,
+    /// The decode that put it there (its OUTPUT timestamp: the controls name it by that).
+    ts: u64,
+    /// A key frame decoded hidden and not shown yet (showing it fills every slot).
+    hidden_key: bool,
+}
+
+const EMPTY: Slot = Slot {
+    surface: VA_INVALID_SURFACE,
+    ts: 0,
+    hidden_key: false,
+};
+
+/// What a context keeps of its AV1 stream between pictures: the reference slots of the decoder
+/// behind the node, numbered as the controls number them, which need not be the client's.
+/// A picture goes to a slot no surface of the client's slots is in, so it is decoded once;
+/// only when the client keeps eight different pictures is there none, and then it is decoded
+/// refreshing no slot, and again into the slot of a picture the next one no longer refers to.
 pub struct Stream {
-    /// The decode whose picture each surface holds as a reference: the timestamp its slots
-    /// hold in the daemon (with film grain, the surface decoded into is not the one shown).
-    pub timestamps: HashMap<VASurfaceID, u64>,
-    /// The last picture, decoded refreshing no slot: the surface it was decoded into and its
-    /// request, to decode again once the slots it refreshed are known.
+    slots: [Slot; 8],
+    /// The timestamp of each surface's last decode: a slot holds a surface's picture only if
+    /// it holds that decode (surfaces are reused).
+    latest: HashMap<VASurfaceID, u64>,
+    /// The last picture, decoded refreshing no slot, and its request.
     unsettled: Option<(VASurfaceID, Built)>,
 }
 
+impl Default for Stream {
+    fn default() -> Stream {
+        Stream {
+            slots: [EMPTY; 8],
+            latest: HashMap::new(),
+            unsettled: None,
+        }
+    }
+}
+
 impl Stream {
-    /// A picture was decoded into `target`: remember it as the unsettled one if its refresh
-    /// was not known.
-    pub fn decoded(&mut self, target: VASurfaceID, ts: u64, built: &Built) {
-        self.timestamps.insert(target, ts);
-        self.unsettled = match &built.ctrls {
-            Ctrls::Av1(c) if c.frame.refresh_frame_flags != 0xff => Some((target, built.clone())),
-            _ => None,
-        };
+    /// Whether slot `d` holds surface `s`'s picture.
+    fn holds(&self, d: usize, s: VASurfaceID) -> bool {
+        let slot = self.slots[d];
+        s != VA_INVALID_SURFACE && slot.surface == s && self.latest.get(&s) == Some(&slot.ts)
     }
 
-    /// The next picture's slots are `map`: the last picture's request again, refreshing the
-    /// slots that hold it now, if any do; the surface it decodes.
+    /// The first slot holding surface `s`'s picture: the one references name.
+    fn find(&self, s: VASurfaceID) -> Option<usize> {
+        (0..8).find(|&d| self.holds(d, s))
+    }
+
+    /// A slot that no later picture needs: none of the client's slots (`map`) holds its
+    /// picture, or another slot holds it too (a key frame fills all eight).
+    fn free(&self, map: &[VASurfaceID; 8]) -> Option<usize> {
+        (0..8).find(|&d| {
+            let s = self.slots[d].surface;
+            !(map.contains(&s) && self.find(s) == Some(d))
+        })
+    }
+
+    /// Before a picture whose client slots are `map`: the last picture's request again,
+    /// refreshing a slot, if it was decoded refreshing none and this picture's slots hold it.
+    /// Its surface and request; `refreshed` once it is queued.
     pub fn settle(&mut self, map: &[VASurfaceID; 8]) -> Option<(VASurfaceID, Built)> {
         let (target, mut built) = self.unsettled.take()?;
-        let refresh = (0..8)
-            .filter(|&i| map[i] == target)
-            .fold(0u8, |r, i| r | (1 << i));
-        if refresh == 0 {
+        if !map.contains(&target) {
             return None;
         }
+        // (it took a client slot of one of the eight pictures here: that one is free now)
+        let d = self.free(map)?;
         if let Ctrls::Av1(c) = &mut built.ctrls {
-            c.frame.refresh_frame_flags = refresh;
+            c.frame.refresh_frame_flags = 1 << d;
         }
         Some((target, built))
+    }
+
+    /// Number a picture's references as the slots here do, and pick the slot it goes to.
+    /// `map`: the client's slots before it.
+    pub fn place(&mut self, map: &[VASurfaceID; 8], built: &mut Built) {
+        let Ctrls::Av1(c) = &mut built.ctrls else {
+            return;
+        };
+        // every client slot holding one hidden key frame: the client showed it
+        // (show_existing_frame, which never reaches the driver), which fills every slot with
+        // it; the daemon sees the timestamps change as for any client, and does the same
+        let k = map[0];
+        if map.iter().all(|&s| s == k) {
+            if let Some(d) = (0..8).find(|&d| self.holds(d, k) && self.slots[d].hidden_key) {
+                self.slots = [Slot {
+                    hidden_key: false,
+                    ..self.slots[d]
+                }; 8];
+            }
+        }
+        let f = &mut c.frame;
+        for idx in f.ref_frame_idx.iter_mut() {
+            *idx = self.find(map[(*idx as usize) & 7]).unwrap_or(0) as i8;
+        }
+        for (ts, slot) in f.reference_frame_ts.iter_mut().zip(&self.slots) {
+            *ts = slot.ts;
+        }
+        if f.refresh_frame_flags != 0xff {
+            f.refresh_frame_flags = self.free(map).map_or(0, |d| 1 << d);
+        }
+    }
+
+    /// A picture was queued (first, or again) decoding into `target` as request `ts`.
+    pub fn refreshed(&mut self, target: VASurfaceID, ts: u64, built: &Built) {
+        let Ctrls::Av1(c) = &built.ctrls else {
+            return;
+        };
+        let f = &c.frame;
+        self.latest.insert(target, ts);
+        let flag = |bit: u32| f.flags & bit != 0;
+        let slot = Slot {
+            surface: target,
+            ts,
+            hidden_key: f.frame_type == KEY_FRAME
+                && !flag(V4L2_AV1_FRAME_FLAG_SHOW_FRAME)
+                && flag(V4L2_AV1_FRAME_FLAG_SHOWABLE_FRAME),
+        };
+        for (d, s) in self.slots.iter_mut().enumerate() {
+            if f.refresh_frame_flags & (1 << d) != 0 {
+                *s = slot;
+            }
+        }
+    }
+
+    /// A picture was queued for the first time: `refreshed`, and kept to be decoded again if
+    /// it went to no slot.
+    pub fn decoded(&mut self, target: VASurfaceID, ts: u64, built: &Built) {
+        self.refreshed(target, ts, built);
+        self.unsettled = match &built.ctrls {
+            Ctrls::Av1(c) if c.frame.refresh_frame_flags == 0 => Some((target, built.clone())),
+            _ => None,
+        };
     }
 }
 
@@ -637,8 +734,7 @@ mod tests {
     fn a_picture_becomes_the_av1_controls_and_its_tiles() {
         let mut p = params();
         slices(&mut p);
-        let ts = HashMap::from([(12, 3000u64), (17, 8000)]);
-        let built = p.build((352, 288), &ts).unwrap();
+        let built = p.build((352, 288)).unwrap();
         assert_eq!(
             built.bitstream,
             [&(2..12).collect::<Vec<u8>>()[..], &[20, 21, 22, 23, 24]].concat()
@@ -657,11 +753,12 @@ mod tests {
         );
         let f = &c.frame;
         assert_eq!(f.frame_type, 1);
+        assert_eq!(f.refresh_frame_flags, 0, "an inter frame's slot: Stream's");
         assert_eq!(
-            f.refresh_frame_flags, 0,
-            "an inter frame's refresh is learnt later"
+            f.ref_frame_idx,
+            [0, 1, 2, 3, 4, 5, 6],
+            "the client's numbering"
         );
-        assert_eq!(f.reference_frame_ts, [0, 0, 3000, 0, 0, 0, 0, 8000]);
         assert_eq!((f.cdef.y_pri_strength[0], f.cdef.y_sec_strength[0]), (5, 4));
         assert_eq!((f.cdef.y_pri_strength[1], f.cdef.y_sec_strength[1]), (0, 2));
         assert_eq!(f.loop_restoration.frame_restoration_type, [1, 2, 0]);
@@ -678,43 +775,133 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_picture_is_decoded_again_with_the_slots_the_next_one_shows() {
+    /// A picture of `params()` into `target`, in client slots `map`, referring to client slot
+    /// i as its i-th reference; a shown key frame if `key`.
+    fn picture(s: &mut Stream, target: VASurfaceID, map: [VASurfaceID; 8], key: bool) -> Built {
         let mut p = params();
         slices(&mut p);
-        let built = p.build((352, 288), &HashMap::new()).unwrap();
-        let mut s = Stream::default();
-        s.decoded(20, 1000, &built);
-        assert_eq!(s.timestamps[&20], 1000);
-        // the next picture: surface 20 in slots 1 and 6
-        let again = s.settle(&[10, 20, 12, 13, 14, 15, 20, 17]);
-        let Some((20, again)) = again else {
-            panic!("not decoded again")
-        };
-        let Ctrls::Av1(c) = again.ctrls else {
+        let pic = &mut p.pic.as_mut().unwrap().0;
+        pic.current_frame = target;
+        pic.ref_frame_map = map;
+        if key {
+            pic.pic_info_fields.value = 1 << 2; // KEY_FRAME, shown
+        }
+        let mut built = p.build((352, 288)).unwrap();
+        s.place(&map, &mut built);
+        built
+    }
+
+    fn frame(b: &Built) -> &v4l2_ctrl_av1_frame {
+        let Ctrls::Av1(c) = &b.ctrls else {
             panic!("not AV1 controls")
         };
-        assert_eq!(c.frame.refresh_frame_flags, 0b0100_0010);
-        // settled: not again
-        assert!(s.settle(&[20; 8]).is_none());
-        // a picture no later one refers to: decoded once
-        s.decoded(21, 2000, &built);
-        assert!(s.settle(&[10, 20, 12, 13, 14, 15, 20, 17]).is_none());
+        &c.frame
     }
 
     #[test]
-    fn a_shown_key_frame_refreshes_every_slot_at_once() {
+    fn a_picture_goes_to_a_slot_no_later_one_needs() {
+        let mut s = Stream::default();
+        let key = picture(&mut s, 10, [VA_INVALID_SURFACE; 8], true);
+        assert_eq!(frame(&key).refresh_frame_flags, 0xff);
+        s.decoded(10, 1000, &key);
+        // the key frame is in every slot: one keeps it, the next picture takes another
+        let b = picture(&mut s, 20, [10; 8], false);
+        assert_eq!(frame(&b).ref_frame_idx, [0; 7]);
+        assert_eq!(frame(&b).reference_frame_ts, [1000; 8]);
+        assert_eq!(frame(&b).refresh_frame_flags, 1 << 1);
+        s.decoded(20, 2000, &b);
+        assert!(s.unsettled.is_none());
+        // the client put it in its slots 3 and 5; the next picture refers to slot 5 first
+        let mut map = [10; 8];
+        map[3] = 20;
+        map[5] = 20;
         let mut p = params();
         slices(&mut p);
-        p.pic.as_mut().unwrap().0.pic_info_fields.value = 1 << 2; // KEY_FRAME, shown
-        let built = p.build((352, 288), &HashMap::new()).unwrap();
-        let Ctrls::Av1(c) = &built.ctrls else {
-            panic!("not AV1 controls")
-        };
-        assert_eq!(c.frame.refresh_frame_flags, 0xff);
+        p.pic.as_mut().unwrap().0.ref_frame_idx = [5, 0, 1, 2, 3, 4, 6];
+        p.pic.as_mut().unwrap().0.ref_frame_map = map;
+        let mut b = p.build((352, 288)).unwrap();
+        s.place(&map, &mut b);
+        assert_eq!(frame(&b).ref_frame_idx, [1, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(frame(&b).reference_frame_ts[..3], [1000, 2000, 1000]);
+        assert_eq!(frame(&b).refresh_frame_flags, 1 << 2);
+    }
+
+    #[test]
+    fn with_eight_pictures_kept_a_picture_is_decoded_again_once_it_is_kept() {
         let mut s = Stream::default();
-        s.decoded(20, 1000, &built);
-        assert!(s.settle(&[20; 8]).is_none());
+        for d in 0..8 {
+            let ts = 1000 * (d as u64 + 1);
+            s.slots[d] = Slot {
+                surface: 10 + d as u32,
+                ts,
+                hidden_key: false,
+            };
+            s.latest.insert(10 + d as u32, ts);
+        }
+        let map = [10, 11, 12, 13, 14, 15, 16, 17];
+        let b = picture(&mut s, 20, map, false);
+        assert_eq!(frame(&b).ref_frame_idx, [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(frame(&b).refresh_frame_flags, 0, "no slot is free");
+        s.decoded(20, 9000, &b);
+        // the next picture: the client put it in its slots 1 and 6
+        let next = [10, 20, 12, 13, 14, 15, 20, 17];
+        let Some((20, again)) = s.settle(&next) else {
+            panic!("not decoded again")
+        };
+        assert_eq!(
+            frame(&again).refresh_frame_flags,
+            1 << 1,
+            "surface 11's slot"
+        );
+        s.refreshed(20, 10000, &again);
+        let b = picture(&mut s, 21, next, false);
+        assert_eq!(
+            frame(&b).ref_frame_idx[1],
+            1,
+            "client slot 1: surface 20, here in 1"
+        );
+        assert_eq!(frame(&b).reference_frame_ts[1], 10000);
+        assert_eq!(frame(&b).refresh_frame_flags, 1 << 6, "surface 16's slot");
+        s.decoded(21, 11000, &b);
+        assert!(s.settle(&next).is_none(), "placed: not decoded again");
+    }
+
+    #[test]
+    fn a_picture_no_later_one_refers_to_is_decoded_once() {
+        let mut s = Stream::default();
+        for d in 0..8 {
+            s.slots[d] = Slot {
+                surface: 10 + d as u32,
+                ts: 1,
+                hidden_key: false,
+            };
+            s.latest.insert(10 + d as u32, 1);
+        }
+        let map = [10, 11, 12, 13, 14, 15, 16, 17];
+        let b = picture(&mut s, 20, map, false);
+        s.decoded(20, 9000, &b);
+        assert!(s.settle(&map).is_none());
+    }
+
+    #[test]
+    fn a_hidden_key_frame_shown_fills_every_slot() {
+        let mut s = Stream::default();
+        let key = picture(&mut s, 10, [VA_INVALID_SURFACE; 8], true);
+        s.decoded(10, 1000, &key);
+        let mut p = params();
+        slices(&mut p);
+        let pic = &mut p.pic.as_mut().unwrap().0;
+        pic.current_frame = 30;
+        pic.ref_frame_map = [10; 8];
+        pic.pic_info_fields.value = 1 << 3; // KEY_FRAME, hidden, showable
+        let mut hidden = p.build((352, 288)).unwrap();
+        s.place(&[10; 8], &mut hidden);
+        assert_eq!(frame(&hidden).refresh_frame_flags, 1 << 1);
+        s.decoded(30, 2000, &hidden);
+        // the client showed it: all its slots are the key frame's
+        let b = picture(&mut s, 40, [30; 8], false);
+        assert_eq!(frame(&b).reference_frame_ts, [2000; 8]);
+        assert_eq!(frame(&b).refresh_frame_flags, 1 << 1);
     }
 
     #[test]
@@ -722,7 +909,7 @@ mod tests {
         let mut p = params();
         slices(&mut p);
         p.pic.as_mut().unwrap().0.seq_info_fields.value = 1 << 7;
-        let e = p.build((352, 288), &HashMap::new()).err().unwrap();
+        let e = p.build((352, 288)).err().unwrap();
         assert_eq!(e.status, VA_STATUS_ERROR_UNSUPPORTED_PROFILE as VAStatus);
     }
 }

@@ -194,7 +194,7 @@ impl Picture {
         match self.params {
             Params::H264(h) => (*h).build(timestamps),
             Params::Vp9(v) => v.build(timestamps),
-            Params::Av1(a) => (*a).build(size, timestamps),
+            Params::Av1(a) => (*a).build(size),
         }
     }
 }

@@ -1539,14 +1539,16 @@ impl Context {
         let index = pic.capture_index();
         let av1_refs = pic.av1_refs();
         let mut built = if let Some((_, map)) = &av1_refs {
-            // the last picture again, now that this one's slots say which it refreshed
+            // the last picture again, now that this one's slots say it is kept
             if let Some((target, mut again)) = self.av1.settle(map) {
                 let scratch = self.scratch()?;
                 let ts = self.submit(&mut again, scratch)?;
-                trace!("AV1 surface {target}: decoded again (ts {ts}) for its slots");
-                self.av1.timestamps.insert(target, ts);
+                trace!("AV1 surface {target}: decoded again (ts {ts}) into a slot");
+                self.av1.refreshed(target, ts, &again);
             }
-            pic.build(self.size, &self.av1.timestamps)?
+            let mut built = pic.build(self.size, &HashMap::new())?;
+            self.av1.place(map, &mut built);
+            built
         } else {
             // the surfaces' last decodes, for the reference lists
             let timestamps: HashMap<VASurfaceID, u64> = self
