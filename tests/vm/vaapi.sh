@@ -29,14 +29,14 @@ failed=()
 # ffmpeg_va CLIP [REFERENCE]: decode CLIP with FFmpeg's vaapi hwaccel, frames downloaded, each
 # at its own size (-noautoscale), byte-exact with the clip's reference (or REFERENCE's)
 ffmpeg_va() {
-	local clip=$1 ref=${2:-${1%.*}} fmt out dec=()
+	local clip=$1 ref=${2:-${1%.*}} fmt out decoder=()
 	fmt=$(clip_format "$clip" || true)
 	out=/tmp/va-${clip//\//_}.framemd5
 	# (FFmpeg prefers libdav1d, which has no hwaccel, to its own AV1 decoder, which has)
-	[ "$(clip_codec "$clip")" = av1 ] && dec=(-c:v av1)
+	[ "$(clip_codec "$clip")" = av1 ] && decoder=(-c:v av1)
 	timeout -k 5 300 ffmpeg -nostdin -hide_banner -loglevel error -y \
 		-hwaccel vaapi -hwaccel_device "$RENDER" -hwaccel_output_format vaapi \
-		"${dec[@]}" -i "$CLIPS/$clip" -noautoscale -vf "hwdownload,format=${fmt:-nv12}" \
+		"${decoder[@]}" -i "$CLIPS/$clip" -noautoscale -vf "hwdownload,format=${fmt:-nv12}" \
 		-fps_mode passthrough -f framemd5 "$out" || { failed+=("$clip"); return; }
 	(same_md5 "$out" "$CLIPS/$ref.framemd5" "ffmpeg -hwaccel vaapi: $clip") ||
 		failed+=("$clip")
