@@ -555,6 +555,9 @@ pub struct Stream {
     latest: HashMap<VASurfaceID, u64>,
     /// The last picture, decoded refreshing no slot, and its request.
     unsettled: Option<(VASurfaceID, Built)>,
+    /// The last picture, for which no slot was free, not queued yet: its CAPTURE buffer,
+    /// surface and request.
+    held: Option<(u32, VASurfaceID, Built)>,
 }
 
 impl Default for Stream {
@@ -563,6 +566,7 @@ impl Default for Stream {
             slots: [EMPTY; 8],
             latest: HashMap::new(),
             unsettled: None,
+            held: None,
         }
     }
 }
@@ -604,11 +608,42 @@ impl Stream {
         Some((target, built))
     }
 
+    /// Hold a picture back (`place` found no free slot for it): `take_held` gives it back.
+    pub fn hold(&mut self, index: u32, target: VASurfaceID, built: Built) {
+        self.held = Some((index, target, built));
+    }
+
+    /// The CAPTURE buffer of the picture held back, if any.
+    pub fn held_index(&self) -> Option<u32> {
+        self.held.as_ref().map(|h| h.0)
+    }
+
+    /// The picture held back (for CAPTURE buffer `index`, if given): its surface and request.
+    pub fn take_held(&mut self, index: Option<u32>) -> Option<(VASurfaceID, Built)> {
+        if index.is_some_and(|i| self.held_index() != Some(i)) {
+            return None;
+        }
+        self.held.take().map(|(_, target, built)| (target, built))
+    }
+
+    /// The picture held back, decoding into `target`, before the picture whose client slots
+    /// are `map`: into the slot of a picture no longer kept if it is kept (one is free then:
+    /// it took a client slot of one of the eight pictures here), else into none.
+    pub fn place_held(&self, map: &[VASurfaceID; 8], target: VASurfaceID, built: &mut Built) {
+        if let Ctrls::Av1(c) = &mut built.ctrls {
+            c.frame.refresh_frame_flags = if map.contains(&target) {
+                self.free(map).map_or(0, |d| 1 << d)
+            } else {
+                0
+            };
+        }
+    }
+
     /// Number a picture's references as the slots here do, and pick the slot it goes to.
-    /// `map`: the client's slots before it.
-    pub fn place(&mut self, map: &[VASurfaceID; 8], built: &mut Built) {
+    /// `map`: the client's slots before it. False if no slot is free: it refreshes none.
+    pub fn place(&mut self, map: &[VASurfaceID; 8], built: &mut Built) -> bool {
         let Ctrls::Av1(c) = &mut built.ctrls else {
-            return;
+            return true;
         };
         // every client slot holding one hidden key frame: the client showed it
         // (show_existing_frame, which never reaches the driver), which fills every slot with
@@ -630,8 +665,15 @@ impl Stream {
             *ts = slot.ts;
         }
         if f.refresh_frame_flags != 0xff {
-            f.refresh_frame_flags = self.free(map).map_or(0, |d| 1 << d);
+            match self.free(map) {
+                Some(d) => f.refresh_frame_flags = 1 << d,
+                None => {
+                    f.refresh_frame_flags = 0;
+                    return false;
+                }
+            }
         }
+        true
     }
 
     /// A picture was queued (first, or again) decoding into `target` as request `ts`.
@@ -864,6 +906,35 @@ mod tests {
         assert_eq!(frame(&b).refresh_frame_flags, 1 << 6, "surface 16's slot");
         s.decoded(21, 11000, &b);
         assert!(s.settle(&next).is_none(), "placed: not decoded again");
+    }
+
+    #[test]
+    fn a_picture_held_back_goes_where_the_next_picture_shows_it() {
+        let mut s = Stream::default();
+        for d in 0..8 {
+            s.slots[d] = Slot {
+                surface: 10 + d as u32,
+                ts: 1,
+                hidden_key: false,
+            };
+            s.latest.insert(10 + d as u32, 1);
+        }
+        let map = [10, 11, 12, 13, 14, 15, 16, 17];
+        let mut p = params();
+        slices(&mut p);
+        p.pic.as_mut().unwrap().0.ref_frame_map = map;
+        let mut b = p.build((352, 288)).unwrap();
+        assert!(!s.place(&map, &mut b), "no slot is free");
+        s.hold(3, 20, b);
+        assert!(s.take_held(Some(4)).is_none(), "another buffer's wait");
+        assert_eq!(s.held_index(), Some(3));
+        let (target, mut b) = s.take_held(None).unwrap();
+        // kept in client slot 2 (surface 12's): surface 12's slot
+        s.place_held(&[10, 11, 20, 13, 14, 15, 16, 17], target, &mut b);
+        assert_eq!(frame(&b).refresh_frame_flags, 1 << 2);
+        // not kept: no slot
+        s.place_held(&map, target, &mut b);
+        assert_eq!(frame(&b).refresh_frame_flags, 0);
     }
 
     #[test]

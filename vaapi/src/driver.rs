@@ -831,7 +831,7 @@ impl Driver {
 
     pub fn surface_status(&self, surface: VASurfaceID) -> VaResult<VASurfaceStatus> {
         Ok(match self.binding_if_any(surface)? {
-            Some(b) if lock(&b.ctx).busy(b.index) => VASurfaceRendering,
+            Some(b) if lock(&b.ctx).busy(b.index)? => VASurfaceRendering,
             _ => VASurfaceReady,
         })
     }
@@ -1408,10 +1408,24 @@ impl Context {
         }
     }
 
-    fn busy(&self, index: u32) -> bool {
-        self.captures
+    /// Whether a picture is decoding into CAPTURE buffer `index` (one held back starts now).
+    fn busy(&mut self, index: u32) -> VaResult<bool> {
+        self.release_held(index)?;
+        Ok(self
+            .captures
             .get(&index)
-            .is_some_and(|c| c.pending.is_some())
+            .is_some_and(|c| c.pending.is_some()))
+    }
+
+    /// AV1: the picture held back for CAPTURE buffer `index`, if any, queued now: the client
+    /// waits for it before the next picture has said whether it is kept, so it is decoded
+    /// refreshing no slot, and again if the next picture keeps it.
+    fn release_held(&mut self, index: u32) -> VaResult<()> {
+        if let Some((target, mut built)) = self.av1.take_held(Some(index)) {
+            let ts = self.submit(&mut built, index)?;
+            self.av1.decoded(target, ts, &built);
+        }
+        Ok(())
     }
 
     fn capture_map(&mut self, index: u32) -> VaResult<&Mapping> {
@@ -1477,6 +1491,7 @@ impl Context {
     /// Where the decode into CAPTURE buffer `index` stands: its outcome, or the request to
     /// wait for (a duplicate of its fd, to poll without the context's lock).
     fn step(&mut self, index: u32) -> VaResult<Step> {
+        self.release_held(index)?;
         self.reap()?;
         let Some(c) = self.captures.get(&index) else {
             return Ok(Step::Done(Ok(())));
@@ -1539,6 +1554,14 @@ impl Context {
         let index = pic.capture_index();
         let av1_refs = pic.av1_refs();
         let mut built = if let Some((_, map)) = &av1_refs {
+            // the picture held back, now that this one's slots say where it goes
+            if let Some((held, (target, mut b))) =
+                self.av1.held_index().zip(self.av1.take_held(None))
+            {
+                self.av1.place_held(map, target, &mut b);
+                let ts = self.submit(&mut b, held)?;
+                self.av1.decoded(target, ts, &b);
+            }
             // the last picture again, now that this one's slots say it is kept
             if let Some((target, mut again)) = self.av1.settle(map) {
                 let scratch = self.scratch()?;
@@ -1547,7 +1570,15 @@ impl Context {
                 self.av1.refreshed(target, ts, &again);
             }
             let mut built = pic.build(self.size, &HashMap::new())?;
-            self.av1.place(map, &mut built);
+            if !self.av1.place(map, &mut built)
+                && !self.captures.get(&index).is_some_and(|c| c.exported)
+            {
+                // no slot is free: held back until the next picture says whether it is
+                // kept, or the client waits for it (exported buffers are read without)
+                let (target, _) = av1_refs.expect("an AV1 picture");
+                self.av1.hold(index, target, built);
+                return Ok(());
+            }
             built
         } else {
             // the surfaces' last decodes, for the reference lists
