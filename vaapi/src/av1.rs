@@ -597,15 +597,25 @@ impl Stream {
     /// Its surface and request; `refreshed` once it is queued.
     pub fn settle(&mut self, map: &[VASurfaceID; 8]) -> Option<(VASurfaceID, Built)> {
         let (target, mut built) = self.unsettled.take()?;
-        if !map.contains(&target) {
+        let refresh = self.kept_slot(map, target);
+        if refresh == 0 {
             return None;
         }
-        // (it took a client slot of one of the eight pictures here: that one is free now)
-        let d = self.free(map)?;
         if let Ctrls::Av1(c) = &mut built.ctrls {
-            c.frame.refresh_frame_flags = 1 << d;
+            c.frame.refresh_frame_flags = refresh;
         }
         Some((target, built))
+    }
+
+    /// The refresh of a picture that went to no slot, decoded into `target`, once the next
+    /// picture's client slots are `map`: the slot of a picture no longer kept if it is kept
+    /// (one is free then: it took a client slot of one of the eight pictures here), else none.
+    fn kept_slot(&self, map: &[VASurfaceID; 8], target: VASurfaceID) -> u8 {
+        if map.contains(&target) {
+            self.free(map).map_or(0, |d| 1 << d)
+        } else {
+            0
+        }
     }
 
     /// Hold a picture back (`place` found no free slot for it): `take_held` gives it back.
@@ -613,29 +623,20 @@ impl Stream {
         self.held = Some((index, target, built));
     }
 
-    /// The CAPTURE buffer of the picture held back, if any.
-    pub fn held_index(&self) -> Option<u32> {
-        self.held.as_ref().map(|h| h.0)
-    }
-
-    /// The picture held back (for CAPTURE buffer `index`, if given): its surface and request.
-    pub fn take_held(&mut self, index: Option<u32>) -> Option<(VASurfaceID, Built)> {
-        if index.is_some_and(|i| self.held_index() != Some(i)) {
+    /// The picture held back (for CAPTURE buffer `index`, if given): its buffer, surface and
+    /// request.
+    pub fn take_held(&mut self, index: Option<u32>) -> Option<(u32, VASurfaceID, Built)> {
+        if index.is_some_and(|i| self.held.as_ref().map(|h| h.0) != Some(i)) {
             return None;
         }
-        self.held.take().map(|(_, target, built)| (target, built))
+        self.held.take()
     }
 
     /// The picture held back, decoding into `target`, before the picture whose client slots
-    /// are `map`: into the slot of a picture no longer kept if it is kept (one is free then:
-    /// it took a client slot of one of the eight pictures here), else into none.
+    /// are `map`: its slot (`kept_slot`).
     pub fn place_held(&self, map: &[VASurfaceID; 8], target: VASurfaceID, built: &mut Built) {
         if let Ctrls::Av1(c) = &mut built.ctrls {
-            c.frame.refresh_frame_flags = if map.contains(&target) {
-                self.free(map).map_or(0, |d| 1 << d)
-            } else {
-                0
-            };
+            c.frame.refresh_frame_flags = self.kept_slot(map, target);
         }
     }
 
@@ -927,8 +928,8 @@ mod tests {
         assert!(!s.place(&map, &mut b), "no slot is free");
         s.hold(3, 20, b);
         assert!(s.take_held(Some(4)).is_none(), "another buffer's wait");
-        assert_eq!(s.held_index(), Some(3));
-        let (target, mut b) = s.take_held(None).unwrap();
+        let (index, target, mut b) = s.take_held(None).unwrap();
+        assert_eq!(index, 3);
         // kept in client slot 2 (surface 12's): surface 12's slot
         s.place_held(&[10, 11, 20, 13, 14, 15, 16, 17], target, &mut b);
         assert_eq!(frame(&b).refresh_frame_flags, 1 << 2);

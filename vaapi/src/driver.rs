@@ -1421,7 +1421,7 @@ impl Context {
     /// waits for it before the next picture has said whether it is kept, so it is decoded
     /// refreshing no slot, and again if the next picture keeps it.
     fn release_held(&mut self, index: u32) -> VaResult<()> {
-        if let Some((target, mut built)) = self.av1.take_held(Some(index)) {
+        if let Some((_, target, mut built)) = self.av1.take_held(Some(index)) {
             let ts = self.submit(&mut built, index)?;
             self.av1.decoded(target, ts, &built);
         }
@@ -1555,9 +1555,7 @@ impl Context {
         let av1_refs = pic.av1_refs();
         let mut built = if let Some((_, map)) = &av1_refs {
             // the picture held back, now that this one's slots say where it goes
-            if let Some((held, (target, mut b))) =
-                self.av1.held_index().zip(self.av1.take_held(None))
-            {
+            if let Some((held, target, mut b)) = self.av1.take_held(None) {
                 self.av1.place_held(map, target, &mut b);
                 let ts = self.submit(&mut b, held)?;
                 self.av1.decoded(target, ts, &b);
