@@ -100,11 +100,15 @@ load_daedalus() {
 }
 
 # start_daemon [ARGS]: run the daemon in the background, wait until it has attached
+# unit_nice: the Nice= of the daemon's systemd unit
+unit_nice() { sed -n 's/^Nice=//p' /src/systemd/daedalus-v4l2d.service; }
+
 start_daemon() {
 	local before
 	touch "$OUT/daemon.log"
 	before=$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log" || true)
-	"$DAEMON" --log "${DAEDALUS_LOG:-info}" "$@" >>"$OUT/daemon.log" 2>&1 &
+	# at the service's priority (its unit's Nice=), as systemd starts it
+	nice -n "$(unit_nice)" "$DAEMON" --log "${DAEDALUS_LOG:-info}" "$@" >>"$OUT/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	for _ in $(seq 100); do
 		[ "$(grep -c "attached to the daedalus-v4l2 module" "$OUT/daemon.log")" -gt "$before" ] &&

@@ -81,7 +81,9 @@ echo "$default_jobs" >"$param/jobs_per_stream"
 # Started a second apart, so that all eight decode together (each takes ~8 s here): under
 # emulation a client's start-up takes about a CPU-second, and eight at the same instant starve
 # the first frames of every stream past GStreamer's one-second wait for a request ("Not enough
-# memory to decode"), which the daemon cannot shorten.
+# memory to decode"), which the daemon cannot shorten. (The daemon runs at its unit's Nice=,
+# tests/vm/lib.sh: at the clients' priority, a new stream's first job beside the others'
+# start-up took up to 1.3 s on a slow day, and one to three GStreamer streams failed.)
 step "eight mixed streams together, both nodes, 8 and 10 bits: all byte-exact"
 t0=$(now)
 next() { bg "$@"; sleep 1; } # NAME CMD...: started, then a second before the next
