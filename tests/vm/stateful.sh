@@ -134,7 +134,7 @@ start_daemon
 formats=$(v4l2-ctl -d "$SF" --list-formats-out | grep -oE "'[A-Z0-9]{4}'" | tr -d "'" | xargs)
 [ "$formats" = "H264 VP90" ] || fail "the node offers $formats"
 log=$OUT/compliance-stateful-h264-vp9.log
-compliance_sf "$log" -s20 --stream-from="$CLIPS/h264-320x240.h264"
+compliance_sf "$log" -s10 --stream-from="$CLIPS/h264-320x240.h264"
 grep "Detected Stateful Decoder" "$log" || fail "v4l2-compliance does not see a stateful decoder"
 grep -E "^Total.*Failed: 0, Warnings: 0" "$log" >/dev/null || {
 	grep -E "fail:|warn:" "$log"
