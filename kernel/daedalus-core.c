@@ -248,6 +248,9 @@ static int daedalus_open(struct file *file)
 			goto err_m2m;
 	}
 	daedalus_fh_add(&ctx->fh, file);
+	spin_lock(&node->open_lock);
+	list_add_tail(&ctx->open_link, &node->open_ctxs);
+	spin_unlock(&node->open_lock);
 	mutex_unlock(&node->lock);
 	return 0;
 
@@ -282,6 +285,9 @@ static int daedalus_release(struct file *file)
 	 * before the m2m context is freed (found by KASAN: closing a stateful file as its job
 	 * ended, tests/earlyclose.py).
 	 */
+	spin_lock(&node->open_lock);
+	list_del(&ctx->open_link);
+	spin_unlock(&node->open_lock);
 	mutex_lock(&ctx->vb_mutex);
 	v4l2_m2m_streamoff(file, ctx->fh.m2m_ctx, V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE);
 	v4l2_m2m_streamoff(file, ctx->fh.m2m_ctx, V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE);
@@ -360,6 +366,8 @@ static struct daedalus_node *daedalus_register_node(struct device *parent,
 	node->desc = desc;
 	mutex_init(&node->lock);
 	INIT_LIST_HEAD(&node->sched_free);
+	spin_lock_init(&node->open_lock);
+	INIT_LIST_HEAD(&node->open_ctxs);
 	if (desc->media_ops) {
 		node->mdev.dev = parent;
 		node->mdev.ops = desc->media_ops;
@@ -427,14 +435,29 @@ err_put:
 	return ERR_PTR(ret);
 }
 
-/* Take a node away from userspace; it is freed when its last open file is closed. */
+/*
+ * Take a node away from userspace; it is freed when its last open file is closed. A client
+ * asleep in poll() or in a blocking DQBUF on one of its files would sleep on, unless a job of
+ * its stream happened to end: each open context's queues are put in error and its waiters
+ * woken, so that poll() returns EPOLLERR (the device is unregistered) and DQBUF -EIO.
+ */
 static void daedalus_unregister_node(struct daedalus_node *node)
 {
+	struct daedalus_ctx *ctx;
+
 	if (node->desc->media_ops) {
 		media_device_unregister(&node->mdev);
 		v4l2_m2m_unregister_media_controller(node->m2m_dev);
 	}
 	video_unregister_device(&node->vfd);
+	/* a file opened from here on finds the device unregistered at its next poll or ioctl */
+	spin_lock(&node->open_lock);
+	list_for_each_entry(ctx, &node->open_ctxs, open_link) {
+		vb2_queue_error(v4l2_m2m_get_src_vq(ctx->fh.m2m_ctx));
+		vb2_queue_error(v4l2_m2m_get_dst_vq(ctx->fh.m2m_ctx));
+		wake_up_all(&ctx->fh.wait);
+	}
+	spin_unlock(&node->open_lock);
 	v4l2_device_put(&node->v4l2_dev);
 }
 

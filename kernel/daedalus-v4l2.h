@@ -274,6 +274,10 @@ int daedalus_sf_select_codecs(const char *list);
  *		a scheduler of its own, see struct daedalus_sched)
  * @sched_free:	the schedulers no context uses, under @lock
  * @lock:	serializes the node's open, release and ioctls (vfd.lock)
+ * @open_lock:	protects @open_ctxs (a spinlock: a release must not wait for another
+ *		context's ioctl, which may wait for the daemon under @lock)
+ * @open_ctxs:	the open contexts, from the end of their open until their release frees
+ *		the m2m context: the node's removal wakes whoever waits on them
  */
 struct daedalus_node {
 	const struct daedalus_node_desc *desc;
@@ -283,6 +287,8 @@ struct daedalus_node {
 	struct v4l2_m2m_dev *m2m_dev;
 	struct list_head sched_free;
 	struct mutex lock;	/* the node's open and ioctls (vfd.lock), @sched_free */
+	spinlock_t open_lock;
+	struct list_head open_ctxs;
 };
 
 /**
@@ -369,6 +375,7 @@ struct daedalus_decode_job {
  * @counted:	the context has set up buffers: it is one of the max_streams streams
  * @finishing:	job ends inside v4l2_m2m_job_finish() (daedalus_finish_begin/end): a
  *		release must not free the m2m context before they have returned
+ * @open_link:	on the node's @open_ctxs, under its @open_lock
  *
  * A node's desc->ctx_size says what follows (the stateful node's stream state).
  */
@@ -394,6 +401,7 @@ struct daedalus_ctx {
 	u32 next_sequence;
 	bool counted;		/* under vb_mutex */
 	atomic_t finishing;
+	struct list_head open_link;
 };
 
 static inline struct daedalus_ctx *daedalus_file_to_ctx(struct file *file)
