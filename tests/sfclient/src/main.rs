@@ -26,7 +26,7 @@ use v4l2r::decoder::stateful::{Decoder, DrainError};
 use v4l2r::decoder::{DecoderEvent, FormatChangedReply};
 use v4l2r::device::queue::handles_provider::MmapProvider;
 use v4l2r::device::queue::FormatBuilder;
-use v4l2r::ioctl::BufferFlags;
+use v4l2r::ioctl::{querycap, BufferFlags, Capability};
 use v4l2r::memory::{MemoryType, MmapHandle};
 use v4l2r::nix::sys::time::{TimeVal, TimeValLike};
 use v4l2r::{Format, PixelFormat, PlaneLayout, Rect};
@@ -204,6 +204,9 @@ fn main() -> Result<()> {
         }
     };
 
+    // an fd of the device's own, to ask it whether it is still there while the drain waits
+    let watch = fs::File::open(&args.device)
+        .with_context(|| format!("opening {}", args.device.display()))?;
     let largest = frames.iter().map(Vec::len).max().unwrap_or(0);
     let mut decoder = Decoder::open(&args.device)
         .with_context(|| format!("opening {} as a stateful decoder", args.device.display()))?
@@ -256,9 +259,19 @@ fn main() -> Result<()> {
             Err(e) => return Err(e).context("draining"),
         }
     }
-    ended
-        .recv_timeout(DRAIN_WAIT)
-        .context("the drain did not end (no buffer flagged LAST)")?;
+    // v4l2r's capture thread never reports a device that went away (an unbind): its poll()
+    // returns EPOLLERR at once, for ever, and it loops. Whether the device is still there is
+    // asked of it (QUERYCAP fails with ENODEV once it is unregistered).
+    let deadline = Instant::now() + DRAIN_WAIT;
+    loop {
+        match ended.recv_timeout(Duration::from_millis(200)) {
+            Ok(()) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                querycap::<Capability>(&watch).context("the device went away while draining")?;
+            }
+            Err(_) => bail!("the drain did not end (no buffer flagged LAST)"),
+        }
+    }
     decoder.stop()?;
 
     let seen = seen.lock().unwrap();
