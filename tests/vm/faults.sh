@@ -4,7 +4,7 @@
 # the next stream); the daemon killed (SIGKILL) or stopped past
 # the watchdog (SIGSTOP) at random
 # points while a stream decodes, KILLS times; the platform device unbound while streams decode on
-# both nodes; a module unload refused while they decode, done once they end. Each client must end
+# both nodes and clients sleep on them (poll, DQBUF: each woken); a module unload refused while they decode, done once they end. Each client must end
 # within its timeout (an error is fine: its daemon died), and after each group a clean decode is
 # byte-exact and the daemon's fd count is back to its idle value. tools/vm-run fails the run on
 # any oops, WARN, hung task or kmemleak report.
@@ -116,7 +116,15 @@ echo "$kills SIGKILLs, $stops SIGSTOPs past the watchdog: $hung clients hung"
 [ "$hung" = 0 ] || fail "$hung clients did not end within their timeout"
 clean_decode
 
-step "unbind while streams decode on both nodes; bind again"
+# Beside them, clients asleep in poll() on each node for an event that never comes, and one in
+# a blocking DQBUF on the stateless node: the unbind must wake each (the DQBUF slept on until
+# 2026-12-07: the module now puts the open contexts' queues in error).
+step "unbind while streams decode on both nodes, and clients sleep in poll() and DQBUF; bind again"
+python3 /src/tests/pollwake.py 30 "$(video_dev daedalus-v4l2)" $SF \
+	"dqbuf:$(video_dev daedalus-v4l2)" >/tmp/pollwake.log 2>&1 &
+waker=$!
+for _ in $(seq 300); do grep -q waiting /tmp/pollwake.log && break; sleep 0.1; done
+grep -q waiting /tmp/pollwake.log || { cat /tmp/pollwake.log; fail "pollwake.py is not waiting"; }
 GST_TIMEOUT=120 gst_decode vp9-1920x1080.ivf /tmp/big.nv12 >/tmp/sl.log 2>&1 &
 sl=$!
 sfclient av1-320x240.ivf AV01 >/tmp/sf.log 2>&1 &
@@ -129,6 +137,8 @@ for pid in $sl $sf; do
 	[ "$rc" != 124 ] || fail "a client hung after the unbind"
 	echo "client $pid ended ($rc)"
 done
+wait "$waker" || { cat /tmp/pollwake.log; fail "a client asleep on a node was not woken"; }
+cat /tmp/pollwake.log
 rm -f /tmp/big.nv12
 echo daedalus-v4l2 >"$PDRV/bind"
 udevadm settle --timeout=10 || true
