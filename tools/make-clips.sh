@@ -78,7 +78,7 @@ in_buildenv /bin/bash -euo pipefail -c '
 		rm -f "$name".pass*
 	}
 	vp9_2pass vp9-320x240.ivf 320x240 60 300k
-	vp9_2pass vp9-1920x1080.ivf 1920x1080 120 3M
+	vp9_2pass vp9-1920x1080.ivf 1920x1080 60 3M
 	# A size whose planes are no whole number of pages, 4 KiB or 16 KiB (tests/vm/pagesize.sh).
 	vp9_2pass vp9-350x202.ivf 350x202 60 200k
 	# Profile 2: 10-bit 4:2:0, to P010.
