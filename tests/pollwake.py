@@ -20,27 +20,18 @@ import time
 
 import v4l2uapi as v
 
-V4L2_EVENT_CTRL = 3
-V4L2_EVENT_SOURCE_CHANGE = 5
 # V4L2_CID_STATELESS_H264_DECODE_MODE (a menu control of the stateless node)
 H264_DECODE_MODE = 0x00A40900
-
-
-class EventSubscription(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint32), ("id", ctypes.c_uint32),
-                ("flags", ctypes.c_uint32), ("reserved", ctypes.c_uint32 * 5)]
-
-
-VIDIOC_SUBSCRIBE_EVENT = v._ioc(1, "V", 90, EventSubscription)
 
 
 def sleep_in_poll(node: str, ready) -> str:
     fd = os.open(node, os.O_RDWR | os.O_NONBLOCK)
     try:
-        v.ioctl(fd, VIDIOC_SUBSCRIBE_EVENT, EventSubscription(type=V4L2_EVENT_SOURCE_CHANGE))
+        v.ioctl(fd, v.VIDIOC_SUBSCRIBE_EVENT,
+                v.EventSubscription(type=v.V4L2_EVENT_SOURCE_CHANGE))
     except OSError:
-        v.ioctl(fd, VIDIOC_SUBSCRIBE_EVENT, EventSubscription(type=V4L2_EVENT_CTRL,
-                                                              id=H264_DECODE_MODE))
+        v.ioctl(fd, v.VIDIOC_SUBSCRIBE_EVENT,
+                v.EventSubscription(type=v.V4L2_EVENT_CTRL, id=H264_DECODE_MODE))
     poller = select.poll()
     poller.register(fd, select.POLLPRI)
     ready()

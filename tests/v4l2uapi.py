@@ -212,6 +212,15 @@ class MediaInterface(ctypes.Structure):
                 ("raw", ctypes.c_uint32 * 14)]
 
 
+class EventSubscription(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_uint32), ("id", ctypes.c_uint32),
+                ("flags", ctypes.c_uint32), ("reserved", ctypes.c_uint32 * 5)]
+
+
+V4L2_EVENT_CTRL = 3
+V4L2_EVENT_SOURCE_CHANGE = 5
+
+
 def _ioc(direction: int, group: str, nr: int, struct) -> int:
     return (direction << 30) | (ctypes.sizeof(struct) << 16) | (ord(group) << 8) | nr
 
@@ -234,6 +243,7 @@ VIDIOC_QUERYCTRL = _iowr(36, QueryCtrl)
 VIDIOC_QUERYMENU = _iowr(37, QueryMenu)
 VIDIOC_TRY_EXT_CTRLS = _iowr(73, ExtControls)
 VIDIOC_ENUM_FRAMESIZES = _iowr(74, FrmSizeEnum)
+VIDIOC_SUBSCRIBE_EVENT = _ioc(1, "V", 90, EventSubscription)
 VIDIOC_CREATE_BUFS = _iowr(92, CreateBuffers)
 VIDIOC_G_SELECTION = _iowr(94, Selection)
 MEDIA_IOC_DEVICE_INFO = _iowr(0, MediaDeviceInfo, "|")

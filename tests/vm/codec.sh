@@ -23,7 +23,7 @@ vp9)
 	seeks="vp9-320x240:0.5 vp9-10bit-320x240:0.5 vp9-1920x1080:0.5"
 	;;
 h264 | av1)
-	# H.264 as an Annex B byte stream, AV1 in IVF; a Matroska copy of each for the seek
+	# H.264 as an Annex B byte stream, AV1 in IVF (the seeks read their Matroska copies)
 	[ "$codec" = h264 ] && ext=h264 || ext=ivf
 	clips=$(cd "$CLIPS" && ls "$codec"-*."$ext")
 	# A seek flushes the stream and starts it again at a key frame whatever coding tools the

@@ -99,10 +99,11 @@ load_daedalus() {
 	udevadm settle --timeout=10 || true
 }
 
-# start_daemon [ARGS]: run the daemon in the background, wait until it has attached
-# unit_nice: the Nice= of the daemon's systemd unit
-unit_nice() { sed -n 's/^Nice=//p' /src/systemd/daedalus-v4l2d.service; }
+# unit_nice [UNIT-FILE]: the Nice= of the daemon's systemd unit (default: the source tree's)
+# shellcheck disable=SC2120 # tests/vm/packages.sh passes the installed unit
+unit_nice() { sed -n 's/^Nice=//p' "${1:-/src/systemd/daedalus-v4l2d.service}"; }
 
+# start_daemon [ARGS]: run the daemon in the background, wait until it has attached
 start_daemon() {
 	local before
 	touch "$OUT/daemon.log"

@@ -157,10 +157,11 @@ grep -qx "NoNewPrivs:[[:space:]]*1" /tmp/worker.status || fail "the worker may g
 	"$(awk '/^Seccomp_filters:/ { print $2 }' "/proc/$main/status")" ] ||
 	fail "the worker has no seccomp filter beyond the service's"
 # ahead of ordinary processes: at the unit's Nice=, as the daemon
-nice=$(sed -n 's/^Nice=//p' "/usr/lib/systemd/system/$UNIT")
-echo "nice: daemon $(ps -o ni= -p "$main" | tr -d ' '), worker $(ps -o ni= -p "$worker" | tr -d ' '), unit $nice"
+nice=$(unit_nice "/usr/lib/systemd/system/$UNIT")
+worker_nice=$(ps -o ni= -p "$worker" | tr -d ' ')
+echo "nice: daemon $(ps -o ni= -p "$main" | tr -d ' '), worker $worker_nice, unit $nice"
 [ -n "$nice" ] && [ "$nice" -lt 0 ] || fail "the unit sets no priority above ordinary processes"
-[ "$(ps -o ni= -p "$worker" | tr -d ' ')" = "$nice" ] || fail "the worker runs at another priority"
+[ "$worker_nice" = "$nice" ] || fail "the worker runs at another priority"
 # in a cgroup of its own (--worker-cgroups: the unit delegates the service's cgroup), beside the
 # daemon's; its limits: pids.max twice the decoder threads and 4, memory.max --worker-memory-mib
 echo "daemon: $(cat "/proc/$main/cgroup"), worker: $(cat "/proc/$worker/cgroup")"
