@@ -1,16 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0
 # ./daedalus bench, in the guest: 1080p VP9, H.264 and AV1, 8- and 10-bit (clips from
 # tools/make-clips.sh --bench, build/clips/bench/), each decoded
-#   - through the stateless node (GStreamer's v4l2sl*dec to fakesink), also with one job per
+#   - through the stateless node (GStreamer's v4l2sl*dec to fakevideosink: a sink that takes
+#     the decoder's buffers as they are, as a display does; fakesink made GStreamer copy each
+#     picture, "GstVideoMeta support required, copying frames"), also with one job per
 #     stream (module parameter jobs_per_stream=1: no pipelining),
 #   - through the stateful node (FFmpeg's *_v4l2m2m wrappers; AV1 through tests/sfclient),
 #   - by FFmpeg alone with the same threads (slice threads, as the daemon's stateless decoder
-#     uses; and frame threads, as its stateful one does), to pixel format NV12 (P010 for 10-bit),
+#     uses, for AV1 libdav1d with no frame delay; and frame threads, as its stateful one
+#     does), to pixel format NV12 (P010 for 10-bit),
 #   - and inside the daemon (decode + CAPTURE write, no kernel round trip: its journal's
 #     decode_fps for the stateless run);
 #   - through our VA-API driver over the stateless node (FFmpeg's vaapi hwaccel, frames left
 #     on the surfaces; VP9 and 8-bit H.264, the profiles it offers);
-# frames/s, CPU seconds (client + daemon) and ratios to FFmpeg alone, measured in one run. Then
+# frames/s, CPU seconds (client + daemon) and ratios to FFmpeg alone, measured in one run, for
+# the whole clip and in the steady state (the whole clip less its first 15 pictures). Then
 # 1, 2, 4 and 8 concurrent 1080p H.264 streams through the stateless node: aggregate frames/s,
 # and the longest job any stream's worker spent on one frame. Writes $OUT/bench.txt.
 # Arguments (clip names of build/clips/bench/) limit the table to those, without the
@@ -26,40 +30,86 @@ use_va_driver
 DAEDALUS_LOG=info,daedalus_v4l2d=debug start_daemon --threads "$threads"
 gst-inspect-1.0 v4l2slvp9dec >/dev/null # registry scan, not timed
 
-# the daemon's CPU time, its zygote's and the zygote's ended (reaped) workers'
-daemon_ticks() {
-	local zygote
-	zygote=$(pgrep -P "$DAEMON_PID" -x daedalus-zygote || true)
-	awk '{ t += $14 + $15 + $16 + $17 } END { print t }' "/proc/$DAEMON_PID/stat" \
-		${zygote:+"/proc/$zygote/stat"}
-}
-# measure CMD...: run CMD; sets WALL, CPU (the command's and the daemon's, seconds) and RC
+# ticks PID: a process's CPU ticks, its reaped children's included
+ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
+# measure CMD...: run CMD; sets WALL, CCPU (the command's CPU), MCPU (the daemon's own), WCPU
+# (its zygote's and the stream workers the zygote reaped), in seconds, and RC
 measure() {
-	local t0 t1
-	t0=$(daemon_ticks)
+	local zygote m0 w0
+	zygote=$(pgrep -P "$DAEMON_PID" -x daedalus-zygote || true)
+	m0=$(ticks "$DAEMON_PID") w0=$(ticks "$zygote")
 	echo "0 0 1" >/tmp/bench.t
 	python3 /src/tests/cpurun.py /tmp/bench.t "$@" >/tmp/bench.log 2>&1 || true
 	workers_gone
-	t1=$(daemon_ticks)
-	read -r WALL CPU RC </tmp/bench.t
-	CPU=$(awk -v c="$CPU" -v a="$t0" -v b="$t1" -v t="$tck" 'BEGIN { printf "%.2f", c + (b - a) / t }')
+	read -r WALL CCPU RC </tmp/bench.t
+	MCPU=$(awk -v a="$m0" -v b="$(ticks "$DAEMON_PID")" -v t="$tck" 'BEGIN { print (b - a) / t }')
+	WCPU=$(awk -v a="$w0" -v b="$(ticks "$zygote")" -v t="$tck" 'BEGIN { print (b - a) / t }')
 	[ "$RC" = 0 ] || { tail -n 5 /tmp/bench.log; echo "($* exited $RC)"; }
 }
 fps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# measure_clip CMD...: CMD (its words @CLIP@ and @MD5@: the clip's path and its framemd5's)
+# on the clip's first 15 pictures (its head, tools/make-clips.sh) and on the whole clip, twice
+# each, the least of the two runs kept (emulation's process start-up varies by half a second);
+# sets FPS and CPU (the whole clip: frames/s, CPU seconds of the client and the daemon), RC
+# (the first failure, or 0), and for the steady state, the pictures after the head, from the
+# whole run less the head's (what a decode costs once out: the process's start, its plugins,
+# the stream's worker, the first key frame): SFPS, SMS (CPU ms per picture) and SPARTS (the
+# client's, the daemon's and the workers' ms per picture)
+measure_clip() {
+	local head=${clip%.*}-head.${clip##*.} c what args rc=0
+	: >/tmp/bench.runs
+	for what in head whole head whole; do
+		c=$clip
+		[ "$what" = head ] && c=$head
+		args=("${@//@CLIP@/$CLIPS/$B/$c}")
+		measure "${args[@]//@MD5@/$CLIPS/$B/${c%.*}.framemd5}"
+		[ "$rc" != 0 ] || rc=$RC
+		echo "$what $WALL $CCPU $MCPU $WCPU" >>/tmp/bench.runs
+	done
+	RC=$rc
+	read -r FPS CPU SFPS SMS SPARTS <<<"$(awk -v n="$frames" -v h="$head_frames" '
+		function least(k, v) { if (!(k in m) || v < m[k]) m[k] = v }
+		{ least($1 "w", $2); least($1 "c", $3); least($1 "m", $4); least($1 "k", $5)
+		  least($1 "t", $3 + $4 + $5) }
+		END {
+			ms = 1000 / (n - h)
+			c = (m["wholec"] - m["headc"]) * ms; d = (m["wholem"] - m["headm"]) * ms
+			k = (m["wholek"] - m["headk"]) * ms
+			printf "%.1f %.2f %.1f %.0f %.0f/%.0f/%.0f\n", n / m["wholew"], m["wholet"],
+				(n - h) / (m["wholew"] - m["headw"]), c + d + k, c, d, k
+		}' /tmp/bench.runs)"
+}
 
 # the clip of the loop below through the stateless node (GStreamer), measured
 measure_stateless() {
 	# shellcheck disable=SC2086 # the parser is several words
-	measure env GST_REGISTRY=/tmp/gst-registry.bin timeout 600 gst-launch-1.0 -q --no-position \
-		filesrc location="$CLIPS/$B/$clip" ! $parse ! "v4l2sl${codec}dec" ! \
-		fakesink sync=false
+	measure_clip env GST_REGISTRY=/tmp/gst-registry.bin timeout 600 gst-launch-1.0 -q \
+		--no-position filesrc location=@CLIP@ ! $parse ! "v4l2sl${codec}dec" ! \
+		fakevideosink sync=false
 }
-row() { printf '%-16s %-22s %7s %7s %9s %s\n' "$@" | tee -a "$OUT/bench.txt"; }
+# row CLIP PATH [REF-FPS REF-SFPS REF-SMS]: a row of the table for what measure_clip measured
+# last; with a reference (FFmpeg alone, same kind), the ratios to it and where the CPU went
+row() {
+	local r='' sr='' cr='' parts='' verdict=''
+	if [ $# -gt 2 ]; then
+		r=$(ratio "$FPS" "$3") sr=$(ratio "$SFPS" "$4") cr=$(ratio "$SMS" "$5")
+		parts=$SPARTS
+		[ "$RC" = 0 ] || verdict=FAILED
+	fi
+	line "$1" "$2" "$FPS" "$CPU" "$r" "$SFPS" "$sr" "$SMS" "$cr" "$parts" "$verdict"
+}
+line() {
+	printf '%-20s %-24s %5s %6s %5s | %5s %5s %5s %5s %-11s %s\n' "$@" | tee -a "$OUT/bench.txt"
+}
 : >"$OUT/bench.txt"
 {
 	echo "daedalus-v4l2 bench ($(uname -r), $(nproc) vCPUs, $(grep -q daedalus.accel=kvm /proc/cmdline && echo KVM || echo "emulated, TCG"); $threads decoder threads per stream)"
-	echo "frames/s; CPU: seconds of the client and the daemon together; ratio: frames/s over FFmpeg alone's (same threads, same kind)"
+	echo "Left: the whole clip: frames/s, CPU seconds of the client and the daemon together, and"
+	echo "the ratio of frames/s to FFmpeg alone's (same threads, same kind). Right: the steady"
+	echo "state, the pictures after the first 15 (the whole run less a run of the first 15;"
+	echo "each the least of two runs): frames/s and its ratio, CPU ms per picture and its ratio,"
+	echo "and that CPU's parts: the client's, the daemon's, its stream workers'."
 	echo
 } | tee -a "$OUT/bench.txt"
 # one untimed decode through each node first: the daemon's allocator and GStreamer's plugins
@@ -68,68 +118,65 @@ gst_decode vp9-320x240.ivf /tmp/warm.nv12 || fail "warm-up decode"
 timeout 120 ffmpeg -nostdin -v error -c:v vp9_v4l2m2m -i "$CLIPS/vp9-320x240.ivf" -f null - ||
 	fail "warm-up decode (stateful)"
 rm -f /tmp/warm.nv12
-row clip path frames/s CPU-s ratio ""
+line clip path f/s CPU-s ratio f/s ratio ms ratio "client/d/w" ""
 clips=("$@")
 [ $# != 0 ] || clips=(vp9-1920x1080.ivf vp9-10bit-1920x1080.ivf h264-1920x1080.h264
 	h264-10bit-1920x1080.h264 av1-1920x1080.ivf av1-10bit-1920x1080.ivf)
 for clip in "${clips[@]}"; do
-	[ -f "$CLIPS/$B/$clip" ] || fail "$B/$clip missing: run tools/make-clips.sh --bench"
+	head=${clip%.*}-head
+	[ -f "$CLIPS/$B/$clip" ] && [ -f "$CLIPS/$B/$head.info" ] ||
+		fail "$B/$clip or its head missing: run tools/make-clips.sh --bench"
 	codec=$(clip_codec "$clip")
 	frames=$(sed -n 's/^frames=//p' "$CLIPS/$B/${clip%.*}.info")
+	head_frames=$(sed -n 's/^frames=//p' "$CLIPS/$B/$head.info")
 	fmt=$(sed -n 's/^format=//p' "$CLIPS/$B/${clip%.*}.info")
 	parse="${codec}parse"
 	case $clip in *.ivf) parse="ivfparse ! $parse" ;; esac
 	dec=()
 	[ "$codec" = av1 ] && dec=(-c:v libdav1d)
 
-	measure ffmpeg -nostdin -v error -threads "$threads" -thread_type slice "${dec[@]}" \
-		-i "$CLIPS/$B/$clip" -pix_fmt "$fmt" -f null -
-	slice_fps=$(fps "$frames" "$WALL") slice_cpu=$CPU
-	measure ffmpeg -nostdin -v error -threads "$threads" "${dec[@]}" -i "$CLIPS/$B/$clip" \
+	# (libdav1d knows no thread types: what keeps it to the stateless kind, one picture in
+	# and that picture out, is no frame delay, FFmpeg's low_delay, as the daemon asks of it)
+	low=()
+	[ "$codec" = av1 ] && low=(-flags low_delay)
+	measure_clip ffmpeg -nostdin -v error -threads "$threads" -thread_type slice "${dec[@]}" \
+		"${low[@]}" -i @CLIP@ -pix_fmt "$fmt" -f null -
+	row "$clip" "FFmpeg, slice threads"
+	slice=("$FPS" "$SFPS" "$SMS")
+	measure_clip ffmpeg -nostdin -v error -threads "$threads" "${dec[@]}" -i @CLIP@ \
 		-pix_fmt "$fmt" -f null -
-	frame_fps=$(fps "$frames" "$WALL") frame_cpu=$CPU
+	row "" "FFmpeg, frame threads"
+	frame=("$FPS" "$SFPS" "$SMS")
 
 	measure_stateless
-	sl_fps=$(fps "$frames" "$WALL") sl_cpu=$CPU sl_rc=$RC
+	row "" "stateless (GStreamer)" "${slice[@]}"
 	inside=$(grep "stream ended" "$OUT/daemon.log" | tail -n 1 |
 		sed -n 's/.*decode_fps="\{0,1\}\([0-9.]*\).*/\1/p' || true)
 	jobs=$(cat "$JOBS_PARAM")
 	echo 1 >"$JOBS_PARAM"
 	measure_stateless
 	echo "$jobs" >"$JOBS_PARAM"
-	one_fps=$(fps "$frames" "$WALL") one_cpu=$CPU one_rc=$RC
+	row "" "stateless, 1 job/stream" "${slice[@]}"
+	line "" "inside the daemon" "${inside:-?}" "" "$(ratio "${inside:-0}" "${slice[0]}")" \
+		"" "" "" "" "" ""
 
-	va_fps='' va_cpu='' va_rc=''
 	if [ "$clip" != h264-10bit-1920x1080.h264 ]; then
 		# (AV1: FFmpeg's own decoder, which has the hwaccel; it prefers libdav1d)
 		dec=()
 		[ "$codec" = av1 ] && dec=(-c:v av1)
-		measure timeout -k 5 600 ffmpeg -nostdin -v error -hwaccel vaapi \
+		measure_clip timeout -k 5 600 ffmpeg -nostdin -v error -hwaccel vaapi \
 			-hwaccel_device "$RENDER" -hwaccel_output_format vaapi "${dec[@]}" \
-			-i "$CLIPS/$B/$clip" -f null -
-		va_fps=$(fps "$frames" "$WALL") va_cpu=$CPU va_rc=$RC
+			-i @CLIP@ -f null -
+		row "" "VA-API (FFmpeg vaapi)" "${slice[@]}"
 	fi
 
 	if [ "$codec" = av1 ]; then
-		measure timeout -k 5 600 "$SFCLIENT" /dev/video10 "$CLIPS/$B/$clip" \
-			"$CLIPS/$B/${clip%.*}.framemd5" AV01
+		measure_clip timeout -k 5 600 "$SFCLIENT" /dev/video10 @CLIP@ @MD5@ AV01
 	else
-		measure timeout -k 5 600 ffmpeg -nostdin -v error -c:v "${codec}_v4l2m2m" \
-			-i "$CLIPS/$B/$clip" -f null -
+		measure_clip timeout -k 5 600 ffmpeg -nostdin -v error -c:v "${codec}_v4l2m2m" \
+			-i @CLIP@ -f null -
 	fi
-	sf_fps=$(fps "$frames" "$WALL") sf_cpu=$CPU sf_rc=$RC
-
-	row "$clip" "FFmpeg, slice threads" "$slice_fps" "$slice_cpu" "" ""
-	row "" "FFmpeg, frame threads" "$frame_fps" "$frame_cpu" "" ""
-	row "" "stateless (GStreamer)" "$sl_fps" "$sl_cpu" "$(ratio "$sl_fps" "$slice_fps")" \
-		"$([ "$sl_rc" = 0 ] || echo "FAILED")"
-	row "" "stateless, 1 job/stream" "$one_fps" "$one_cpu" \
-		"$(ratio "$one_fps" "$slice_fps")" "$([ "$one_rc" = 0 ] || echo "FAILED")"
-	row "" "inside the daemon" "${inside:-?}" "" "$(ratio "${inside:-0}" "$slice_fps")" ""
-	[ -z "$va_fps" ] || row "" "VA-API (FFmpeg vaapi)" "$va_fps" "$va_cpu" \
-		"$(ratio "$va_fps" "$slice_fps")" "$([ "$va_rc" = 0 ] || echo "FAILED")"
-	row "" "stateful ($([ "$codec" = av1 ] && echo sfclient || echo FFmpeg))" "$sf_fps" \
-		"$sf_cpu" "$(ratio "$sf_fps" "$frame_fps")" "$([ "$sf_rc" = 0 ] || echo "FAILED")"
+	row "" "stateful ($([ "$codec" = av1 ] && echo sfclient || echo FFmpeg))" "${frame[@]}"
 done
 
 if [ $# != 0 ]; then
@@ -150,7 +197,7 @@ for n in 1 2 4 8; do
 	pids=()
 	for _ in $(seq "$n"); do
 		gst filesrc location="$CLIPS/$B/$clip" ! h264parse ! v4l2slh264dec ! \
-			fakesink sync=false >/dev/null 2>&1 &
+			fakevideosink sync=false >/dev/null 2>&1 &
 		pids+=($!)
 	done
 	bad=0
