@@ -317,6 +317,13 @@ impl Jobs {
         rx
     }
 
+    /// Whether `dispatch` may keep the thread a while on `job`: an allocation (GBM, dma-heap,
+    /// udmabuf), or a stream's first job (its worker's thread starts). Any other job only
+    /// goes into its running worker's queue.
+    pub fn may_block(&self, job: &Job) -> bool {
+        matches!(job.body, JobBody::Alloc(_)) || !self.workers.contains_key(&job.stream)
+    }
+
     /// Take a job: an allocation runs here and now (its outcome is returned); any other job
     /// goes to its stream's worker, and its outcome comes later through `attach`'s receiver.
     pub fn dispatch(&mut self, job: Job) -> Option<Outcome> {

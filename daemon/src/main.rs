@@ -183,7 +183,14 @@ impl Daemon {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(outcome) = tokio::task::block_in_place(|| self.jobs.dispatch(job)) {
+            // (block_in_place hands the runtime's other tasks to another thread: worth it for
+            // an allocation, not for the job of a running stream, which only changes queue)
+            let outcome = if self.jobs.may_block(&job) {
+                tokio::task::block_in_place(|| self.jobs.dispatch(job))
+            } else {
+                self.jobs.dispatch(job)
+            };
+            if let Some(outcome) = outcome {
                 self.finish(upcall, outcome).await;
             }
         }

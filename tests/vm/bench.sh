@@ -32,8 +32,11 @@ use_va_driver
 start_daemon --threads "$threads"
 gst-inspect-1.0 v4l2slvp9dec >/dev/null # registry scan, not timed
 
-# ticks PID: a process's CPU ticks, its reaped children's included
-ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
+# ticks PID: a process's CPU ticks, its reaped children's included (0 for no PID: a daemon
+# with its workers as threads has no zygote)
+ticks() {
+	if [ -n "$1" ]; then awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; else echo 0; fi
+}
 # measure CMD...: run CMD; sets WALL, CCPU (the command's CPU), MCPU (the daemon's own), WCPU
 # (its zygote's and the stream workers the zygote reaped), in seconds, and RC
 measure() {
