@@ -24,6 +24,8 @@ PACKAGES=(
 	# building kernel modules in the guest against the test kernel's headers, and DKMS for our
 	# package (tests/vm/packages.sh installs the .debs as a user would)
 	build-essential kmod dkms
+	# profiling in the guest (perf record -e cpu-clock: docs/debugging.md)
+	linux-perf
 )
 
 build_root() {
