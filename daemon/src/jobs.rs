@@ -317,9 +317,9 @@ impl Jobs {
         rx
     }
 
-    /// Whether `dispatch` may keep the thread a while on `job`: an allocation (GBM, dma-heap,
-    /// udmabuf), or a stream's first job (its worker's thread starts). Any other job only
-    /// goes into its running worker's queue.
+    /// Whether `dispatch` may block on `job`: an allocation (GBM, dma-heap, udmabuf); a
+    /// stream's first job starts its worker's thread (brief, but a system call that may wait
+    /// for memory). Any other job only goes into its running worker's queue.
     pub fn may_block(&self, job: &Job) -> bool {
         matches!(job.body, JobBody::Alloc(_)) || !self.workers.contains_key(&job.stream)
     }

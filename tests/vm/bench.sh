@@ -54,7 +54,7 @@ measure() {
 fps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 # measure_clip CMD...: CMD (its words @CLIP@ and @MD5@: the clip's path and its framemd5's)
-# on the clip's first 15 pictures (its head, tools/make-clips.sh) and on the whole clip, twice
+# on $head, the clip's first 15 pictures (tools/make-clips.sh), and on the whole $clip, twice
 # each, the least of the two runs kept (emulation's process start-up varies by half a second);
 # sets FPS and CPU (the whole clip: frames/s, CPU seconds of the client and the daemon), RC
 # (the first failure, or 0), and for the steady state, the pictures after the head, from the
@@ -62,7 +62,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 # the stream's worker, the first key frame): SFPS, SMS (CPU ms per picture) and SPARTS (the
 # client's, the daemon's and the workers' ms per picture)
 measure_clip() {
-	local head=${clip%.*}-head.${clip##*.} c what args rc=0
+	local c what args rc=0
 	: >/tmp/bench.runs
 	for what in head whole head whole; do
 		c=$clip
@@ -128,12 +128,12 @@ clips=("$@")
 [ $# != 0 ] || clips=(vp9-1920x1080.ivf vp9-10bit-1920x1080.ivf h264-1920x1080.h264
 	h264-10bit-1920x1080.h264 av1-1920x1080.ivf av1-10bit-1920x1080.ivf)
 for clip in "${clips[@]}"; do
-	head=${clip%.*}-head
-	[ -f "$CLIPS/$B/$clip" ] && [ -f "$CLIPS/$B/$head.info" ] ||
+	head=${clip%.*}-head.${clip##*.}
+	[ -f "$CLIPS/$B/$clip" ] && [ -f "$CLIPS/$B/${head%.*}.info" ] ||
 		fail "$B/$clip or its head missing: run tools/make-clips.sh --bench"
 	codec=$(clip_codec "$clip")
 	frames=$(sed -n 's/^frames=//p' "$CLIPS/$B/${clip%.*}.info")
-	head_frames=$(sed -n 's/^frames=//p' "$CLIPS/$B/$head.info")
+	head_frames=$(sed -n 's/^frames=//p' "$CLIPS/$B/${head%.*}.info")
 	fmt=$(sed -n 's/^format=//p' "$CLIPS/$B/${clip%.*}.info")
 	parse="${codec}parse"
 	case $clip in *.ivf) parse="ivfparse ! $parse" ;; esac

@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # Faults (#20, #19): a stream's worker process killed or stopped mid-stream while two other
 # streams decode beside it (they stay byte-exact); the worker zygote stopped (a new one serves
-# the next stream); the daemon killed (SIGKILL) or stopped past
-# the watchdog (SIGSTOP) at random
-# points while a stream decodes, KILLS times; the platform device unbound while streams decode on
-# both nodes and clients sleep on them (poll, DQBUF: each woken); a module unload refused while
-# they decode, done once they end. Each client must end within its timeout (an error is fine: its daemon died), and after each group a clean decode is
-# byte-exact and the daemon's fd count is back to its idle value. tools/vm-run fails the run on
-# any oops, WARN, hung task or kmemleak report.
+# the next stream); the daemon killed (SIGKILL) or stopped past the watchdog (SIGSTOP) at random
+# points while a stream decodes, KILLS times; the platform device unbound while streams decode
+# on both nodes and clients sleep on them (poll, DQBUF: each woken); a module unload refused
+# while they decode, done once they end. Each client must end within its timeout (an error is
+# fine: its daemon died), and after each group a clean decode is byte-exact and the daemon's fd
+# count is back to its idle value. tools/vm-run fails the run on any oops, WARN, hung task or
+# kmemleak report.
 . /src/tests/vm/lib.sh
 
 KILLS=${KILLS:-6}
