@@ -1,9 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the x86_64 test kernel from Debian's linux-source-6.12 (pinned in vm/pins.env) inside the
-# build environment: x86_64_defconfig + kvm_guest.config + vm/kernel-x86_64.config.
-# With --kasan, its KASAN variant (+ vm/kernel-kasan.config) into $BUILD/kernel-kasan instead
-# (no headers package: nothing installs it).
+# build environment: x86_64_defconfig + kvm_guest.config + vm/kernel-x86_64.config +
+# vm/kernel-debug.config. Two variants, each into a directory of its own, without a headers
+# package (nothing installs them): --kasan (+ vm/kernel-kasan.config) into $BUILD/kernel-kasan,
+# --release (without the debug options, as a distribution's kernel; the bench's) into
+# $BUILD/kernel-release.
 #
 # Output in $BUILD/kernel/:
 #   src/            the configured, built tree (out-of-tree modules build with M= against it)
@@ -16,11 +18,11 @@
 . "$(dirname "$0")/lib.sh"
 
 KOUT=$BUILD/kernel
-fragments=vm/kernel-x86_64.config
-if [ "${1:-}" = --kasan ]; then
-	KOUT=$BUILD/kernel-kasan
-	fragments="$fragments vm/kernel-kasan.config"
-fi
+fragments="vm/kernel-x86_64.config vm/kernel-debug.config"
+case ${1:-} in
+--kasan) KOUT=$BUILD/kernel-kasan fragments="$fragments vm/kernel-kasan.config" ;;
+--release) KOUT=$BUILD/kernel-release fragments=vm/kernel-x86_64.config ;;
+esac
 # shellcheck disable=SC2086 # the fragments are separate words
 want=$(cd "$TOP" && cat vm/pins.env $fragments "$0" | sha256sum | cut -c1-16)
 if [ -f "$KOUT/.stamp" ] && [ "$(cat "$KOUT/.stamp")" = "$want" ] && [ -f "$KOUT/bzImage" ]; then
@@ -61,7 +63,7 @@ in_buildenv /bin/bash -euo pipefail -c '
 	make -s -j$jobs bzImage modules
 	rm -rf ../modroot
 	make -s INSTALL_MOD_PATH=../modroot INSTALL_MOD_STRIP=1 modules_install
-	# Debian packages of this kernel (not of the KASAN variant); we keep the headers
+	# Debian packages of this kernel (not of a variant); we keep the headers
 	# (KDEB_PKGVERSION pinned so that rebuilds give the same package version). Runs before the
 	# copy of bzImage: packaging may relink vmlinux, and the kernel we boot must be the one
 	# packaged.

@@ -4,8 +4,8 @@
 # repository stays free of build products. Output: $BUILD/module/daedalus-v4l2.ko.
 # With --check, also run checkpatch.pl --strict and sparse (C=1) and fail on any finding, and
 # fail if two files of the module call into each other (tools/kernel-deps.py).
-# With --kasan, the module alone against the KASAN variant of the kernel
-# (tools/build-kernel.sh --kasan), into $BUILD/module-kasan.
+# With --kasan or --release, the module alone against that variant of the kernel
+# (tools/build-kernel.sh --kasan, --release), into $BUILD/module-kasan, $BUILD/module-release.
 . "$(dirname "$0")/lib.sh"
 
 # what to build against, and the builds: DIR:KUNIT, the module and its KUnit build
@@ -13,7 +13,9 @@
 kernel=kernel variants="module:n module-kunit:y" check=0 flag=
 case ${1:-} in
 --check) check=1 ;;
---kasan) kernel=kernel-kasan variants="module-kasan:n" flag=" --kasan" ;;
+--kasan | --release)
+	kernel=kernel-${1#--} variants="module-${1#--}:n" flag=" $1"
+	;;
 esac
 [ -f "$BUILD/$kernel/src/Module.symvers" ] ||
 	die "build the test kernel first (tools/build-kernel.sh$flag)"
