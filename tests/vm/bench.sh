@@ -22,6 +22,8 @@
 . /src/tests/vm/lib.sh
 
 B=bench
+# runs of each clip (head and whole) and path; the least is kept
+RUNS=3
 JOBS_PARAM=/sys/module/daedalus_v4l2/parameters/jobs_per_stream
 threads=$(nproc)
 tck=$(getconf CLK_TCK)
@@ -54,8 +56,9 @@ measure() {
 fps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 # measure_clip CMD...: CMD (its words @CLIP@ and @MD5@: the clip's path and its framemd5's)
-# on $head, the clip's first 15 pictures (tools/make-clips.sh), and on the whole $clip, twice
-# each, the least of the two runs kept (emulation's process start-up varies by half a second);
+# on $head, the clip's first 15 pictures (tools/make-clips.sh), and on the whole $clip, $RUNS
+# times each, the least of the runs kept (emulation's process start-up varies by half a second,
+# and FFmpeg alone's steady figures by a fifth between two runs of a pair);
 # sets FPS and CPU (the whole clip: frames/s, CPU seconds of the client and the daemon), RC
 # (the first failure, or 0), and for the steady state, the pictures after the head, from the
 # whole run less the head's (what a decode costs once out: the process's start, its plugins,
@@ -64,7 +67,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 measure_clip() {
 	local c what args rc=0
 	: >/tmp/bench.runs
-	for what in head whole head whole; do
+	for what in $(for _ in $(seq "$RUNS"); do echo head whole; done); do
 		c=$clip
 		[ "$what" = head ] && c=$head
 		args=("${@//@CLIP@/$CLIPS/$B/$c}")
@@ -116,7 +119,7 @@ line() {
 	echo "Left: the whole clip: frames/s, CPU seconds of the client and the daemon together, and"
 	echo "the ratio of frames/s to FFmpeg alone's (same threads, same kind). Right: the steady"
 	echo "state, the pictures after the first 15 (the whole run less a run of the first 15;"
-	echo "each the least of two runs): frames/s and its ratio, CPU ms per picture and its ratio,"
+	echo "each the least of $RUNS runs): frames/s and its ratio, CPU ms per picture and its ratio,"
 	echo "and that CPU's parts: the client's, the daemon's, its stream workers'."
 	echo
 } | tee -a "$OUT/bench.txt"
