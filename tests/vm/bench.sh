@@ -8,7 +8,8 @@
 #   - through the stateful node (FFmpeg's *_v4l2m2m wrappers; AV1 through tests/sfclient),
 #   - by FFmpeg alone with the same threads (slice threads, as the daemon's stateless decoder
 #     uses, for AV1 libdav1d with no frame delay; and frame threads, as its stateful one
-#     does), to pixel format NV12 (P010 for 10-bit),
+#     does), to pixel format NV12 (P010 for 10-bit; and NV12 too for the stateful node's 10-bit
+#     VP9 and H.264, which FFmpeg's wrappers take as NV12),
 #   - and inside the daemon (decode + CAPTURE write, no kernel round trip: its journal's
 #     decode_fps for the stateless run);
 #   - through our VA-API driver over the stateless node (FFmpeg's vaapi hwaccel, frames left
@@ -158,6 +159,15 @@ for clip in "${clips[@]}"; do
 		-pix_fmt "$fmt" -f null -
 	row "" "FFmpeg, frame threads"
 	frame=("$FPS" "$SFPS" "$SMS")
+	# FFmpeg's wrappers take 10-bit pictures as NV12 (they know no P010): the daemon converts
+	# them with swscale as `ffmpeg -pix_fmt nv12` does, so they are compared with that
+	sf_ref=("${frame[@]}")
+	if [ "$fmt" = p010le ] && [ "$codec" != av1 ]; then
+		measure_clip ffmpeg -nostdin -v error -threads "$threads" "${dec[@]}" -i @CLIP@ \
+			-pix_fmt nv12 -f null -
+		row "" "FFmpeg, frame thr., NV12"
+		sf_ref=("$FPS" "$SFPS" "$SMS")
+	fi
 
 	measure_stateless
 	row "" "stateless (GStreamer)" "${slice[@]}"
@@ -189,7 +199,7 @@ for clip in "${clips[@]}"; do
 		measure_clip timeout -k 5 600 ffmpeg -nostdin -v error -c:v "${codec}_v4l2m2m" \
 			-i @CLIP@ -f null -
 	fi
-	row "" "stateful ($([ "$codec" = av1 ] && echo sfclient || echo FFmpeg))" "${frame[@]}"
+	row "" "stateful ($([ "$codec" = av1 ] && echo sfclient || echo FFmpeg))" "${sf_ref[@]}"
 done
 
 if [ $# != 0 ]; then
