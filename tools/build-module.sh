@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 # what to build against, and the builds: DIR:KUNIT, the module and its KUnit build
-# (tests/vm/kunit.sh); the KASAN variant gets the module only
+# (tests/vm/kunit.sh); a variant of the kernel (KASAN, release) gets the module only
 kernel=kernel variants="module:n module-kunit:y" check=0 flag=
 case ${1:-} in
 --check) check=1 ;;
