@@ -411,7 +411,7 @@ int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
 	struct daedalus_fds fds = {};
 	struct daedalus_job *job;
 	struct sk_buff *msg;
-	bool oneway;
+	bool oneway, more;
 	u64 id;
 	void *hdr;
 	int err;
@@ -434,6 +434,8 @@ int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
 		list_del_init(&job->node);
 	else
 		list_move_tail(&job->node, &upcall.inflight);
+	/* a job queued after this reply has its own job-ready */
+	more = !list_empty(&upcall.pending);
 
 	err = -ENOMEM;
 	msg = genlmsg_new(NLMSG_GOODSIZE + job->reply_size, GFP_KERNEL);
@@ -445,7 +447,8 @@ int daedalus_nl_job_get_doit(struct sk_buff *skb, struct genl_info *info)
 		goto fail_free;
 	if (nla_put_u64_64bit(msg, DAEDALUS_A_JOB_ID, job->id, 0) ||
 	    nla_put_u32(msg, DAEDALUS_A_JOB_KIND, job->kind) ||
-	    nla_put_u32(msg, DAEDALUS_A_JOB_STREAM, job->stream))
+	    nla_put_u32(msg, DAEDALUS_A_JOB_STREAM, job->stream) ||
+	    (more && nla_put_flag(msg, DAEDALUS_A_JOB_MORE)))
 		goto fail_free;
 	if (job->ops->fill) {
 		err = job->ops->fill(job, msg, &fds);

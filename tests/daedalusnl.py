@@ -169,6 +169,7 @@ class Family:
                     for name, num in C.items()
                     if name.startswith("DAEDALUS_A_" + nest + "_") and num in inner
                     and not name.endswith("_MAX")}
+        job["more"] = C["DAEDALUS_A_JOB_MORE"] in a
         job["fds"] = [as_u32(x) for nest in ("output", "capture")
                       for x in job.get(nest, {}).get("fd", [])]
         return 0, job

@@ -258,6 +258,50 @@ def open_fds():
 
 
 @case
+def more_flag(h):
+    """job-get's more flag: set while other jobs wait behind the one taken, absent on the last,
+    which a job-get after it confirms (EAGAIN); a job queued after that has its own job-ready."""
+    while True:
+        err, job = h.nl.job_get()
+        if err:
+            break
+        for fd in job["fds"]:
+            os.close(fd)
+    check(err == errno.EAGAIN, f"job-get: errno {err}")
+    for _ in range(3):
+        os.close(os.open(h.stateful, os.O_RDWR))  # a stream-close job each
+    got = []
+    for _ in range(3):
+        err, job = h.nl.job_get()
+        check(err == 0, f"job-get: errno {err}")
+        for fd in job["fds"]:
+            os.close(fd)
+        got.append(job["more"])
+    check(got == [True, True, False], f"more flags of three queued jobs: {got}")
+    err, _ = h.nl.job_get()
+    check(err == errno.EAGAIN, f"job-get after the last: errno {err}, not EAGAIN")
+    check(h.nl.join("jobs") == 0, "cannot join the jobs group")
+    try:
+        os.close(os.open(h.stateful, os.O_RDWR))
+        h.nl.sock.settimeout(2.0)
+        try:
+            data = h.nl.sock.recv(1 << 16)
+        except TimeoutError:
+            data = b""
+        finally:
+            h.nl.sock.settimeout(None)
+        ready = len(data) >= 20 and struct.unpack("H", data[4:6])[0] == h.nl.id and \
+            data[16] == C["DAEDALUS_CMD_JOB_READY"]
+        check(ready, "no job-ready for a job queued after the last one was taken")
+        err, job = h.nl.job_get()
+        check(err == 0 and not job["more"], f"the new job: errno {err}")
+    finally:
+        h.nl.leave("jobs")
+        h.nl.drain()
+    return "flags " + ", ".join(map(str, got)) + "; then EAGAIN; a new job notified"
+
+
+@case
 def undelivered_reply(h):
     """A job-get reply the daemon's full socket cannot take: the fds it named are not left in
     the daemon, and the job fails at once (not at its watchdog)."""

@@ -165,11 +165,11 @@ fn init_logging(filter: &str) -> Result<()> {
 
 impl Daemon {
     /// Take jobs until none waits, handing each to its stream's worker (allocations run here).
-    /// A job that cannot be read fails, alone.
+    /// A job that cannot be read fails, alone (and the next job-get says whether others wait).
     async fn drain(&mut self, upcall: &Upcall) -> Result<(), UpcallError> {
         loop {
-            let job = match upcall.job_get().await {
-                Ok(Some(job)) => job,
+            let (job, more) = match upcall.job_get().await {
+                Ok(Some(taken)) => taken,
                 Ok(None) => return Ok(()),
                 Err(UpcallError::BadJob { id, error }) => {
                     error!(job = id, "a job the daemon cannot read: {error}");
@@ -192,6 +192,10 @@ impl Daemon {
             };
             if let Some(outcome) = outcome {
                 self.finish(upcall, outcome).await;
+            }
+            // (none waited when this one was taken: asking again would only be told EAGAIN)
+            if !more {
+                return Ok(());
             }
         }
     }

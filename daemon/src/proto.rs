@@ -17,7 +17,7 @@ use thiserror::Error;
 pub const FAMILY_NAME: &str = "daedalus";
 pub const FAMILY_VERSION: u8 = 1;
 /// Protocol version sent in attach (`definitions: version`).
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 pub const MCGRP_JOBS: &str = "jobs";
 /// Largest number of memory planes of a CAPTURE buffer (`definitions: max-planes`).
 pub const MAX_PLANES: usize = 3;
@@ -59,6 +59,7 @@ pub enum JobAttr {
     Output = 7,
     Capture = 8,
     Ctrl = 9,
+    More = 10,
 }
 impl neli::consts::genl::NlAttrType for JobAttr {}
 
@@ -530,6 +531,15 @@ impl Job {
         get(&msg.attrs().get_attr_handle(), JobAttr::Id).ok()
     }
 
+    /// Whether more jobs waited behind this one when job-get took it (the reply's `more` flag):
+    /// the daemon asks for the next at once rather than wait for a job-ready.
+    pub fn more_of(msg: &Genlmsghdr<Cmd, JobAttr>) -> bool {
+        msg.attrs()
+            .get_attr_handle()
+            .get_attribute(JobAttr::More)
+            .is_some()
+    }
+
     pub fn parse(msg: &Genlmsghdr<Cmd, JobAttr>) -> Result<Job, ParseError> {
         let h = msg.attrs().get_attr_handle();
         let kind = get(&h, JobAttr::Kind).and_then(JobKind::from_wire);
@@ -740,7 +750,7 @@ mod tests {
         check_set!(
             "job",
             JobAttr,
-            [Id, Kind, Stream, Codec, Sequence, Flags, Output, Capture, Ctrl]
+            [Id, Kind, Stream, Codec, Sequence, Flags, Output, Capture, Ctrl, More]
         );
         check_set!(
             "output",

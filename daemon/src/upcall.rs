@@ -199,14 +199,15 @@ impl Upcall {
         }
     }
 
-    /// Take the oldest waiting job, or `None` when none waits.
-    pub async fn job_get(&self) -> Result<Option<Job>, UpcallError> {
+    /// Take the oldest waiting job, or `None` when none waits; with it, whether more jobs
+    /// wait behind it (when none does, a job queued later comes with its own job-ready).
+    pub async fn job_get(&self) -> Result<Option<(Job, bool)>, UpcallError> {
         match self
             .request::<JobAttr, JobAttr>("job-get", Cmd::JobGet, GenlBuffer::new())
             .await
         {
             Ok(reply) => Job::parse(&reply)
-                .map(Some)
+                .map(|job| Some((job, Job::more_of(&reply))))
                 .map_err(|error| UpcallError::BadJob {
                     id: Job::id_of(&reply),
                     error,
