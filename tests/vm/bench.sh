@@ -56,49 +56,108 @@ measure() {
 }
 fps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-# measure_clip CMD...: CMD (its words @CLIP@ and @MD5@: the clip's path and its framemd5's)
-# on $head, the clip's first 15 pictures (tools/make-clips.sh), and on the whole $clip, $RUNS
-# times each, the least of the runs kept (emulation's process start-up varies by half a second,
-# and FFmpeg alone's steady figures by a fifth between two runs of a pair);
-# sets FPS and CPU (the whole clip: frames/s, CPU seconds of the client and the daemon), RC
-# (the first failure, or 0), and for the steady state, the pictures after the head, from the
-# whole run less the head's (what a decode costs once out: the process's start, its plugins,
-# the stream's worker, the first key frame): SFPS, SMS (CPU ms per picture) and SPARTS (the
-# client's, the daemon's and the workers' ms per picture)
-measure_clip() {
-	local c what args rc=0
-	: >/tmp/bench.runs
-	for what in $(for _ in $(seq "$RUNS"); do echo head whole; done); do
-		c=$clip
-		[ "$what" = head ] && c=$head
-		args=("${@//@CLIP@/$CLIPS/$B/$c}")
-		measure "${args[@]//@MD5@/$CLIPS/$B/${c%.*}.framemd5}"
-		[ "$rc" != 0 ] || rc=$RC
-		echo "$what $WALL $CCPU $MCPU $WCPU" >>/tmp/bench.runs
+# measure_paths PATH...: each PATH (a function path_PATH FILE MD5 that runs `measure` on the
+# clip or its head) on $head, the clip's first 15 pictures (tools/make-clips.sh), and on the
+# whole $clip, in $RUNS rounds, each round every path in turn: a host that slows down for a
+# minute (emulation shares it) slows every path of the clip alike, not the paths that happened
+# to run then. Of each path's runs the least is kept (emulation's process start-up varies by
+# half a second, and FFmpeg alone's steady figures by a fifth between two runs).
+measure_paths() {
+	local p what c
+	for p in "$@"; do : >"/tmp/bench.$p"; done
+	for _ in $(seq "$RUNS"); do
+		for p in "$@"; do
+			for what in head whole; do
+				c=$clip
+				[ "$what" = head ] && c=$head
+				"path_$p" "$CLIPS/$B/$c" "$CLIPS/$B/${c%.*}.framemd5"
+				echo "$what $WALL $CCPU $MCPU $WCPU $RC" >>"/tmp/bench.$p"
+			done
+		done
 	done
-	RC=$rc
-	read -r FPS CPU SFPS SMS SPARTS <<<"$(awk -v n="$frames" -v h="$head_frames" '
+	# every run's figures kept, to see how far they spread (what, wall, client, daemon,
+	# workers, exit status)
+	for p in "$@"; do cp "/tmp/bench.$p" "$OUT/runs-${clip%.*}-$p.txt"; done
+}
+# figures PATH: what measure_paths measured of PATH: FPS and CPU (the whole clip: frames/s,
+# CPU seconds of the client and the daemon), RC (the first failure, or 0), and for the steady
+# state, the pictures after the head, from the whole run less the head's (what a decode costs
+# once out: the process's start, its plugins, the stream's worker, the first key frame): SFPS,
+# SMS (CPU ms per picture) and SPARTS (the client's, the daemon's and the workers' ms per
+# picture)
+figures() {
+	read -r FPS CPU SFPS SMS SPARTS RC <<<"$(awk -v n="$frames" -v h="$head_frames" '
 		function least(k, v) { if (!(k in m) || v < m[k]) m[k] = v }
 		{ least($1 "w", $2); least($1 "c", $3); least($1 "m", $4); least($1 "k", $5)
-		  least($1 "t", $3 + $4 + $5) }
+		  least($1 "t", $3 + $4 + $5); if (!rc && $6) rc = $6 }
 		END {
 			ms = 1000 / (n - h)
 			c = (m["wholec"] - m["headc"]) * ms; d = (m["wholem"] - m["headm"]) * ms
 			k = (m["wholek"] - m["headk"]) * ms
-			printf "%.1f %.2f %.1f %.0f %.0f/%.0f/%.0f\n", n / m["wholew"], m["wholet"],
-				(n - h) / (m["wholew"] - m["headw"]), c + d + k, c, d, k
-		}' /tmp/bench.runs)"
+			printf "%.1f %.2f %.1f %.0f %.0f/%.0f/%.0f %d\n", n / m["wholew"], m["wholet"],
+				(n - h) / (m["wholew"] - m["headw"]), c + d + k, c, d, k, rc
+		}' "/tmp/bench.$1")"
 }
 
-# the clip of the loop below through the stateless node (GStreamer), measured
-measure_stateless() {
-	# shellcheck disable=SC2086 # the parser is several words
-	measure_clip env GST_REGISTRY=/tmp/gst-registry.bin timeout 600 gst-launch-1.0 -q \
-		--no-position filesrc location=@CLIP@ ! $parse ! "v4l2sl${codec}dec" ! \
-		fakevideosink sync=false
+# The paths, for the clip of the loop below; each takes FILE MD5 (the clip or its head, and
+# its framemd5). FFmpeg alone with slice threads (as the daemon's stateless decoder uses; AV1:
+# libdav1d with no frame delay), and with frame threads (as its stateful one does):
+path_slice() {
+	measure ffmpeg -nostdin -v error -threads "$threads" -thread_type slice "${dec[@]}" \
+		"${low[@]}" -i "$1" -pix_fmt "$fmt" -f null -
 }
-# row CLIP PATH [REF-FPS REF-SFPS REF-SMS]: a row of the table for what measure_clip measured
-# last; with a reference (FFmpeg alone, same kind), the ratios to it and where the CPU went
+path_frame() {
+	measure ffmpeg -nostdin -v error -threads "$threads" "${dec[@]}" -i "$1" -pix_fmt "$fmt" \
+		-f null -
+}
+# FFmpeg's wrappers take 10-bit pictures as NV12 (they know no P010): the daemon converts them
+# with swscale as `ffmpeg -pix_fmt nv12` does, so they are compared with that
+path_nv12() {
+	measure ffmpeg -nostdin -v error -threads "$threads" "${dec[@]}" -i "$1" -pix_fmt nv12 \
+		-f null -
+}
+# through the stateless node (GStreamer); for the whole clip, the daemon's own frames/s of the
+# stream (decode and CAPTURE write, no kernel round trip: its journal's decode_fps) are added
+# to /tmp/bench.inside (not with a third argument)
+path_stateless() {
+	# shellcheck disable=SC2086 # the parser is several words
+	measure env GST_REGISTRY=/tmp/gst-registry.bin timeout 600 gst-launch-1.0 -q \
+		--no-position filesrc location="$1" ! $parse ! "v4l2sl${codec}dec" ! \
+		fakevideosink sync=false
+	if [ "$1" = "$CLIPS/$B/$clip" ] && [ $# = 2 ]; then
+		grep "stream ended" "$OUT/daemon.log" | tail -n 1 |
+			sed -n 's/.*decode_fps="\{0,1\}\([0-9.]*\).*/\1/p' >>/tmp/bench.inside || true
+	fi
+}
+# the same with one job per stream (module parameter jobs_per_stream=1: no pipelining)
+path_stateless1() {
+	local jobs
+	jobs=$(cat "$JOBS_PARAM")
+	echo 1 >"$JOBS_PARAM"
+	path_stateless "$1" "$2" one-job
+	echo "$jobs" >"$JOBS_PARAM"
+}
+# through our VA-API driver over the stateless node (AV1: FFmpeg's own decoder, which has the
+# hwaccel; it prefers libdav1d)
+path_vaapi() {
+	local d=()
+	[ "$codec" = av1 ] && d=(-c:v av1)
+	measure timeout -k 5 600 ffmpeg -nostdin -v error -hwaccel vaapi -hwaccel_device "$RENDER" \
+		-hwaccel_output_format vaapi "${d[@]}" -i "$1" -f null -
+}
+# through the stateful node: FFmpeg's wrappers; AV1 through tests/sfclient (--count-only: the
+# pictures counted, not read, as a display client does; hashing each one cost it 20 ms of
+# emulated CPU per 1080p picture)
+path_stateful() {
+	if [ "$codec" = av1 ]; then
+		measure timeout -k 5 600 "$SFCLIENT" --count-only /dev/video10 "$1" "$2" AV01
+	else
+		measure timeout -k 5 600 ffmpeg -nostdin -v error -c:v "${codec}_v4l2m2m" -i "$1" \
+			-f null -
+	fi
+}
+
+# row CLIP PATH [REF-FPS REF-SFPS REF-SMS]: a row of the table for what `figures` read last; with a reference (FFmpeg alone, same kind), the ratios to it and where the CPU went
 row() {
 	local r='' sr='' cr='' parts='' verdict=''
 	if [ $# -gt 2 ]; then
@@ -120,8 +179,9 @@ line() {
 	echo "Left: the whole clip: frames/s, CPU seconds of the client and the daemon together, and"
 	echo "the ratio of frames/s to FFmpeg alone's (same threads, same kind). Right: the steady"
 	echo "state, the pictures after the first 15 (the whole run less a run of the first 15;"
-	echo "each the least of $RUNS runs): frames/s and its ratio, CPU ms per picture and its ratio,"
-	echo "and that CPU's parts: the client's, the daemon's, its stream workers'."
+	echo "each the least of $RUNS runs, the paths of a clip taking turns): frames/s and its ratio,"
+	echo "CPU ms per picture and its ratio, and that CPU's parts: the client's, the daemon's, its"
+	echo "stream workers'."
 	echo
 } | tee -a "$OUT/bench.txt"
 # one untimed decode through each node first: the daemon's allocator and GStreamer's plugins
@@ -151,54 +211,39 @@ for clip in "${clips[@]}"; do
 	# and that picture out, is no frame delay, FFmpeg's low_delay, as the daemon asks of it)
 	low=()
 	[ "$codec" = av1 ] && low=(-flags low_delay)
-	measure_clip ffmpeg -nostdin -v error -threads "$threads" -thread_type slice "${dec[@]}" \
-		"${low[@]}" -i @CLIP@ -pix_fmt "$fmt" -f null -
+	paths=(slice frame)
+	[ "$fmt" = p010le ] && [ "$codec" != av1 ] && paths+=(nv12)
+	paths+=(stateless stateless1)
+	# (VA-API: the profiles our driver offers)
+	[ "$clip" = h264-10bit-1920x1080.h264 ] || paths+=(vaapi)
+	paths+=(stateful)
+	: >/tmp/bench.inside
+	measure_paths "${paths[@]}"
+
+	figures slice
 	row "$clip" "FFmpeg, slice threads"
 	slice=("$FPS" "$SFPS" "$SMS")
-	measure_clip ffmpeg -nostdin -v error -threads "$threads" "${dec[@]}" -i @CLIP@ \
-		-pix_fmt "$fmt" -f null -
+	figures frame
 	row "" "FFmpeg, frame threads"
 	frame=("$FPS" "$SFPS" "$SMS")
-	# FFmpeg's wrappers take 10-bit pictures as NV12 (they know no P010): the daemon converts
-	# them with swscale as `ffmpeg -pix_fmt nv12` does, so they are compared with that
 	sf_ref=("${frame[@]}")
-	if [ "$fmt" = p010le ] && [ "$codec" != av1 ]; then
-		measure_clip ffmpeg -nostdin -v error -threads "$threads" "${dec[@]}" -i @CLIP@ \
-			-pix_fmt nv12 -f null -
+	if [ -s /tmp/bench.nv12 ]; then
+		figures nv12
 		row "" "FFmpeg, frame thr., NV12"
 		sf_ref=("$FPS" "$SFPS" "$SMS")
 	fi
-
-	measure_stateless
+	figures stateless
 	row "" "stateless (GStreamer)" "${slice[@]}"
-	inside=$(grep "stream ended" "$OUT/daemon.log" | tail -n 1 |
-		sed -n 's/.*decode_fps="\{0,1\}\([0-9.]*\).*/\1/p' || true)
-	jobs=$(cat "$JOBS_PARAM")
-	echo 1 >"$JOBS_PARAM"
-	measure_stateless
-	echo "$jobs" >"$JOBS_PARAM"
+	figures stateless1
 	row "" "stateless, 1 job/stream" "${slice[@]}"
+	inside=$(sort -n /tmp/bench.inside | tail -n 1)
 	line "" "inside the daemon" "${inside:-?}" "" "$(ratio "${inside:-0}" "${slice[0]}")" \
 		"" "" "" "" "" ""
-
-	if [ "$clip" != h264-10bit-1920x1080.h264 ]; then
-		# (AV1: FFmpeg's own decoder, which has the hwaccel; it prefers libdav1d)
-		dec=()
-		[ "$codec" = av1 ] && dec=(-c:v av1)
-		measure_clip timeout -k 5 600 ffmpeg -nostdin -v error -hwaccel vaapi \
-			-hwaccel_device "$RENDER" -hwaccel_output_format vaapi "${dec[@]}" \
-			-i @CLIP@ -f null -
+	if [ -s /tmp/bench.vaapi ]; then
+		figures vaapi
 		row "" "VA-API (FFmpeg vaapi)" "${slice[@]}"
 	fi
-
-	if [ "$codec" = av1 ]; then
-		# (--count-only: the pictures counted, not read, as a display client does; hashing
-		# each one cost it 20 ms of emulated CPU per 1080p picture)
-		measure_clip timeout -k 5 600 "$SFCLIENT" --count-only /dev/video10 @CLIP@ @MD5@ AV01
-	else
-		measure_clip timeout -k 5 600 ffmpeg -nostdin -v error -c:v "${codec}_v4l2m2m" \
-			-i @CLIP@ -f null -
-	fi
+	figures stateful
 	row "" "stateful ($([ "$codec" = av1 ] && echo sfclient || echo FFmpeg))" "${sf_ref[@]}"
 done
 
