@@ -172,10 +172,8 @@ line() {
 }
 : >"$OUT/bench.txt"
 {
-	# (./daedalus bench boots the kernel without its debug options; lockdep's /proc file says
-	# which one this is)
-	kernel="$(uname -r), $([ -e /proc/lockdep ] && echo "debug kernel" || echo "release kernel")"
-	echo "daedalus-v4l2 bench ($kernel, $(nproc) vCPUs, $(grep -q daedalus.accel=kvm /proc/cmdline && echo KVM || echo "emulated, TCG"); $threads decoder threads per stream)"
+	# (./daedalus bench boots the kernel without its debug options)
+	echo "daedalus-v4l2 bench ($(machine); $threads decoder threads per stream)"
 	echo "Left: the whole clip: frames/s, CPU seconds of the client and the daemon together, and"
 	echo "the ratio of frames/s to FFmpeg alone's (same threads, same kind). Right: the steady"
 	echo "state, the pictures after the first 15 (the whole run less a run of the first 15;"

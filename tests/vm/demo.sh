@@ -42,8 +42,7 @@ daemon_fps=$(grep "stream ended" "$OUT/daemon.log" | tail -1 |
 {
 	# (the test kernel, with its debug options: they make the device's system calls dearer,
 	# not FFmpeg alone's decoding; ./daedalus bench measures on the kernel without them)
-	kernel="$(uname -r), $([ -e /proc/lockdep ] && echo "debug kernel" || echo "release kernel")"
-	echo "daedalus-v4l2 demo ($kernel, $(nproc) vCPUs, $(grep -q daedalus.accel=kvm /proc/cmdline && echo KVM || echo "emulated, TCG"))"
+	echo "daedalus-v4l2 demo ($(machine))"
 	echo "  clip:        $clip, $frames frames, $hidden hidden alt-ref frames (libvpx 2-pass)"
 	echo "  device:      $video ($media), stateless VP9, GStreamer v4l2slvp9dec"
 	echo "  buffers:     $allocator"

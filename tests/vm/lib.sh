@@ -282,6 +282,13 @@ reboot_and_rerun() {
 	exit 0
 }
 
+# machine: what a measurement ran on, for a table's heading: "KERNEL-RELEASE, debug kernel|release
+# kernel, N vCPUs, KVM|emulated, TCG" (the debug test kernel or ./daedalus bench's build of it
+# without the debug options: lockdep's /proc file tells them apart)
+machine() {
+	echo "$(uname -r), $([ -e /proc/lockdep ] && echo "debug kernel" || echo "release kernel"), $(nproc) vCPUs, $(grep -q daedalus.accel=kvm /proc/cmdline && echo KVM || echo "emulated, TCG")"
+}
+
 now() { date +%s.%N; }
 # seconds T0 T1: T1 - T0 with millisecond precision
 seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
