@@ -11,7 +11,8 @@
 #     does), to pixel format NV12 (P010 for 10-bit; and NV12 too for the stateful node's 10-bit
 #     VP9 and H.264, which FFmpeg's wrappers take as NV12),
 #   - and inside the daemon (decode + CAPTURE write, no kernel round trip: its journal's
-#     decode_fps for the stateless run);
+#     decode_fps for the stateless run), and by the daemon's decode loop alone
+#     (daedalus-v4l2d --bench: the same work with no kernel, client or other process);
 #   - through our VA-API driver over the stateless node (FFmpeg's vaapi hwaccel, frames left
 #     on the surfaces; VP9 and 8-bit H.264, the profiles it offers);
 # frames/s, CPU seconds (client + daemon) and ratios to FFmpeg alone, measured in one run, for
@@ -137,6 +138,11 @@ path_stateless1() {
 	path_stateless "$1" "$2" one-job
 	echo "$jobs" >"$JOBS_PARAM"
 }
+# the daemon's decode loop alone (`daedalus-v4l2d --bench`: the stateless worker's decode and
+# CAPTURE write, no kernel, no client, no other process beside it)
+path_loop() {
+	measure "$DAEMON" --threads "$threads" --bench "$1"
+}
 # through our VA-API driver over the stateless node (AV1: FFmpeg's own decoder, which has the
 # hwaccel; it prefers libdav1d)
 path_vaapi() {
@@ -211,7 +217,7 @@ for clip in "${clips[@]}"; do
 	[ "$codec" = av1 ] && low=(-flags low_delay)
 	paths=(slice frame)
 	[ "$fmt" = p010le ] && [ "$codec" != av1 ] && paths+=(nv12)
-	paths+=(stateless stateless1)
+	paths+=(stateless stateless1 loop)
 	# (VA-API: the profiles our driver offers)
 	[ "$clip" = h264-10bit-1920x1080.h264 ] || paths+=(vaapi)
 	paths+=(stateful)
@@ -237,6 +243,8 @@ for clip in "${clips[@]}"; do
 	inside=$(sort -n /tmp/bench.inside | tail -n 1)
 	line "" "inside the daemon" "${inside:-?}" "" "$(ratio "${inside:-0}" "${slice[0]}")" \
 		"" "" "" "" "" ""
+	figures loop
+	row "" "the daemon's loop alone" "${slice[@]}"
 	if [ -s /tmp/bench.vaapi ]; then
 		figures vaapi
 		row "" "VA-API (FFmpeg vaapi)" "${slice[@]}"
