@@ -65,20 +65,22 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 # half a second, and FFmpeg alone's steady figures by a fifth between two runs).
 measure_paths() {
 	local p what c
-	for p in "$@"; do : >"/tmp/bench.$p"; done
+	# (a clip's paths only: the paths of the clip before, if not this one's, go)
+	rm -rf /tmp/bench-runs
+	mkdir /tmp/bench-runs
 	for _ in $(seq "$RUNS"); do
 		for p in "$@"; do
 			for what in head whole; do
 				c=$clip
 				[ "$what" = head ] && c=$head
 				"path_$p" "$CLIPS/$B/$c" "$CLIPS/$B/${c%.*}.framemd5"
-				echo "$what $WALL $CCPU $MCPU $WCPU $RC" >>"/tmp/bench.$p"
+				echo "$what $WALL $CCPU $MCPU $WCPU $RC" >>"/tmp/bench-runs/$p"
 			done
 		done
 	done
 	# every run's figures kept, to see how far they spread (what, wall, client, daemon,
 	# workers, exit status)
-	for p in "$@"; do cp "/tmp/bench.$p" "$OUT/runs-${clip%.*}-$p.txt"; done
+	for p in "$@"; do cp "/tmp/bench-runs/$p" "$OUT/runs-${clip%.*}-$p.txt"; done
 }
 # figures PATH: what measure_paths measured of PATH: FPS and CPU (the whole clip: frames/s,
 # CPU seconds of the client and the daemon), RC (the first failure, or 0), and for the steady
@@ -97,7 +99,7 @@ figures() {
 			k = (m["wholek"] - m["headk"]) * ms
 			printf "%.1f %.2f %.1f %.0f %.0f/%.0f/%.0f %d\n", n / m["wholew"], m["wholet"],
 				(n - h) / (m["wholew"] - m["headw"]), c + d + k, c, d, k, rc
-		}' "/tmp/bench.$1")"
+		}' "/tmp/bench-runs/$1")"
 }
 
 # The paths, for the clip of the loop below; each takes FILE MD5 (the clip or its head, and
@@ -231,7 +233,7 @@ for clip in "${clips[@]}"; do
 	row "" "FFmpeg, frame threads"
 	frame=("$FPS" "$SFPS" "$SMS")
 	sf_ref=("${frame[@]}")
-	if [ -s /tmp/bench.nv12 ]; then
+	if [ -s /tmp/bench-runs/nv12 ]; then
 		figures nv12
 		row "" "FFmpeg, frame thr., NV12"
 		sf_ref=("$FPS" "$SFPS" "$SMS")
@@ -245,7 +247,7 @@ for clip in "${clips[@]}"; do
 		"" "" "" "" "" ""
 	figures loop
 	row "" "the daemon's loop alone" "${slice[@]}"
-	if [ -s /tmp/bench.vaapi ]; then
+	if [ -s /tmp/bench-runs/vaapi ]; then
 		figures vaapi
 		row "" "VA-API (FFmpeg vaapi)" "${slice[@]}"
 	fi
