@@ -65,7 +65,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 # half a second, and FFmpeg alone's steady figures by a fifth between two runs).
 measure_paths() {
 	local p what c
-	# (a clip's paths only: the paths of the clip before, if not this one's, go)
+	# (anew for each clip: no run of the clip before is read as this one's)
 	rm -rf /tmp/bench-runs
 	mkdir /tmp/bench-runs
 	for _ in $(seq "$RUNS"); do
