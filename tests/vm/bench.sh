@@ -119,15 +119,19 @@ path_nv12() {
 	measure ffmpeg -nostdin -v error -threads "$threads" "${dec[@]}" -i "$1" -pix_fmt nv12 \
 		-f null -
 }
-# through the stateless node (GStreamer); for the whole clip, the daemon's own frames/s of the
-# stream (decode and CAPTURE write, no kernel round trip: its journal's decode_fps) are added
-# to /tmp/bench.inside (not with a third argument)
-path_stateless() {
+# FILE through the stateless node (GStreamer)
+stateless_decode() {
 	# shellcheck disable=SC2086 # the parser is several words
 	measure env GST_REGISTRY=/tmp/gst-registry.bin timeout 600 gst-launch-1.0 -q \
 		--no-position filesrc location="$1" ! $parse ! "v4l2sl${codec}dec" ! \
 		fakevideosink sync=false
-	if [ "$1" = "$CLIPS/$B/$clip" ] && [ $# = 2 ]; then
+}
+# through the stateless node; for the whole clip, the daemon's own frames/s of the stream
+# (decode and CAPTURE write, no kernel round trip: its journal's decode_fps) go to
+# /tmp/bench.inside
+path_stateless() {
+	stateless_decode "$1"
+	if [ "$1" = "$CLIPS/$B/$clip" ]; then
 		grep "stream ended" "$OUT/daemon.log" | tail -n 1 |
 			sed -n 's/.*decode_fps="\{0,1\}\([0-9.]*\).*/\1/p' >>/tmp/bench.inside || true
 	fi
@@ -137,7 +141,7 @@ path_stateless1() {
 	local jobs
 	jobs=$(cat "$JOBS_PARAM")
 	echo 1 >"$JOBS_PARAM"
-	path_stateless "$1" "$2" one-job
+	stateless_decode "$1"
 	echo "$jobs" >"$JOBS_PARAM"
 }
 # the daemon's decode loop alone (`daedalus-v4l2d --bench`: the stateless worker's decode and
@@ -165,7 +169,8 @@ path_stateful() {
 	fi
 }
 
-# row CLIP PATH [REF-FPS REF-SFPS REF-SMS]: a row of the table for what `figures` read last; with a reference (FFmpeg alone, same kind), the ratios to it and where the CPU went
+# row CLIP PATH [REF-FPS REF-SFPS REF-SMS]: a row of the table for what `figures` read last;
+# with a reference (FFmpeg alone, same kind), the ratios to it and where the CPU went
 row() {
 	local r='' sr='' cr='' parts='' verdict=''
 	if [ $# -gt 2 ]; then
