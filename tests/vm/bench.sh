@@ -20,7 +20,7 @@
 # 1, 2, 4 and 8 concurrent 1080p H.264 streams through the stateless node: aggregate frames/s,
 # and the longest job any stream's worker spent on one frame. Writes $OUT/bench.txt.
 # Arguments (clip names of build/clips/bench/) limit the table to those, without the
-# concurrent streams.
+# concurrent streams; so does instruction counting (DAEDALUS_ACCEL=icount: docs/testing.md).
 . /src/tests/vm/lib.sh
 
 B=bench
@@ -193,6 +193,14 @@ line() {
 	echo "each the least of $RUNS runs, the paths of a clip taking turns): frames/s and its ratio,"
 	echo "CPU ms per picture and its ratio, and that CPU's parts: the client's, the daemon's, its"
 	echo "stream workers'."
+	if icount; then
+		echo "Counting instructions: the guest's clock advances a nanosecond per instruction"
+		echo "any vCPU retires (and skips to the next timer when both idle), so frames/s is the"
+		echo "inverse of the instructions a picture takes on both vCPUs together (client, kernel,"
+		echo "daemon, workers) and its ratio the ratio of work per picture; CPU ms count a vCPU's"
+		echo "time while the other also ran, and concurrent streams cannot run faster than one"
+		echo "after the other (not measured)."
+	fi
 	echo
 } | tee -a "$OUT/bench.txt"
 # one untimed decode through each node first: the daemon's allocator and GStreamer's plugins
@@ -260,7 +268,7 @@ for clip in "${clips[@]}"; do
 	row "" "stateful ($([ "$codec" = av1 ] && echo sfclient || echo FFmpeg))" "${sf_ref[@]}"
 done
 
-if [ $# != 0 ]; then
+if [ $# != 0 ] || icount; then
 	stop_daemon
 	exit 0
 fi

@@ -283,11 +283,17 @@ reboot_and_rerun() {
 }
 
 # machine: what a measurement ran on, for a table's heading: "KERNEL-RELEASE, debug kernel|release
-# kernel, N vCPUs, KVM|emulated, TCG" (the debug test kernel or ./daedalus bench's build of it
+# kernel, N vCPUs, KVM|emulated, TCG[ counting instructions (icount)]" (the debug test kernel or ./daedalus bench's build of it
 # without the debug options: lockdep's /proc file tells them apart)
 machine() {
-	echo "$(uname -r), $([ -e /proc/lockdep ] && echo "debug kernel" || echo "release kernel"), $(nproc) vCPUs, $(grep -q daedalus.accel=kvm /proc/cmdline && echo KVM || echo "emulated, TCG")"
+	local how="emulated, TCG"
+	grep -q daedalus.accel=kvm /proc/cmdline && how=KVM
+	icount && how="emulated, TCG counting instructions (icount)"
+	echo "$(uname -r), $([ -e /proc/lockdep ] && echo "debug kernel" || echo "release kernel"), $(nproc) vCPUs, $how"
 }
+# whether the guest runs under QEMU's instruction counting (DAEDALUS_ACCEL=icount): its clock
+# advances one nanosecond per instruction any vCPU retires
+icount() { grep -q daedalus.accel=icount /proc/cmdline; }
 
 now() { date +%s.%N; }
 # seconds T0 T1: T1 - T0 with millisecond precision
