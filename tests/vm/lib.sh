@@ -283,8 +283,9 @@ reboot_and_rerun() {
 }
 
 # machine: what a measurement ran on, for a table's heading: "KERNEL-RELEASE, debug kernel|release
-# kernel, N vCPUs, KVM|emulated, TCG[ counting instructions (icount)]" (the debug test kernel or ./daedalus bench's build of it
-# without the debug options: lockdep's /proc file tells them apart)
+# kernel, N vCPUs, KVM|emulated, TCG[ counting instructions (icount)]" (the debug test kernel or
+# ./daedalus bench's build of it without the debug options: lockdep's /proc file tells them
+# apart)
 machine() {
 	local how="emulated, TCG"
 	grep -q daedalus.accel=kvm /proc/cmdline && how=KVM
