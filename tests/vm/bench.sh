@@ -193,7 +193,7 @@ line() {
 	echo "each the least of $RUNS runs, the paths of a clip taking turns): frames/s and its ratio,"
 	echo "CPU ms per picture and its ratio, and that CPU's parts: the client's, the daemon's, its"
 	echo "stream workers'."
-	if icount; then
+	if [ "$(accel)" = icount ]; then
 		echo "Counting instructions: the guest's clock advances a nanosecond per instruction"
 		echo "any vCPU retires (and skips to the next timer when both idle), so frames/s is the"
 		echo "inverse of the instructions a picture takes on both vCPUs together (client, kernel,"
@@ -268,7 +268,7 @@ for clip in "${clips[@]}"; do
 	row "" "stateful ($([ "$codec" = av1 ] && echo sfclient || echo FFmpeg))" "${sf_ref[@]}"
 done
 
-if [ $# != 0 ] || icount; then
+if [ $# != 0 ] || [ "$(accel)" = icount ]; then
 	stop_daemon
 	exit 0
 fi

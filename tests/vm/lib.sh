@@ -287,14 +287,18 @@ reboot_and_rerun() {
 # ./daedalus bench's build of it without the debug options: lockdep's /proc file tells them
 # apart)
 machine() {
-	local how="emulated, TCG"
-	grep -q daedalus.accel=kvm /proc/cmdline && how=KVM
-	icount && how="emulated, TCG counting instructions (icount)"
+	local how
+	case $(accel) in
+	kvm) how=KVM ;;
+	icount) how="emulated, TCG counting instructions (icount)" ;;
+	*) how="emulated, TCG" ;;
+	esac
 	echo "$(uname -r), $([ -e /proc/lockdep ] && echo "debug kernel" || echo "release kernel"), $(nproc) vCPUs, $how"
 }
-# whether the guest runs under QEMU's instruction counting (DAEDALUS_ACCEL=icount): its clock
-# advances one nanosecond per instruction any vCPU retires
-icount() { grep -q daedalus.accel=icount /proc/cmdline; }
+# accel: how tools/vm-run runs this guest (its daedalus.accel=): kvm, tcg, or icount (QEMU's
+# instruction counting: the guest's clock advances one nanosecond per instruction any vCPU
+# retires)
+accel() { sed -n 's/.*daedalus\.accel=\([a-z]*\).*/\1/p' /proc/cmdline; }
 
 now() { date +%s.%N; }
 # seconds T0 T1: T1 - T0 with millisecond precision
