@@ -24,6 +24,8 @@ PACKAGES=(
 	libva-dev libva-dev:arm64
 	# lints of the shell scripts and Python programs (tools/lint.sh)
 	shellcheck pyflakes3
+	# instructions per picture of the decode loop and of FFmpeg alone (tools/bench-native.sh)
+	valgrind
 	# test clips and reference output (fluster scores FFmpeg's software decoders on our suites)
 	ffmpeg fluster dav1d
 	# libvpx's own encoder: VP9 frames resized between key frames (FFmpeg's wrapper cannot)
