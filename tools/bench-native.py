@@ -9,7 +9,8 @@ threads; AV1 through libdav1d with no frame delay, as the daemon runs it; to NV1
 that process start-up is left out):
   - frames/s and CPU ms per picture, the best of --runs runs, the two taking turns;
   - user-space instructions per picture, counted by valgrind's callgrind (every thread; the
-    kernel's are not counted): exact and repeatable whatever else the machine does.
+    kernel's are not counted): whatever else the machine does, they repeat to 0.1% (FFmpeg's
+    threads hand pictures over in an order that varies a little).
 """
 import argparse
 import os
