@@ -29,11 +29,11 @@ RUNS=3
 JOBS_PARAM=/sys/module/daedalus_v4l2/parameters/jobs_per_stream
 threads=$(nproc)
 tck=$(getconf CLK_TCK)
-# The clips, the daemon's binary and the VA-API driver from the guest's memory: /build is a 9p
-# share, read from the host at each read(2) and page fault (no cache). Such a wait is host time
-# the table would count, more for a path that reads its clip up front (the loop alone) than for
-# one whose reads overlap its decode; counting instructions, a wait with both vCPUs idle jumps
-# the clock to the next timer. 1080p VP9, icount: the loop alone 0.95 of FFmpeg alone's steady
+# The clips, our programs (the daemon, the stateful test client) and the VA-API driver from the
+# guest's memory: /build is a 9p share, read from the host at each read(2) and page fault (no
+# cache). Such a wait is host time the table would count, more for a path that reads its clip up
+# front (the loop alone) than for one whose reads overlap its decode; counting instructions, a
+# wait with both vCPUs idle jumps the clock to the next timer. 1080p VP9, icount: the loop alone 0.95 of FFmpeg alone's steady
 # frames/s from the share, 1.00 from memory (docs/testing.md).
 mkdir -p /tmp/clips/$B
 cp "$CLIPS/$B"/* /tmp/clips/$B/
@@ -41,6 +41,8 @@ cp "$CLIPS"/vp9-320x240.* /tmp/clips/
 CLIPS=/tmp/clips
 install -m 0755 "$DAEMON" /tmp/daedalus-v4l2d
 DAEMON=/tmp/daedalus-v4l2d
+install -m 0755 "$SFCLIENT" /tmp/daedalus-sfclient
+SFCLIENT=/tmp/daedalus-sfclient
 load_daedalus
 use_va_driver
 cp --remove-destination "$(readlink /tmp/va/daedalus_drv_video.so)" /tmp/va/daedalus_drv_video.so
