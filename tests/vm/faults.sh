@@ -3,11 +3,11 @@
 # streams decode beside it (they stay byte-exact); the worker zygote stopped (a new one serves
 # the next stream); the daemon killed (SIGKILL) or stopped past the watchdog (SIGSTOP) at random
 # points while a stream decodes, KILLS times; the platform device unbound while streams decode
-# on both nodes and clients sleep on them (poll, DQBUF: each woken); a module unload refused
-# while they decode, done once they end. Each client must end within its timeout (an error is
-# fine: its daemon died), and after each group a clean decode is byte-exact and the daemon's fd
-# count is back to its idle value. tools/vm-run fails the run on any oops, WARN, hung task or
-# kmemleak report.
+# on both nodes and clients sleep on them (poll, DQBUF: each woken), and while a stateful client
+# waits for its format; a module unload refused while they decode, done once they end. Each
+# client must end within its timeout (an error is fine: its daemon died), and after each group
+# a clean decode is byte-exact and the daemon's fd count is back to its idle value.
+# tools/vm-run fails the run on any oops, WARN, hung task or kmemleak report.
 . /src/tests/vm/lib.sh
 
 KILLS=${KILLS:-6}
@@ -140,6 +140,29 @@ done
 wait "$waker" || { cat /tmp/pollwake.log; fail "a client asleep on a node was not woken"; }
 cat /tmp/pollwake.log
 rm -f /tmp/big.nv12
+echo daedalus-v4l2 >"$PDRV/bind"
+udevadm settle --timeout=10 || true
+
+# A stateful client whose clip is all queued before the device sends its format (the daemon
+# stopped meanwhile), waiting in its drain when the device is unbound: it must end, with an
+# error (it waited for ever until 2026-12-08: v4l2r's capture thread had ended at the unbind,
+# and a drain asked of it waits for its answer with no timeout).
+step "unbind while a stateful client waits for its format, its clip all queued; bind again"
+ffmpeg -nostdin -v error -i "$CLIPS/av1-320x240.ivf" -c copy -frames:v 3 -y /tmp/short.ivf
+kill -STOP "$DAEMON_PID"
+timeout -k 5 60 "$SFCLIENT" $SF /tmp/short.ivf "$CLIPS/av1-320x240.framemd5" AV01 \
+	>/tmp/sf.log 2>&1 &
+sf=$!
+for _ in $(seq 300); do grep -q draining /tmp/sf.log && break; sleep 0.1; done
+grep -q draining /tmp/sf.log || { kill -CONT "$DAEMON_PID"; cat /tmp/sf.log; fail "sfclient never drained"; }
+echo daedalus-v4l2 >"$PDRV/unbind"
+kill -CONT "$DAEMON_PID"
+rc=0
+wait "$sf" || rc=$?
+cat /tmp/sf.log
+[ "$rc" != 124 ] || fail "the stateful client hung after the unbind"
+[ "$rc" != 0 ] || fail "the stateful client succeeded with its device unbound"
+rm -f /tmp/short.ivf
 echo daedalus-v4l2 >"$PDRV/bind"
 udevadm settle --timeout=10 || true
 clean_decode

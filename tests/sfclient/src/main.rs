@@ -213,9 +213,21 @@ fn main() -> Result<()> {
         }
     };
 
-    // an fd of the device's own, to ask it whether it is still there while the drain waits
+    // Whether the device is still there is asked of it (QUERYCAP fails with ENODEV once it is
+    // unregistered), every 200 ms, on an fd of this thread's own: once it is gone (an unbind),
+    // the client ends with an error wherever it waits. v4l2r waits with no timeout in places a
+    // vanished device never wakes: its capture thread leaves its loop at the device's EPOLLERR,
+    // and a drain asked of it afterwards waits for its answer for ever (its channel's sender
+    // lives on in the ended thread's result until the decoder is stopped).
     let watch = fs::File::open(&args.device)
         .with_context(|| format!("opening {}", args.device.display()))?;
+    thread::spawn(move || loop {
+        thread::sleep(Duration::from_millis(200));
+        if let Err(e) = querycap::<Capability>(&watch) {
+            eprintln!("sfclient: the device went away: {e}");
+            std::process::exit(1);
+        }
+    });
     let largest = frames.iter().map(Vec::len).max().unwrap_or(0);
     let mut decoder = Decoder::open(&args.device)
         .with_context(|| format!("opening {} as a stateful decoder", args.device.display()))?
@@ -252,6 +264,7 @@ fn main() -> Result<()> {
         buf.set_timestamp(TimeVal::microseconds(us))
             .queue(&[frame.len()])?;
     }
+    println!("sfclient: {} frames queued, draining", frames.len());
     // The drain: V4L2_DEC_CMD_STOP, then the pictures up to the buffer flagged LAST. v4l2r
     // issues the command only once the CAPTURE format is known (a stream fed whole before its
     // source change waits for it), and its blocking drain forgets that it waits when a
@@ -268,18 +281,9 @@ fn main() -> Result<()> {
             Err(e) => return Err(e).context("draining"),
         }
     }
-    // v4l2r's capture thread never reports a device that went away (an unbind): its poll()
-    // returns EPOLLERR at once, for ever, and it loops. Whether the device is still there is
-    // asked of it (QUERYCAP fails with ENODEV once it is unregistered).
-    let deadline = Instant::now() + DRAIN_WAIT;
-    loop {
-        match ended.recv_timeout(Duration::from_millis(200)) {
-            Ok(()) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
-                querycap::<Capability>(&watch).context("the device went away while draining")?;
-            }
-            Err(_) => bail!("the drain did not end (no buffer flagged LAST)"),
-        }
+    // (a device that went away meanwhile ends the client: the watch above)
+    if ended.recv_timeout(DRAIN_WAIT).is_err() {
+        bail!("the drain did not end (no buffer flagged LAST)");
     }
     decoder.stop()?;
 
