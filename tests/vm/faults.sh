@@ -42,7 +42,7 @@ for sig in KILL STOP; do
 	gst_decode av1-320x240.ivf /tmp/sl.nv12 >/tmp/sl.log 2>&1 &
 	sl=$!
 	sleep 1
-	kill -0 "$w" || fail "the 1080p stream's worker ($w) ended early"
+	kill -0 "$w" || { tail -n 3 /tmp/victim.log; fail "the 1080p stream's worker ($w) ended early"; }
 	"$CTL" status | grep "worker pid $w\$" || fail "daedalus-v4l2ctl status does not name worker $w"
 	kill -"$sig" "$w"
 	echo "SIG$sig to worker $w"
