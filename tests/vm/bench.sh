@@ -33,8 +33,9 @@ tck=$(getconf CLK_TCK)
 # guest's memory: /build is a 9p share, read from the host at each read(2) and page fault (no
 # cache). Such a wait is host time the table would count, more for a path that reads its clip up
 # front (the loop alone) than for one whose reads overlap its decode; counting instructions, a
-# wait with both vCPUs idle jumps the clock to the next timer. 1080p VP9, icount: the loop alone 0.95 of FFmpeg alone's steady
-# frames/s from the share, 1.00 from memory (docs/testing.md).
+# wait with both vCPUs idle jumps the clock to the next timer. 1080p VP9, icount: the loop
+# alone 0.95 of FFmpeg alone's steady frames/s from the share, 1.00 from memory
+# (docs/testing.md).
 mkdir -p /tmp/clips/$B
 cp "$CLIPS/$B"/* /tmp/clips/$B/
 cp "$CLIPS"/vp9-320x240.* /tmp/clips/

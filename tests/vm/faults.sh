@@ -13,8 +13,11 @@
 KILLS=${KILLS:-6}
 SF=/dev/video10
 PDRV=/sys/bus/platform/drivers/daedalus-v4l2
-sfclient() { # CLIP FOURCC: our stateful client, ended within 60 s
-	timeout -k 5 60 "$SFCLIENT" $SF "$CLIPS/$1" "$CLIPS/${1%.*}.framemd5" "$2"
+sfclient() { # CLIP FOURCC [FRAMEMD5]: our stateful client, ended within 60 s (CLIP: a clip's
+	# name, or a path; FRAMEMD5: by default the clip's own)
+	local clip=$1
+	[ "${clip#/}" != "$clip" ] || clip=$CLIPS/$clip
+	timeout -k 5 60 "$SFCLIENT" $SF "$clip" "${3:-${clip%.*}.framemd5}" "$2"
 }
 step "load the module and start the daemon"
 load_daedalus
@@ -150,11 +153,14 @@ udevadm settle --timeout=10 || true
 step "unbind while a stateful client waits for its format, its clip all queued; bind again"
 ffmpeg -nostdin -v error -i "$CLIPS/av1-320x240.ivf" -c copy -frames:v 3 -y /tmp/short.ivf
 kill -STOP "$DAEMON_PID"
-timeout -k 5 60 "$SFCLIENT" $SF /tmp/short.ivf "$CLIPS/av1-320x240.framemd5" AV01 \
-	>/tmp/sf.log 2>&1 &
+sfclient /tmp/short.ivf AV01 "$CLIPS/av1-320x240.framemd5" >/tmp/sf.log 2>&1 &
 sf=$!
 for _ in $(seq 300); do grep -q draining /tmp/sf.log && break; sleep 0.1; done
-grep -q draining /tmp/sf.log || { kill -CONT "$DAEMON_PID"; cat /tmp/sf.log; fail "sfclient never drained"; }
+if ! grep -q draining /tmp/sf.log; then
+	kill -CONT "$DAEMON_PID"
+	cat /tmp/sf.log
+	fail "sfclient never drained"
+fi
 echo daedalus-v4l2 >"$PDRV/unbind"
 kill -CONT "$DAEMON_PID"
 rc=0
